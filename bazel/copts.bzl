@@ -1,0 +1,7 @@
+"""Compiler options for cancelpool's own code (not for the dependencies)."""
+
+CANCELPOOL_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]

@@ -1,0 +1,111 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// The current token of a thread, and deferred-cancellation regions.
+//
+// MODEL
+// Whoever runs a piece of work installs the work's token as the thread's
+// current token with a CurrentTokenScope (a pool does this for every task).
+// Deep code that has no token parameter can then ask
+// `cancelpool::IsCancellationRequested()` or call
+// `cancelpool::ThrowIfCancellationRequested()` -- the seeds'
+// interruption_requested() and check_interrupt(). Scopes nest; the innermost
+// wins; leaving a scope restores the previous token.
+//
+// DEFERRED REGIONS
+// A DeferCancellationScope marks a critical section that must not be
+// interrupted half-way (finishing a file write, holding a lock). Inside it, on
+// this thread, the current token reads as not cancelled for
+// IsCancellationRequested(), ThrowIfCancellationRequested() and for the
+// interruptible waits of wait.h given the current token. Callbacks still run
+// (on the requesting thread) and other threads still see the cancellation.
+// When the outermost region ends, a cancellation that arrived meanwhile (or
+// before) is delivered: the region's destructor throws CancelledException,
+// unless an exception is already propagating (then nothing is thrown and the
+// next check sees the cancellation). Use `Exit()` to end a region explicitly
+// and get the same delivery at a point of your choosing.
+// A CurrentTokenScope installed inside a deferred region starts undeferred
+// (nested work, e.g. a task run by a helping wait, is not deferred by its
+// caller's region); the region resumes when that scope ends.
+//
+// THREAD SAFETY
+// All of this is thread-local: each function reads or changes only the
+// calling thread's state. Scopes must be destroyed on the thread that created
+// them, in reverse order of creation.
+#ifndef CANCELPOOL_CANCEL_CURRENT_H_
+#define CANCELPOOL_CANCEL_CURRENT_H_
+
+#include "cancelpool/cancel/cancellation.h"
+
+namespace cancelpool {
+
+namespace cancel_internal {
+struct ThreadCancelContext {
+  CancelState* state = nullptr;  // owned by the innermost CurrentTokenScope
+  int defer_depth = 0;
+};
+inline thread_local ThreadCancelContext tls_cancel_context;
+
+// True when `state` is this thread's current state and a deferred region is
+// active, so waits and checks must not see its cancellation.
+inline bool IsDeferredHere(const CancelState* state) noexcept {
+  const ThreadCancelContext& ctx = tls_cancel_context;
+  return ctx.defer_depth > 0 && state != nullptr && state == ctx.state;
+}
+}  // namespace cancel_internal
+
+// Installs `token` as this thread's current token until destruction.
+class CurrentTokenScope final {
+ public:
+  explicit CurrentTokenScope(CancellationToken token) noexcept
+      : token_(std::move(token)),
+        saved_(cancel_internal::tls_cancel_context) {
+    cancel_internal::tls_cancel_context = {token_.StateInternal(), 0};
+  }
+  ~CurrentTokenScope() { cancel_internal::tls_cancel_context = saved_; }
+  CurrentTokenScope(const CurrentTokenScope&) = delete;
+  CurrentTokenScope& operator=(const CurrentTokenScope&) = delete;
+
+ private:
+  CancellationToken token_;  // keeps the state alive while installed
+  cancel_internal::ThreadCancelContext saved_;
+};
+
+// This thread's current token (a never-cancelled token if none installed).
+CancellationToken CurrentToken();
+
+// True if the current token is cancelled and no deferred region is active.
+// One thread-local read and one atomic load.
+inline bool IsCancellationRequested() noexcept {
+  const cancel_internal::ThreadCancelContext& ctx =
+      cancel_internal::tls_cancel_context;
+  return ctx.state != nullptr && ctx.defer_depth == 0 &&
+         ctx.state->IsCancellationRequested();
+}
+
+// Throws CancelledException with the current token's reason if
+// IsCancellationRequested().
+void ThrowIfCancellationRequested();
+
+// A region in which cancellation of the current token is deferred (see the
+// file comment). Nestable.
+class DeferCancellationScope final {
+ public:
+  DeferCancellationScope() noexcept;
+  // Throws CancelledException if this is the outermost region, the current
+  // token was cancelled, Exit() was not called, and no exception is
+  // propagating.
+  ~DeferCancellationScope() noexcept(false);
+  // Ends the region now; throws as the destructor would. Idempotent.
+  void Exit();
+
+  DeferCancellationScope(const DeferCancellationScope&) = delete;
+  DeferCancellationScope& operator=(const DeferCancellationScope&) = delete;
+
+ private:
+  bool active_ = true;
+  int uncaught_at_entry_;
+};
+
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_CANCEL_CURRENT_H_

@@ -1,0 +1,260 @@
+// Copyright 2026 The cancelpool Authors.
+#include "cancelpool/cancel/internal/cancel_state.h"
+
+#include <utility>
+
+#include "cancelpool/cancel/internal/deadline_timer.h"
+#include "cancelpool/cancel/internal/spin.h"
+
+namespace cancelpool {
+namespace cancel_internal {
+
+absl::Status DefaultCancelReason() {
+  return absl::CancelledError("cancellation requested");
+}
+
+// A std::stop_source requested by a callback on the state.
+class StopBridge final : public CallbackNode {
+ public:
+  StopBridge() noexcept : CallbackNode(&Fire) {}
+  static void Fire(CallbackNode* node) noexcept {
+    static_cast<StopBridge*>(node)->source.request_stop();
+  }
+  std::stop_source source;
+  bool registered = false;
+};
+
+CancelState::~CancelState() {
+  if (uses_timer_) DeadlineTimer::Get().Disarm(this);
+  // Relaxed: the last Unref's acquire already ordered every creator's writes.
+  if (StopBridge* bridge = stop_bridge_.load(std::memory_order_relaxed)) {
+    if (bridge->registered) RemoveCallback(bridge);
+    delete bridge;
+  }
+}
+
+std::stop_token CancelState::GetStopToken() noexcept {
+  // Acquire: pairs with the acq_rel CAS below that published the bridge.
+  StopBridge* bridge = stop_bridge_.load(std::memory_order_acquire);
+  if (bridge == nullptr) {
+    auto* fresh = new StopBridge();
+    if (stop_bridge_.compare_exchange_strong(bridge, fresh,
+                                             std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+      bridge = fresh;
+      // Only the CAS winner registers; `registered` is read by the destructor
+      // after the last Unref (acquire), which orders it.
+      if (TryAddCallback(bridge)) {
+        bridge->registered = true;
+      } else {
+        bridge->source.request_stop();
+      }
+    } else {
+      delete fresh;
+    }
+  }
+  return bridge->source.get_token();
+}
+
+void CancelState::Lock() noexcept {
+  SpinWait spin;
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((w & kLocked) == 0 &&
+        // Acquire: pairs with Unlock's release; we see the list as the last
+        // holder left it.
+        word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
+                                    std::memory_order_relaxed)) {
+      return;
+    }
+    if ((w & kLocked) != 0) {
+      spin.Once();
+      w = word_.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+bool CancelState::TryRef() noexcept {
+  uint32_t n = refs_.load(std::memory_order_relaxed);
+  while (n != 0) {
+    // Relaxed is enough: the caller already holds the timer mutex, which
+    // orders this against the destructor's Disarm().
+    if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+uint32_t CancelState::Close(uint32_t extra_bits) noexcept {
+  SpinWait spin;
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((w & kLocked) != 0 && (w & kRequested) == 0) {
+      // A request may be between its steps 1 and 3; wait it out so that the
+      // request and the close are ordered. (kLocked held for list edits after
+      // the request does not matter: the request already won.)
+      spin.Once();
+      w = word_.load(std::memory_order_relaxed);
+      continue;
+    }
+    // acq_rel: acquire pairs with the request's release (we see its reason);
+    // release publishes the closer's writes (the task result) to anyone who
+    // later observes kClosed.
+    if (word_.compare_exchange_weak(w, w | kClosed | extra_bits,
+                                    std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+      return w;
+    }
+  }
+}
+
+bool CancelState::RequestCancellation(absl::Status reason) noexcept {
+  // Step 1: lock unless already requested or closed.
+  SpinWait spin;
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((w & (kRequested | kClosed)) != 0) return false;
+    if ((w & kLocked) != 0) {
+      spin.Once();
+      w = word_.load(std::memory_order_relaxed);
+      continue;
+    }
+    // Acquire: pairs with Unlock's release (list state).
+    if (word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
+                                    std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  // Step 2.
+  reason_ = reason.ok() ? DefaultCancelReason() : std::move(reason);
+  requesting_thread_ = std::this_thread::get_id();
+  // Step 3: publish. Release pairs with the acquire load in
+  // IsCancellationRequested()/Reason(); acquire pairs with owner-bit updates.
+  const uint32_t previous =
+      word_.fetch_or(kRequested, std::memory_order_acq_rel);
+  Unlock();
+  // Step 4.
+  OnCancellationRequested(previous);
+  // Step 5.
+  for (;;) {
+    Lock();
+    CallbackNode* node = head_;
+    if (node == nullptr) {
+      running_ = nullptr;
+      Unlock();
+      break;
+    }
+    head_ = node->next_;
+    if (head_ != nullptr) head_->prev_ = nullptr;
+    node->listed_ = false;
+    running_ = node;
+    Unlock();
+
+    bool destroyed = false;
+    node->destroyed_flag_ = &destroyed;
+    node->invoke_(node);
+    if (!destroyed) {
+      node->destroyed_flag_ = nullptr;
+      // Release: pairs with the acquire in RemoveCallback's wait. The last
+      // access to `node` by this thread.
+      node->completed_.store(true, std::memory_order_release);
+    }
+  }
+  return true;
+}
+
+absl::Status CancelState::Reason() const noexcept {
+  if (!IsCancellationRequested()) return absl::OkStatus();
+  return reason_;
+}
+
+bool CancelState::TryAddCallback(CallbackNode* node) noexcept {
+  if (IsCancellationRequested()) return false;
+  Lock();
+  if ((word_.load(std::memory_order_relaxed) & kRequested) != 0) {
+    Unlock();
+    return false;
+  }
+  node->prev_ = nullptr;
+  node->next_ = head_;
+  if (head_ != nullptr) head_->prev_ = node;
+  head_ = node;
+  node->listed_ = true;
+  Unlock();
+  return true;
+}
+
+bool CancelState::TryRemoveCallback(CallbackNode* node) noexcept {
+  Lock();
+  if (node->listed_) {
+    if (node->prev_ != nullptr) {
+      node->prev_->next_ = node->next_;
+    } else {
+      head_ = node->next_;
+    }
+    if (node->next_ != nullptr) node->next_->prev_ = node->prev_;
+    node->listed_ = false;
+    Unlock();
+    return true;
+  }
+  // Taken by a requester: running now or already complete.
+  const bool on_requesting_thread =
+      running_ == node && requesting_thread_ == std::this_thread::get_id();
+  Unlock();
+  if (on_requesting_thread) {
+    // Destroyed from inside its own callback (or another callback of the same
+    // request): tell the requester not to touch the node again, and do not
+    // wait for ourselves.
+    if (node->destroyed_flag_ != nullptr) *node->destroyed_flag_ = true;
+    return true;
+  }
+  return false;
+}
+
+void CancelState::WaitCallbackComplete(CallbackNode* node) noexcept {
+  SpinWait spin;
+  // Acquire: pairs with the requester's release store after the callback.
+  while (!node->completed_.load(std::memory_order_acquire)) spin.Once();
+}
+
+void CancelState::ArmDeadline(absl::Time deadline) noexcept {
+  if (deadline >= deadline_) return;  // an earlier one is already in force
+  deadline_ = deadline;
+  if (deadline <= absl::Now()) {
+    RequestCancellation(absl::DeadlineExceededError("deadline exceeded"));
+  }
+  // Armed even when already expired, so that ~CancelState's Disarm() is
+  // uniform; the timer finds it expired and the request is a no-op.
+  uses_timer_ = true;
+  DeadlineTimer::Get().Arm(this);
+}
+
+void ParentLink::Attach(CancelState* parent, CancelState* child) noexcept {
+  if (parent == nullptr) return;
+  parent->Ref();
+  parent_ = parent;
+  child_ = child;
+  child->InheritDeadline(parent->Deadline());
+  if (parent->TryAddCallback(this)) {
+    registered_ = true;
+  } else {
+    child->RequestCancellation(parent->Reason());
+  }
+}
+
+void ParentLink::Detach() noexcept {
+  if (parent_ == nullptr) return;
+  if (registered_) parent_->RemoveCallback(this);
+  registered_ = false;
+  parent_->Unref();
+  parent_ = nullptr;
+}
+
+void ParentLink::Propagate(CallbackNode* node) noexcept {
+  auto* link = static_cast<ParentLink*>(node);
+  link->child_->RequestCancellation(link->parent_->Reason());
+}
+
+}  // namespace cancel_internal
+}  // namespace cancelpool

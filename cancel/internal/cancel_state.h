@@ -1,0 +1,291 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// cancel_internal::CancelState: the shared state behind a CancellationSource,
+// its tokens, and every pool task's token. Not part of the public API: users
+// include cancelpool/cancel/cancellation.h. The pool embeds a CancelState in
+// each task block so that future state, callable and token share one heap
+// allocation.
+//
+// THE STATE WORD
+// `word_` packs everything that must change atomically together:
+//   kRequested  cancellation has been requested; `reason_` is published.
+//   kLocked     a spin lock over the callback list (`head_`, `running_`,
+//               `requesting_thread_`).
+//   kClosed     no further request has any effect (a finished task).
+//   owner bits  bits from kFirstOwnerBit up belong to the embedding type (the
+//               pool keeps its task phase there, so "cancel before start" and
+//               "start" are decided by one read-modify-write of one word).
+//
+// PROTOCOL: REQUEST (RequestCancellation)
+//   1. Take kLocked with a CAS that fails (returns false: lost) if kRequested
+//      or kClosed is set.
+//   2. Write `reason_` and `requesting_thread_`.
+//   3. fetch_or(kRequested) (acq_rel): the linearization point. Readers that
+//      see kRequested (acquire) see `reason_`. Close() cannot slip in between
+//      1 and 3: it waits while kLocked is set.
+//   4. Drop kLocked; call OnCancellationRequested(old word) (the pool resolves
+//      a task that had not started; user destructors may run, so no lock).
+//   5. While the callback list is non-empty: under kLocked unlink the head
+//      node and remember it in `running_`; drop kLocked; invoke it; mark it
+//      complete unless it was destroyed from inside itself. No lock is held
+//      while user code runs.
+//   Races ruled out: two requesters (step 1 admits one); a reader seeing
+//   kRequested with a stale reason (step 2 before the release in 3); a request
+//   racing Close() (exactly one of "request won" / "closed first"); a callback
+//   registered concurrently with the request (registration holds kLocked and
+//   either lands in the list before step 3, so step 5 runs it, or observes
+//   kRequested and runs inline: never both, never neither).
+//
+// PROTOCOL: DEREGISTRATION (RemoveCallback)
+//   Under kLocked: if the node is still listed, unlink it; done, it never runs.
+//   Otherwise it was taken by a requester. If that requester is this thread
+//   (we are inside the callback itself, or inside another callback of the same
+//   request), flag the node as destroyed so the requester does not touch it
+//   again, and return without waiting. Otherwise wait until the requester
+//   marks the node complete (`completed_`, release/acquire), after which the
+//   requester never touches the node again.
+//
+// MEMORY ORDERING
+//   Everything the requesting thread did before RequestCancellation
+//   happens-before anything a thread does after it observes
+//   IsCancellationRequested() == true (release RMW / acquire load of word_).
+#ifndef CANCELPOOL_CANCEL_INTERNAL_CANCEL_STATE_H_
+#define CANCELPOOL_CANCEL_INTERNAL_CANCEL_STATE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <stop_token>
+#include <thread>
+
+#include "absl/base/attributes.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace cancelpool {
+namespace cancel_internal {
+
+class CancelState;
+
+// A registration in a CancelState's callback list. Embedded in the object that
+// owns it (CancellationCallback, a parent link, a pool waiter); never moved
+// while registered.
+class CallbackNode {
+ public:
+  using InvokeFn = void (*)(CallbackNode* node) noexcept;
+
+  explicit CallbackNode(InvokeFn invoke) noexcept : invoke_(invoke) {}
+  CallbackNode(const CallbackNode&) = delete;
+  CallbackNode& operator=(const CallbackNode&) = delete;
+
+ private:
+  friend class CancelState;
+
+  InvokeFn invoke_;
+  // Guarded by the owning state's kLocked bit.
+  CallbackNode* next_ = nullptr;
+  CallbackNode* prev_ = nullptr;
+  bool listed_ = false;
+  // Written and read only by the requesting thread (and by a destructor that
+  // runs on that same thread, from inside a callback).
+  bool* destroyed_flag_ = nullptr;
+  // Set by the requester after the callback returned. Release; pairs with the
+  // acquire load in RemoveCallback's wait, after which the requester never
+  // touches this node again.
+  std::atomic<bool> completed_{false};
+};
+
+class StopBridge;
+
+class CancelState {
+ public:
+  static constexpr uint32_t kRequested = 1u << 0;
+  static constexpr uint32_t kLocked = 1u << 1;
+  static constexpr uint32_t kClosed = 1u << 2;
+  static constexpr int kFirstOwnerBit = 3;
+
+  CancelState(const CancelState&) = delete;
+  CancelState& operator=(const CancelState&) = delete;
+
+  // The hot check: one acquire load. Pairs with the RMW in
+  // RequestCancellation that sets kRequested.
+  bool IsCancellationRequested() const noexcept {
+    return (word_.load(std::memory_order_acquire) & kRequested) != 0;
+  }
+
+  // Requests cancellation. Returns true if this call won (first request, and
+  // the state was not closed). A non-OK `reason` is kept as given; an OK one
+  // becomes absl::CancelledError("cancellation requested").
+  bool RequestCancellation(absl::Status reason) noexcept;
+
+  // The reason given by the winning request; OkStatus() if none yet.
+  absl::Status Reason() const noexcept;
+
+  // The earliest deadline this state will be cancelled at, or
+  // absl::InfiniteFuture(). Immutable once the state is shared.
+  absl::Time Deadline() const noexcept { return deadline_; }
+
+  // Registers `node`. Returns false, without registering, if cancellation was
+  // already requested: the caller must then invoke the callback itself.
+  bool TryAddCallback(CallbackNode* node) noexcept;
+  // Deregisters `node` (see the protocol above), waiting for its callback if
+  // it is running on another thread. `node` must have been registered with
+  // TryAddCallback returning true.
+  void RemoveCallback(CallbackNode* node) noexcept {
+    if (!TryRemoveCallback(node)) WaitCallbackComplete(node);
+  }
+  // The non-waiting half: true if the node is gone for good (unlinked, or
+  // destroyed from inside its own callback); false if a requester on another
+  // thread took it, in which case call WaitCallbackComplete() -- after
+  // releasing any lock that callback may need.
+  bool TryRemoveCallback(CallbackNode* node) noexcept;
+  static void WaitCallbackComplete(CallbackNode* node) noexcept;
+
+  // Reference counting for the enclosing allocation.
+  void Ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // Adds a reference only if the count is not already zero (the deadline
+  // timer uses this to avoid reviving a state being destroyed).
+  bool TryRef() noexcept;
+  void Unref() noexcept {
+    // acq_rel: the release publishes this owner's writes to whoever sees the
+    // count reach zero; the acquire on the last decrement pairs with every
+    // other owner's release before destruction.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) DestroyState();
+  }
+
+  // Sets kClosed (waiting out a request's brief step 1-3 window): later
+  // requests return false and have no effect. Returns the word before the
+  // change; `previous & kRequested` tells whether a request came first.
+  // `extra_bits` are or-ed in by the same RMW (the pool's "done" phase).
+  uint32_t Close(uint32_t extra_bits = 0) noexcept;
+
+  // Access to the whole word for embedding types (owner bits).
+  std::atomic<uint32_t>& word() noexcept { return word_; }
+  const std::atomic<uint32_t>& word() const noexcept { return word_; }
+
+  // Arms the shared deadline timer for `deadline` and records it. Must be
+  // called before the state is shared with other threads, at most once. A
+  // deadline already in the past requests cancellation immediately.
+  void ArmDeadline(absl::Time deadline) noexcept;
+  // The std::stop_source bridged to this state (created on first use).
+  std::stop_token GetStopToken() noexcept;
+
+  // Records an inherited deadline (from a parent) without arming a timer: the
+  // parent's own timer will propagate. Before sharing only.
+  void InheritDeadline(absl::Time deadline) noexcept {
+    if (deadline < deadline_) deadline_ = deadline;
+  }
+
+ protected:
+  explicit CancelState(uint32_t initial_word = 0) noexcept
+      : word_(initial_word) {}
+  // Disarms the deadline timer. The embedding type's destructor must have
+  // removed every callback node it owns by now.
+  virtual ~CancelState();
+
+  // Called by the winning requester, after the reason is published and before
+  // callbacks run, with the word as it was just before the request.
+  virtual void OnCancellationRequested(uint32_t previous_word) noexcept {
+    (void)previous_word;
+  }
+  // Called when the last reference goes away; frees the enclosing allocation.
+  virtual void DestroyState() noexcept = 0;
+
+ private:
+  friend class DeadlineTimer;
+
+  void Lock() noexcept;
+  void Unlock() noexcept {
+    // Release: publishes list changes to the next locker's acquire.
+    word_.fetch_and(~kLocked, std::memory_order_release);
+  }
+
+  std::atomic<uint32_t> word_;
+  std::atomic<uint32_t> refs_{1};
+  // Written once by the winning requester before it sets kRequested
+  // (release), read only after observing kRequested (acquire).
+  absl::Status reason_;
+  // Guarded by kLocked.
+  CallbackNode* head_ = nullptr;
+  CallbackNode* running_ = nullptr;
+  std::thread::id requesting_thread_;
+  // Immutable after sharing.
+  absl::Time deadline_ = absl::InfiniteFuture();
+  // Created once by GetStopToken (CAS; acq_rel pairs with the acquire load of
+  // later callers), destroyed with the state.
+  std::atomic<StopBridge*> stop_bridge_{nullptr};
+  // Set by ArmDeadline before sharing; immutable after.
+  bool uses_timer_ = false;
+  // Deadline timer bookkeeping, guarded by the timer's mutex.
+  bool timer_armed_ = false;
+  size_t timer_index_ = 0;
+};
+
+// Ref-counting smart pointer for CancelState.
+class StateRef {
+ public:
+  StateRef() noexcept = default;
+  // Adopts one existing reference.
+  static StateRef Adopt(CancelState* state) noexcept {
+    StateRef r;
+    r.state_ = state;
+    return r;
+  }
+  // Adds a reference.
+  static StateRef Share(CancelState* state) noexcept {
+    if (state != nullptr) state->Ref();
+    return Adopt(state);
+  }
+  StateRef(const StateRef& other) noexcept : state_(other.state_) {
+    if (state_ != nullptr) state_->Ref();
+  }
+  StateRef(StateRef&& other) noexcept : state_(other.state_) {
+    other.state_ = nullptr;
+  }
+  StateRef& operator=(StateRef other) noexcept {
+    std::swap(state_, other.state_);
+    return *this;
+  }
+  ~StateRef() {
+    if (state_ != nullptr) state_->Unref();
+  }
+  CancelState* get() const noexcept { return state_; }
+  CancelState* operator->() const noexcept { return state_; }
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+  CancelState* Release() noexcept {
+    CancelState* s = state_;
+    state_ = nullptr;
+    return s;
+  }
+
+ private:
+  CancelState* state_ = nullptr;
+};
+
+// Links a child state to a parent: when the parent is cancelled, the child is
+// cancelled with the parent's reason. Holds a reference on the parent while
+// attached. Embedded in the child; Detach() before the child is destroyed.
+class ParentLink final : private CallbackNode {
+ public:
+  ParentLink() noexcept : CallbackNode(&Propagate) {}
+  ~ParentLink() { Detach(); }
+
+  // Attaches `child` under `parent` (may be null: no-op). If the parent is
+  // already cancelled, cancels the child now.
+  void Attach(CancelState* parent, CancelState* child) noexcept;
+  void Detach() noexcept;
+
+ private:
+  static void Propagate(CallbackNode* node) noexcept;
+
+  CancelState* parent_ = nullptr;
+  CancelState* child_ = nullptr;
+  bool registered_ = false;
+};
+
+// absl::CancelledError("cancellation requested"): the default reason.
+absl::Status DefaultCancelReason();
+
+}  // namespace cancel_internal
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_CANCEL_INTERNAL_CANCEL_STATE_H_

@@ -1,0 +1,207 @@
+// Copyright 2026 The cancelpool Authors.
+#include "cancelpool/cancel/wait.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstdio>
+
+namespace cancelpool {
+namespace {
+
+using cancel_internal::CancelState;
+using cancel_internal::ScopedWaker;
+using cancel_internal::WatchedState;
+
+// Adapts absl::Mutex to ScopedWaker::Unregister's lock()/unlock().
+struct AbslMutexRelocker {
+  absl::Mutex& mu;
+  void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.Unlock(); }
+  void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.Lock(); }
+};
+
+// Wakes an absl::Mutex waiter: releasing the mutex makes absl re-evaluate the
+// waiters' conditions.
+struct MutexPoke {
+  absl::Mutex* mu;
+  void operator()() const noexcept {
+    mu->Lock();
+    mu->Unlock();
+  }
+};
+
+// A condition that holds when the user's condition does or the waker fired.
+template <typename Waker>
+struct ConditionOrCancelled {
+  const absl::Condition* condition;
+  const Waker* waker;
+  bool operator()() const {
+    return condition->Eval() || waker->cancelled();
+  }
+};
+
+// One eventfd per thread for WaitForFd, created on first use, closed at
+// thread exit.
+class ThreadWakeFd {
+ public:
+  ~ThreadWakeFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int Get() {
+    if (fd_ < 0) {
+      fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (fd_ < 0) {
+        std::perror("cancelpool: eventfd");
+        std::abort();
+      }
+    }
+    return fd_;
+  }
+
+ private:
+  int fd_ = -1;
+};
+thread_local ThreadWakeFd tls_wake_fd;
+
+}  // namespace
+
+const char* WaitResultName(WaitResult result) {
+  switch (result) {
+    case WaitResult::kReady:
+      return "ready";
+    case WaitResult::kTimeout:
+      return "timeout";
+    case WaitResult::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+WaitResult AwaitWithCancellation(absl::Mutex& mu,
+                                 const absl::Condition& condition,
+                                 const CancellationToken& token,
+                                 absl::Time deadline) {
+  if (condition.Eval()) return WaitResult::kReady;
+  CancelState* state = WatchedState(token);
+  if (state == nullptr) {
+    return mu.AwaitWithDeadline(condition, deadline) ? WaitResult::kReady
+                                                     : WaitResult::kTimeout;
+  }
+  if (state->IsCancellationRequested()) return WaitResult::kCancelled;
+  ScopedWaker<MutexPoke> waker(state, MutexPoke{&mu});
+  ConditionOrCancelled<ScopedWaker<MutexPoke>> either{&condition, &waker};
+  mu.AwaitWithDeadline(absl::Condition(&either), deadline);
+  WaitResult result = condition.Eval()               ? WaitResult::kReady
+                      : state->IsCancellationRequested() ? WaitResult::kCancelled
+                                                         : WaitResult::kTimeout;
+  AbslMutexRelocker relocker{mu};
+  waker.Unregister(relocker);
+  return result;
+}
+
+WaitResult SleepUntil(absl::Time deadline, const CancellationToken& token) {
+  CancelState* state = WatchedState(token);
+  if (state == nullptr) {
+    absl::SleepFor(deadline - absl::Now());
+    return WaitResult::kTimeout;
+  }
+  if (state->IsCancellationRequested()) return WaitResult::kCancelled;
+  absl::Mutex mu;
+  absl::MutexLock lock(&mu);
+  static constexpr bool kNever = false;
+  const absl::Condition never(&kNever);
+  WaitResult result = AwaitWithCancellation(mu, never, token, deadline);
+  return result;
+}
+
+WaitResult SleepFor(absl::Duration duration, const CancellationToken& token) {
+  return SleepUntil(absl::Now() + duration, token);
+}
+
+WaitResult SleepUntil(absl::Time deadline) {
+  return SleepUntil(deadline, CurrentToken());
+}
+
+WaitResult SleepFor(absl::Duration duration) {
+  return SleepUntil(absl::Now() + duration, CurrentToken());
+}
+
+void Event::Set() {
+  absl::MutexLock lock(&mu_);
+  // Release: pairs with the acquire in IsSet(). Unlocking re-evaluates the
+  // waiters' conditions.
+  set_.store(true, std::memory_order_release);
+}
+
+void Event::Clear() {
+  absl::MutexLock lock(&mu_);
+  set_.store(false, std::memory_order_relaxed);
+}
+
+WaitResult Event::Wait(const CancellationToken& token, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto is_set = [this]() { return set_.load(std::memory_order_relaxed); };
+  return AwaitWithCancellation(mu_, absl::Condition(&is_set), token, deadline);
+}
+
+WaitResult WaitForFd(int fd, FdInterest interest,
+                     const CancellationToken& token, absl::Time deadline) {
+  CancelState* state = WatchedState(token);
+  if (state != nullptr && state->IsCancellationRequested()) {
+    return WaitResult::kCancelled;
+  }
+  const int wake_fd = tls_wake_fd.Get();
+  auto wake = [wake_fd]() noexcept {
+    const uint64_t one = 1;
+    // A full counter (impossible in practice) still leaves it readable.
+    (void)!write(wake_fd, &one, sizeof(one));
+  };
+  WaitResult result = WaitResult::kTimeout;
+  {
+    ScopedWaker<decltype(wake)> waker(state, wake);
+    pollfd fds[2];
+    fds[0].fd = fd;
+    fds[0].events = interest == FdInterest::kReadable ? POLLIN : POLLOUT;
+    fds[1].fd = wake_fd;
+    fds[1].events = POLLIN;
+    for (;;) {
+      fds[0].revents = fds[1].revents = 0;
+      int timeout_ms = -1;
+      if (deadline != absl::InfiniteFuture()) {
+        const absl::Duration left = deadline - absl::Now();
+        timeout_ms = left <= absl::ZeroDuration()
+                         ? 0
+                         : static_cast<int>(absl::ToInt64Milliseconds(
+                               absl::Ceil(left, absl::Milliseconds(1))));
+      }
+      const int n = poll(fds, 2, timeout_ms);
+      if (n < 0 && errno == EINTR) continue;
+      if (fds[0].revents != 0 || n < 0) {
+        result = WaitResult::kReady;  // an error: let the caller's I/O say it
+        break;
+      }
+      if (state != nullptr && state->IsCancellationRequested()) {
+        result = WaitResult::kCancelled;
+        break;
+      }
+      if (n == 0 && timeout_ms >= 0 && absl::Now() >= deadline) {
+        result = WaitResult::kTimeout;
+        break;
+      }
+      // A stale wake-up left by an earlier wait on this thread: drain, retry.
+      uint64_t drained;
+      (void)!read(wake_fd, &drained, sizeof(drained));
+    }
+  }
+  // The waker is gone; drain any wake-up it wrote so the next wait starts
+  // clean.
+  uint64_t drained;
+  (void)!read(wake_fd, &drained, sizeof(drained));
+  return result;
+}
+
+}  // namespace cancelpool

@@ -1,0 +1,233 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// Interruptible waits: block until a condition, a deadline, or cancellation
+// of a token, whichever comes first, and say which.
+//
+// MODEL
+// Each wait registers a wake-up on the token for its duration, so a
+// cancellation wakes the waiter at once (on the cancelling thread, the
+// registration's callback notifies the waiter) instead of the waiter sleeping
+// blindly and polling. Each returns a WaitResult:
+//   kReady      the condition holds (for the sleeps: never returned);
+//   kTimeout    the deadline passed first (for the sleeps: slept in full);
+//   kCancelled  the token was cancelled first (its reason: token.Reason()).
+// If several hold at once, kReady wins over kCancelled, and kCancelled over
+// kTimeout: a waiter never misses a condition that was already true.
+//
+// Every wait takes the token explicitly or, in the overloads without one,
+// uses CurrentToken(). Inside a DeferCancellationScope on this thread, a wait
+// on the current token ignores its cancellation (see current.h).
+//
+// BLOCKING AND LOCKS
+// The condition-variable and mutex waits lock the caller's mutex from the
+// cancelling thread (to wake the waiter without a lost wake-up), exactly as
+// std::condition_variable_any's stop_token overloads do. So: do not request
+// cancellation of a token while holding a mutex that a waiter on that token
+// is waiting with, or the requester deadlocks.
+//
+// THREAD SAFETY
+// The free functions are thread-safe. Event is thread-safe.
+#ifndef CANCELPOOL_CANCEL_WAIT_H_
+#define CANCELPOOL_CANCEL_WAIT_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/current.h"
+
+namespace cancelpool {
+
+enum class WaitResult { kReady, kTimeout, kCancelled };
+
+// "ready", "timeout" or "cancelled".
+const char* WaitResultName(WaitResult result);
+
+// Sleeps until `deadline` or until `token` is cancelled. Returns kTimeout
+// after a full sleep, kCancelled if woken by cancellation (immediately if the
+// token is already cancelled). The seeds' Event.wait(timeout).
+WaitResult SleepUntil(absl::Time deadline, const CancellationToken& token);
+WaitResult SleepFor(absl::Duration duration, const CancellationToken& token);
+WaitResult SleepUntil(absl::Time deadline);  // current token
+WaitResult SleepFor(absl::Duration duration);  // current token
+
+// Waits, with `mu` held, until `condition` holds, `token` is cancelled or
+// `deadline` passes. Returns with `mu` held. Like absl::Mutex::Await, the
+// condition is re-evaluated whenever `mu` is released by any thread.
+WaitResult AwaitWithCancellation(absl::Mutex& mu,
+                                 const absl::Condition& condition,
+                                 const CancellationToken& token,
+                                 absl::Time deadline = absl::InfiniteFuture())
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+// Waits on a std::condition_variable, with `lock` held, until `predicate()`
+// holds, `token` is cancelled or `deadline` passes. Returns with `lock` held.
+// The std::condition_variable_any::wait(lock, stop_token, pred) of this
+// library.
+template <typename Predicate>
+WaitResult WaitWithCancellation(std::condition_variable& cv,
+                                std::unique_lock<std::mutex>& lock,
+                                const CancellationToken& token,
+                                Predicate predicate,
+                                absl::Time deadline = absl::InfiniteFuture());
+
+// A resettable event (Python's threading.Event): Set() wakes every waiter.
+class Event final {
+ public:
+  Event() = default;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  // Sets the flag and wakes all waiters. Idempotent.
+  void Set() ABSL_LOCKS_EXCLUDED(mu_);
+  // Clears the flag.
+  void Clear() ABSL_LOCKS_EXCLUDED(mu_);
+  // Acquire load; pairs with the release in Set().
+  bool IsSet() const noexcept { return set_.load(std::memory_order_acquire); }
+
+  // Waits until set (kReady), cancelled (kCancelled) or `deadline`
+  // (kTimeout).
+  WaitResult Wait(const CancellationToken& token,
+                  absl::Time deadline = absl::InfiniteFuture())
+      ABSL_LOCKS_EXCLUDED(mu_);
+  WaitResult WaitFor(absl::Duration timeout, const CancellationToken& token)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return Wait(token, absl::Now() + timeout);
+  }
+  WaitResult Wait() { return Wait(CurrentToken()); }  // current token
+
+ private:
+  mutable absl::Mutex mu_;
+  // Written under mu_ (release), read without it (acquire).
+  std::atomic<bool> set_{false};
+};
+
+// Which readiness WaitForFd waits for.
+enum class FdInterest { kReadable, kWritable };
+
+// Waits until `fd` is readable/writable (or has an error or hang-up, so the
+// caller's next read or write reports it): kReady; until `token` is
+// cancelled: kCancelled; until `deadline`: kTimeout. Uses poll(2) on `fd` and
+// a per-thread eventfd that a cancellation callback writes to, so a thread
+// blocked on a socket gives up as soon as the work is cancelled. Does not
+// read or write `fd`. EINTR is retried. Returns kReady for an invalid fd
+// (POLLNVAL), so the caller's next call reports EBADF.
+WaitResult WaitForFd(int fd, FdInterest interest,
+                     const CancellationToken& token,
+                     absl::Time deadline = absl::InfiniteFuture());
+
+// ---------------------------------------------------------------------------
+// Implementation details.
+
+namespace cancel_internal {
+
+// Registers a wake-up for the duration of a wait. Unlike CancellationCallback
+// it never runs inline: if the token is already cancelled (or can never be),
+// `registered()` is false and the waiter checks `cancelled()` itself.
+template <typename Wake>
+class ScopedWaker final : private CallbackNode {
+ public:
+  ScopedWaker(CancelState* state, Wake wake) noexcept
+      : CallbackNode(&Invoke), wake_(wake) {
+    if (state != nullptr && state->TryAddCallback(this)) state_ = state;
+  }
+  ~ScopedWaker() {
+    if (state_ != nullptr) state_->RemoveCallback(this);
+  }
+  // Deregisters while the caller holds `lock`, which the wake-up callback
+  // also takes: if the callback is already running on another thread, drops
+  // `lock` while waiting for it, then retakes it.
+  template <typename Lock>
+  void Unregister(Lock& lock) noexcept {
+    if (state_ == nullptr) return;
+    if (!state_->TryRemoveCallback(this)) {
+      lock.unlock();
+      CancelState::WaitCallbackComplete(this);
+      lock.lock();
+    }
+    state_ = nullptr;
+  }
+  ScopedWaker(const ScopedWaker&) = delete;
+  ScopedWaker& operator=(const ScopedWaker&) = delete;
+
+  // Relaxed is enough: read by the waiter under the same mutex the callback
+  // takes after storing, or after the wait returned (RemoveCallback orders).
+  bool cancelled() const noexcept {
+    return fired_.load(std::memory_order_acquire);
+  }
+
+ private:
+  static void Invoke(CallbackNode* node) noexcept {
+    auto* self = static_cast<ScopedWaker*>(node);
+    // Release: pairs with the acquire in cancelled().
+    self->fired_.store(true, std::memory_order_release);
+    self->wake_();
+  }
+
+  Wake wake_;
+  CancelState* state_ = nullptr;  // caller's token keeps it alive
+  std::atomic<bool> fired_{false};
+};
+
+// The state a wait on `token` must watch: null if it can never be cancelled
+// or if a deferred region on this thread hides its cancellation.
+inline CancelState* WatchedState(const CancellationToken& token) noexcept {
+  CancelState* state = token.StateInternal();
+  return IsDeferredHere(state) ? nullptr : state;
+}
+
+}  // namespace cancel_internal
+
+template <typename Predicate>
+WaitResult WaitWithCancellation(std::condition_variable& cv,
+                                std::unique_lock<std::mutex>& lock,
+                                const CancellationToken& token,
+                                Predicate predicate, absl::Time deadline) {
+  cancel_internal::CancelState* state = cancel_internal::WatchedState(token);
+  if (predicate()) return WaitResult::kReady;
+  if (state != nullptr && state->IsCancellationRequested()) {
+    return WaitResult::kCancelled;
+  }
+  std::mutex* mu = lock.mutex();
+  // On the cancelling thread: take the waiter's mutex so the notification
+  // cannot fall between the waiter's check and its wait, then notify.
+  auto wake = [mu, &cv]() noexcept {
+    { std::lock_guard<std::mutex> guard(*mu); }
+    cv.notify_all();
+  };
+  cancel_internal::ScopedWaker<decltype(wake)> waker(state, wake);
+  const bool infinite = deadline == absl::InfiniteFuture();
+  const auto chrono_deadline = absl::ToChronoTime(deadline);
+  WaitResult result;
+  for (;;) {
+    if (predicate()) {
+      result = WaitResult::kReady;
+      break;
+    }
+    if (state != nullptr && state->IsCancellationRequested()) {
+      result = WaitResult::kCancelled;
+      break;
+    }
+    if (infinite) {
+      cv.wait(lock);
+    } else if (cv.wait_until(lock, chrono_deadline) ==
+               std::cv_status::timeout) {
+      result = predicate() ? WaitResult::kReady
+               : (state != nullptr && state->IsCancellationRequested())
+                   ? WaitResult::kCancelled
+                   : WaitResult::kTimeout;
+      break;
+    }
+  }
+  waker.Unregister(lock);
+  return result;
+}
+
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_CANCEL_WAIT_H_
