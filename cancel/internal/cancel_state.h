@@ -176,8 +176,9 @@ class CancelState {
   }
 
  protected:
-  explicit CancelState(uint32_t initial_word = 0) noexcept
-      : word_(initial_word) {}
+  explicit CancelState(uint32_t initial_word = 0,
+                       uint32_t initial_refs = 1) noexcept
+      : word_(initial_word), refs_(initial_refs) {}
   // Disarms the deadline timer. The embedding type's destructor must have
   // removed every callback node it owns by now.
   virtual ~CancelState();
@@ -200,7 +201,7 @@ class CancelState {
   }
 
   std::atomic<uint32_t> word_;
-  std::atomic<uint32_t> refs_{1};
+  std::atomic<uint32_t> refs_;
   // Written once by the winning requester before it sets kRequested
   // (release), read only after observing kRequested (acquire).
   absl::Status reason_;

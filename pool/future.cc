@@ -1,0 +1,47 @@
+// Copyright 2026 The cancelpool Authors.
+#include "cancelpool/pool/future.h"
+
+#include "cancelpool/pool/internal/scheduler.h"
+
+namespace cancelpool {
+namespace pool_internal {
+
+absl::Status DefaultFutureCancelReason() {
+  return absl::CancelledError("future cancelled");
+}
+
+absl::Status SelfWaitError() {
+  return absl::FailedPreconditionError(
+      "waiting on a future from inside the task that produces it would "
+      "deadlock");
+}
+
+WaitResult WaitForTask(TaskBase* task, CancelState* waiter,
+                       absl::Time deadline) {
+  if (task->IsResolved()) return WaitResult::kReady;
+  if (IsRunningOnThisThread(task)) return WaitResult::kTimeout;
+  Scheduler* scheduler = task->scheduler();
+  if (scheduler != nullptr) return scheduler->Wait(task, waiter, deadline);
+  switch (task->BlockUntilResolved(waiter, deadline)) {
+    case TaskBase::BlockResult::kResolved:
+      return WaitResult::kReady;
+    case TaskBase::BlockResult::kWaiterCancelled:
+      return WaitResult::kCancelled;
+    case TaskBase::BlockResult::kTimeout:
+      break;
+  }
+  return WaitResult::kTimeout;
+}
+
+bool CancelTask(TaskBase* task, absl::Status reason) {
+  if (reason.ok()) reason = DefaultFutureCancelReason();
+  if (task->RequestCancellation(std::move(reason))) return true;
+  // Lost: either already cancelled (by a parent, a deadline, the pool) --
+  // then the request still arrived before completion if the task has not
+  // finished -- or already finished.
+  return (task->word().load(std::memory_order_acquire) &
+          CancelState::kClosed) == 0;
+}
+
+}  // namespace pool_internal
+}  // namespace cancelpool

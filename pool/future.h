@@ -1,0 +1,214 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// Future<R>: the result of a task submitted to a ThreadPool, and the handle
+// that cancels it. CancelHandle: a copyable handle that can only cancel.
+//
+// RESULTS
+// A task ends in exactly one of three ways, reported by Get() in one
+// Abseil-style value -- absl::StatusOr<R> (absl::Status for Future<void>) --
+// and, without ambiguity, by outcome():
+//   * succeeded: Get() is OK and holds the value;
+//       outcome() == TaskOutcome::kSucceeded.
+//   * failed: the task returned a non-OK absl::Status / absl::StatusOr, or
+//     threw (an exception never escapes into a worker: it becomes
+//     absl::UnknownError("task threw: <what()>")), or the pool rejected it
+//     (FailedPrecondition after shutdown, ResourceExhausted when full);
+//       outcome() == TaskOutcome::kFailed; Get() holds that status.
+//   * cancelled: it never ran because its token was cancelled first, or it
+//     acknowledged a cancellation that reached it while running (threw
+//     CancelledException, or returned a kCancelled status or the token's own
+//     reason); outcome() == TaskOutcome::kCancelled; Get() holds the
+//     cancellation reason: kCancelled for Future::Cancel() and shutdown,
+//     kDeadlineExceeded for a deadline, the parent's reason for a parent.
+// A task whose token was cancelled but that returned normally has its real
+// result (succeeded or failed).
+//
+// CANCELLATION -- Cancel(reason):
+//   (a) task not started: it never runs; the future resolves as cancelled at
+//       once, on the calling thread, and the callable is destroyed there and
+//       then (captured resources are released), even while the task still
+//       sits in a worker's deque (it is skipped when popped);
+//   (b) task running: its token is cancelled (callbacks run on the calling
+//       thread, interruptible waits wake); the future resolves when the task
+//       returns, as described above;
+//   (c) already finished: no effect.
+// Returns true if the request arrived before the task finished. Never blocks
+// on the task; safe from any thread, inside tasks and inside cancellation
+// callbacks. On an empty (default-constructed or moved-from) future: false.
+//
+// WAITING
+// Wait*/Get block the caller until the task resolves. Called from a worker
+// of the task's pool they never deadlock, even with one worker: the worker
+// runs other tasks -- the awaited one first, if it has not started -- while
+// it waits. Waiting on a future from inside the very task that produces it
+// (or a task nested under it by such a helping wait) would deadlock: Wait()
+// returns at once, WaitFor/WaitUntil return false, and Get() returns
+// absl::FailedPreconditionError. Waits on an empty future return at once
+// (IsReady() is true; Get() returns FailedPrecondition).
+//
+// THREAD SAFETY
+// Future is move-only. Its const methods may be called concurrently from
+// several threads; Get() takes the value and must be called once, by one
+// thread (a second call returns FailedPrecondition). CancelHandle is
+// copyable and fully thread-safe.
+//
+// LIFETIME
+// A future may outlive its pool: once the pool is destroyed every task has
+// resolved, and the future keeps the result.
+#ifndef CANCELPOOL_POOL_FUTURE_H_
+#define CANCELPOOL_POOL_FUTURE_H_
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/task.h"
+
+namespace cancelpool {
+
+class ThreadPool;
+
+namespace pool_internal {
+// Waits for `task`; see "WAITING" above. `waiter` may be null.
+WaitResult WaitForTask(TaskBase* task, CancelState* waiter,
+                       absl::Time deadline);
+// Cancel(reason) on a task block.
+bool CancelTask(TaskBase* task, absl::Status reason);
+absl::Status DefaultFutureCancelReason();
+absl::Status SelfWaitError();
+}  // namespace pool_internal
+
+// A copyable handle that can only cancel a task (for a connection-closed
+// callback, say). Cheap to copy; keeps the task's small state alive, not the
+// pool.
+class CancelHandle final {
+ public:
+  CancelHandle() = default;
+  // See Future::Cancel.
+  bool Cancel(absl::Status reason = pool_internal::DefaultFutureCancelReason())
+      const {
+    return task_ && pool_internal::CancelTask(get(), std::move(reason));
+  }
+  // True once the task resolved (any outcome).
+  bool IsDone() const {
+    return task_ && get()->IsResolved();
+  }
+
+ private:
+  template <typename R>
+  friend class Future;
+  explicit CancelHandle(pool_internal::TaskBase* task)
+      : task_(cancel_internal::StateRef::Share(task)) {}
+  pool_internal::TaskBase* get() const {
+    return static_cast<pool_internal::TaskBase*>(task_.get());
+  }
+
+  cancel_internal::StateRef task_;
+};
+
+template <typename R>
+class Future final {
+ public:
+  // absl::StatusOr<R>, or absl::Status for R = void.
+  using Result = typename pool_internal::ResultSlot<R>::Type;
+
+  Future() noexcept = default;
+  Future(Future&& other) noexcept
+      : state_(std::exchange(other.state_, nullptr)),
+        taken_(other.taken_) {}
+  Future& operator=(Future&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      state_ = std::exchange(other.state_, nullptr);
+      taken_ = other.taken_;
+    }
+    return *this;
+  }
+  Future(const Future&) = delete;
+  Future& operator=(const Future&) = delete;
+  ~Future() { Reset(); }
+
+  // False for a default-constructed or moved-from future.
+  bool valid() const noexcept { return state_ != nullptr; }
+
+  // True if Get() would not block.
+  bool IsReady() const noexcept {
+    return state_ == nullptr || state_->IsResolved();
+  }
+
+  // Blocks until resolved (see WAITING for the helping and self-wait rules).
+  void Wait() const { WaitUntilInternal(nullptr, absl::InfiniteFuture()); }
+  // Returns true if resolved within `timeout` / by `deadline`.
+  bool WaitFor(absl::Duration timeout) const {
+    return WaitUntil(absl::Now() + timeout);
+  }
+  bool WaitUntil(absl::Time deadline) const {
+    return WaitUntilInternal(nullptr, deadline) == WaitResult::kReady;
+  }
+  // Waits until resolved (kReady), the waiter's own `token` is cancelled
+  // (kCancelled; the task is NOT cancelled), or `deadline` (kTimeout).
+  WaitResult Wait(const CancellationToken& token,
+                  absl::Time deadline = absl::InfiniteFuture()) const {
+    return WaitUntilInternal(token.StateInternal(), deadline);
+  }
+
+  // Waits, then takes the result (see RESULTS). Call once.
+  Result Get() {
+    if (state_ == nullptr) {
+      return absl::FailedPreconditionError("Get() on an empty Future");
+    }
+    if (WaitUntilInternal(nullptr, absl::InfiniteFuture()) !=
+        WaitResult::kReady) {
+      return pool_internal::SelfWaitError();
+    }
+    if (taken_) {
+      return absl::FailedPreconditionError(
+          "Future::Get() called twice: the result was already taken");
+    }
+    taken_ = true;
+    return std::move(state_->result());
+  }
+
+  // kPending until resolved, then how the task ended.
+  TaskOutcome outcome() const noexcept {
+    if (state_ == nullptr || !state_->IsResolved()) return TaskOutcome::kPending;
+    return state_->outcome();
+  }
+
+  // See CANCELLATION above.
+  bool Cancel(absl::Status reason =
+                  pool_internal::DefaultFutureCancelReason()) const {
+    return state_ != nullptr &&
+           pool_internal::CancelTask(state_, std::move(reason));
+  }
+  CancelHandle GetCancelHandle() const { return CancelHandle(state_); }
+  // The task's own token (observe only).
+  CancellationToken token() const {
+    return CancellationToken::FromStateInternal(state_);
+  }
+
+ private:
+  friend class ThreadPool;
+  // Adopts one reference.
+  explicit Future(pool_internal::FutureState<R>* state) : state_(state) {}
+
+  WaitResult WaitUntilInternal(cancel_internal::CancelState* waiter,
+                               absl::Time deadline) const {
+    if (state_ == nullptr || state_->IsResolved()) return WaitResult::kReady;
+    return pool_internal::WaitForTask(state_, waiter, deadline);
+  }
+  void Reset() {
+    if (state_ != nullptr) state_->Unref();
+    state_ = nullptr;
+  }
+
+  pool_internal::FutureState<R>* state_ = nullptr;
+  bool taken_ = false;
+};
+
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_POOL_FUTURE_H_

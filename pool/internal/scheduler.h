@@ -1,0 +1,247 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// pool_internal::Scheduler: the worker threads, their deques, the injection
+// queue, parking, and shutdown. ThreadPool (thread_pool.h) is a handle to a
+// shared Scheduler; worker threads hold a reference too, so a pool destroyed
+// from inside one of its own tasks stays alive until its workers exit.
+//
+// WHERE WORK GOES
+//   * A task submitted by a worker of this pool goes to that worker's deque
+//     (DequeOwner::Push). If the deque is full, half of it plus the new task
+//     move to the injection queue in one batch (the overflow path).
+//   * A task submitted from any other thread goes to the injection queue.
+//   * A worker looks, in order: its own deque (LIFO), the injection queue
+//     (taking a batch into its deque), then -- now "searching" -- the deques
+//     of the other workers from a random start (FIFO steal) and the injection
+//     queue again, for `idle_spin_rounds` rounds, then it parks.
+//
+// PROTOCOL: PARKING (no lost wake-ups, no thundering herd)
+// Shared: `searching_` (workers looking for work, including ones just woken
+// and not yet looking), `sleepers_` (workers in the idle list), and the idle
+// list itself under `idle_mu_`.
+// Notify (after every push, by the pusher):
+//   N1. The push ends with a seq_cst store (deque bottom, or the injection
+//       queue's size).
+//   N2. If searching_ > 0 (seq_cst load): return; a searcher will find it.
+//   N3. If sleepers_ == 0 (seq_cst load): return; every worker is busy and
+//       will look at the queues before it parks.
+//   N4. Under idle_mu_: pop one sleeper, sleepers_ -= 1, searching_ += 1 on
+//       its behalf; unpark it after unlocking.
+// Park (by a worker that found nothing):
+//   P1. Under idle_mu_: push self on the idle list, sleepers_ += 1 (seq_cst).
+//   P2. searching_ -= 1 (seq_cst RMW).
+//   P3. Re-check every queue (seq_cst loads). If any has work: under
+//       idle_mu_, remove self from the idle list if still there (sleepers_
+//       -= 1, searching_ += 1) and go back to searching; if a notifier
+//       already took us off the list, our unpark is coming: consume it.
+//   P4. Sleep until unparked. Wake up as a searcher (the notifier counted
+//       us).
+// Leaving the searching state because work was found: searching_ -= 1; if
+// that made it 0, Notify (the found work may have siblings; spread it).
+// Why no wake-up is lost: a push either sees searching_ > 0 at N2 -- then the
+// last searcher to leave does so after N2 and either finds work (and, being
+// last, notifies) or parks, and its P3 re-check comes after its P2, which is
+// after N2 and so after N1 in the seq_cst order: it sees the push -- or sees
+// sleepers_ == 0 at N3 -- then any worker that parks later does P1 after N3
+// and its P3 sees the push -- or wakes a sleeper at N4.
+// Why no herd: one push wakes at most one worker, and none while somebody is
+// searching.
+//
+// PROTOCOL: REACHING RUNNING TASKS AT SHUTDOWN (without a pool-wide token)
+// Each worker publishes the task it is running in `current_` (one per
+// worker; a helping wait nests tasks, restoring the outer one after).
+//   R1. Worker, before running task T: current_ = T (seq_cst store); then if
+//       cancel_running_ (seq_cst load) is set, cancel T itself.
+//   R2. Worker, after T returns: CAS current_ from T back to the outer task
+//       (or null). The CAS fails only while a shutdown has claimed the slot
+//       (T with its low bit set); spin until it is released. Then, if
+//       cancel_running_ is set and there is an outer task, cancel it (the
+//       shutdown may have seen only T).
+//   S1. Shutdown: cancel_running_ = true (seq_cst store).
+//   S2. For each worker: load current_; if a task, CAS it to "claimed" (low
+//       bit); on success the task cannot be freed (R2 waits), so take a
+//       reference, release the claim, request cancellation, drop the
+//       reference.
+// Dekker's argument on (R1 store, R1 load) vs (S1 store, S2 load): either
+// the worker sees the flag or the shutdown sees the task. Nested tasks: the
+// outer one is re-checked at R2.
+//
+// PROTOCOL: TERMINATION
+// Shutdown sets phase_ (draining or cancelling) and closes the injection
+// queue to outside submissions. Workers keep running. Quiescence -- every
+// worker in the idle list and every queue empty -- can then no longer be
+// left (no running task can submit, and outside submissions are refused),
+// so the worker that completes it at P1 (or Shutdown itself, if all were
+// already idle) sets terminated_ and unparks everybody; workers exit.
+#ifndef CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
+#define CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/task.h"
+#include "cancelpool/pool/internal/work_stealing_deque.h"
+#include "cancelpool/pool/options.h"
+
+namespace cancelpool {
+namespace pool_internal {
+
+// Multi-producer, multi-consumer FIFO of tasks for submissions from outside
+// the pool, and for local-deque overflow. An intrusive list under a mutex:
+// no allocation per task.
+class InjectionQueue final {
+ public:
+  // Appends `first`..`last` (linked through next_in_queue, `count` tasks).
+  // `outside` pushes are refused (false) once the queue is closed; pushes by
+  // workers (overflow) are always accepted. `limit` (0: none) refuses an
+  // outside push that would exceed it.
+  enum class PushResult { kOk, kClosed, kFull };
+  PushResult Push(TaskBase* first, TaskBase* last, size_t count, bool outside,
+                  size_t limit) ABSL_LOCKS_EXCLUDED(mu_);
+  // Pops up to `max` tasks into a list; returns the first (null if empty).
+  TaskBase* PopBatch(size_t max, size_t* count) ABSL_LOCKS_EXCLUDED(mu_);
+  void Close() ABSL_LOCKS_EXCLUDED(mu_);
+  // seq_cst: part of the parking protocol (N1/P3).
+  bool MaybeEmpty() const { return size_.load(std::memory_order_seq_cst) == 0; }
+  size_t SizeHint() const { return size_.load(std::memory_order_relaxed); }
+
+ private:
+  mutable absl::Mutex mu_;
+  TaskBase* head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  TaskBase* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // Written under mu_ (seq_cst, see MaybeEmpty); read without it.
+  std::atomic<size_t> size_{0};
+};
+
+// Single-waiter sleep/wake primitive for a worker.
+class Parker final {
+ public:
+  void Park();
+  void Unpark();
+
+ private:
+  // 1 = a wake-up is pending. Exchange/store are seq_cst RMWs; FUTEX_WAIT on
+  // 0 fails once Unpark set it.
+  std::atomic<uint32_t> state_{0};
+};
+
+class Scheduler final : public std::enable_shared_from_this<Scheduler> {
+ public:
+  explicit Scheduler(ThreadPoolOptions options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Starts the workers (after construction, so they can hold a shared_ptr).
+  void Start();
+
+  // Submits a constructed block (one reference is transferred to the queue;
+  // the caller keeps its own for the future). Handles admission, shutdown,
+  // then links the task's token under `parent` and arms `deadline` -- only
+  // then can anything cancel it.
+  void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
+
+  // Waits for `task` from the current thread: helping (running other tasks,
+  // or the awaited one if still queued) on a worker of this pool; blocking
+  // elsewhere. Returns kReady, kCancelled (waiter's token) or kTimeout.
+  WaitResult Wait(TaskBase* task, CancelState* waiter, absl::Time deadline);
+
+  void Shutdown(ShutdownMode mode, absl::Status reason)
+      ABSL_LOCKS_EXCLUDED(shutdown_mu_);
+  bool AwaitTermination(absl::Time deadline);
+  // Joins the worker threads (after termination), or detaches them when
+  // called from one of them.
+  void JoinOrDetachWorkers() ABSL_LOCKS_EXCLUDED(join_mu_);
+  bool IsShutdown() const {
+    return phase_.load(std::memory_order_acquire) != kRunning;
+  }
+  bool IsTerminated() const {
+    return terminated_.load(std::memory_order_acquire);
+  }
+  bool OnWorkerThread() const;
+
+  PoolStats Stats() const;
+  int num_workers() const { return static_cast<int>(workers_.size()); }
+
+  // Called by a task block resolved as cancelled before it started.
+  void OnCancelledBeforeStart() noexcept;
+
+ private:
+  struct Worker;
+  enum Phase : int { kRunning = 0, kDraining = 1, kCancelling = 2 };
+
+  void WorkerMain(Worker* w);
+  TaskBase* FindWork(Worker* w);
+  TaskBase* FindWorkOnce(Worker* w);
+  TaskBase* TakeFromInjector(Worker* w);
+  TaskBase* StealFromOthers(Worker* w);
+  // Runs `task` on worker `w`. `owns_queue_ref`: drop the queue's reference
+  // afterwards.
+  void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
+  void PushLocal(Worker* w, TaskBase* task);
+  void Notify();
+  void BecomeSearching(Worker* w);
+  void LeaveSearching(Worker* w);
+  // Returns false if the pool terminated while parked.
+  bool Park(Worker* w);
+  bool AnyWorkVisible() const;
+  // Checks quiescence under idle_mu_ and terminates if reached.
+  bool MaybeTerminateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(idle_mu_);
+  void CancelRunningTasks(const absl::Status& reason);
+  void CancelQueuedTasks(const absl::Status& reason);
+  void CancelTaskForShutdown(TaskBase* task);
+  WaitResult HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
+                       absl::Time deadline);
+
+  static thread_local Worker* tls_worker_;
+
+  ThreadPoolOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  InjectionQueue injector_;
+
+  alignas(64) std::atomic<int> searching_{0};
+  alignas(64) std::atomic<int> sleepers_{0};
+  absl::Mutex idle_mu_;
+  std::vector<Worker*> idle_ ABSL_GUARDED_BY(idle_mu_);
+
+  // Admission control (only when max_queued_tasks > 0): tasks queued and not
+  // yet started or cancelled. Relaxed: a bound, not a synchronisation.
+  alignas(64) std::atomic<int64_t> queued_{0};
+
+  // Counters updated by non-worker threads. Relaxed: statistics only.
+  alignas(64) std::atomic<uint64_t> outside_submitted_{0};
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> cancelled_before_start_{0};
+
+  std::atomic<int> phase_{kRunning};
+  // seq_cst: S1 of the running-task protocol.
+  std::atomic<bool> cancel_running_{false};
+  std::atomic<bool> terminated_{false};
+  absl::Mutex shutdown_mu_;
+  absl::Status shutdown_reason_ ABSL_GUARDED_BY(shutdown_mu_);
+  // Read by workers after observing cancel_running_ (acquire via the seq_cst
+  // load); written once before it is set.
+  absl::Status cancel_reason_;
+
+  absl::Mutex exit_mu_;
+  int exited_workers_ ABSL_GUARDED_BY(exit_mu_) = 0;
+
+  absl::Mutex join_mu_;
+  bool joined_ ABSL_GUARDED_BY(join_mu_) = false;
+};
+
+}  // namespace pool_internal
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_

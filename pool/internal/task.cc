@@ -1,0 +1,151 @@
+// Copyright 2026 The cancelpool Authors.
+#include "cancelpool/pool/internal/task.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+
+#include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/scheduler.h"
+
+namespace cancelpool {
+
+const char* TaskOutcomeName(TaskOutcome outcome) {
+  switch (outcome) {
+    case TaskOutcome::kPending:
+      return "pending";
+    case TaskOutcome::kSucceeded:
+      return "succeeded";
+    case TaskOutcome::kFailed:
+      return "failed";
+    case TaskOutcome::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+namespace pool_internal {
+
+void FutexWaitWord(const std::atomic<uint32_t>* word, uint32_t expected,
+                   absl::Time deadline) {
+  timespec ts;
+  timespec* timeout = nullptr;
+  if (deadline != absl::InfiniteFuture()) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return;
+    ts = absl::ToTimespec(left);
+    timeout = &ts;
+  }
+  // EAGAIN (word changed), EINTR and ETIMEDOUT all mean "re-check".
+  syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word),
+          FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0);
+}
+
+void FutexWakeAll(const std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word),
+          FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+TaskOutcome TaskBase::Execute() noexcept {
+  absl::Status status;
+  bool threw_cancelled = false;
+  {
+    // Install our token as the thread's current token without touching the
+    // reference count (the runner holds a reference for the whole run).
+    cancel_internal::ThreadCancelContext saved =
+        cancel_internal::tls_cancel_context;
+    cancel_internal::tls_cancel_context = {this, 0};
+    try {
+      status = InvokeCallable();
+    } catch (const CancelledException& e) {
+      status = e.reason();
+      threw_cancelled = true;
+    } catch (const std::exception& e) {
+      status = absl::UnknownError(absl::StrCat("task threw: ", e.what()));
+    } catch (...) {
+      status = absl::UnknownError(
+          "task threw an exception not derived from std::exception");
+    }
+    cancel_internal::tls_cancel_context = saved;
+  }
+  // Captured resources are released before the future becomes ready.
+  DestroyCallable();
+  TaskOutcome outcome;
+  if (status.ok()) {
+    outcome = TaskOutcome::kSucceeded;
+  } else if (threw_cancelled ||
+             (IsCancellationRequested() &&
+              (status.code() == absl::StatusCode::kCancelled ||
+               status.code() == Reason().code()))) {
+    outcome = TaskOutcome::kCancelled;
+  } else {
+    outcome = TaskOutcome::kFailed;
+  }
+  if (!status.ok()) SetError(std::move(status));
+  Resolve(outcome);
+  return outcome;
+}
+
+void TaskBase::ResolveRejected(absl::Status status) noexcept {
+  DestroyCallable();
+  SetError(std::move(status));
+  Resolve(TaskOutcome::kFailed);
+}
+
+void TaskBase::OnCancellationRequested(uint32_t previous_word) noexcept {
+  if ((previous_word & kStarted) != 0) return;  // running: it sees its token
+  // Cancelled before start: this thread resolves (see the protocol).
+  DestroyCallable();
+  SetError(Reason());
+  if (scheduler_ != nullptr) scheduler_->OnCancelledBeforeStart();
+  Resolve(TaskOutcome::kCancelled);
+}
+
+void TaskBase::Resolve(TaskOutcome outcome) noexcept {
+  outcome_ = outcome;
+  // Close: acq_rel RMW; its release publishes `outcome_` and the result to
+  // anyone who acquires kResolved.
+  const uint32_t previous = Close(kResolved);
+  if ((previous & kWaiters) != 0) FutexWakeAll(&word());
+}
+
+TaskBase::BlockResult TaskBase::BlockUntilResolved(CancelState* waiter,
+                                                   absl::Time deadline) {
+  auto wake = [this]() noexcept {
+    // Changing the word makes a concurrent FUTEX_WAIT fail, so the waiter
+    // re-checks its token. Relaxed: the waiter's acquire load of its own
+    // token's state provides the ordering that matters.
+    word().fetch_xor(kWakeToggle, std::memory_order_relaxed);
+    FutexWakeAll(&word());
+  };
+  cancel_internal::ScopedWaker<decltype(wake)> waker(waiter, wake);
+  uint32_t w = word().load(std::memory_order_acquire);
+  for (;;) {
+    if ((w & kResolved) != 0) return BlockResult::kResolved;
+    if (waiter != nullptr && waiter->IsCancellationRequested()) {
+      return BlockResult::kWaiterCancelled;
+    }
+    if (deadline != absl::InfiniteFuture() && absl::Now() >= deadline) {
+      return BlockResult::kTimeout;
+    }
+    if ((w & kWaiters) == 0) {
+      // Relaxed on failure: we reload with acquire below anyway.
+      if (!word().compare_exchange_weak(w, w | kWaiters,
+                                        std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        continue;
+      }
+      w |= kWaiters;
+    }
+    FutexWaitWord(&word(), w, deadline);
+    w = word().load(std::memory_order_acquire);
+  }
+}
+
+}  // namespace pool_internal
+}  // namespace cancelpool

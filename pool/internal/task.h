@@ -1,0 +1,312 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// The task block: one heap allocation per Submit holding the task's
+// cancellation state (its token), its future state (result, outcome, waiters)
+// and the callable itself.
+//
+// PROTOCOL: CANCEL VERSUS START
+// The task's phase lives in the owner bits of the same atomic word as its
+// cancellation state (cancel_internal::CancelState), so one read-modify-write
+// decides every race:
+//   1. Submit: the block starts with no phase bits: "queued".
+//   2. Start (a worker popped it, or a helping wait runs it inline): CAS the
+//      word from "no kRequested, no kStarted" to "kStarted". Fails if the task
+//      was already started (the other runner wins) or cancellation was
+//      requested (the requester resolves it, step 3).
+//   3. Request (Future::Cancel, parent, deadline, pool shutdown): the
+//      cancellation RMW sets kRequested and returns the previous word.
+//      OnCancellationRequested() sees whether kStarted was set:
+//        - not started: the task will never run. The requesting thread
+//          destroys the callable (captured resources are released at once),
+//          stores the cancelled result and resolves the future (step 5),
+//          even while the block still sits in a deque; the worker that pops
+//          it later fails step 2 and just drops its reference.
+//        - started: the token is now cancelled; callbacks run; the task sees
+//          it at its next check. The runner resolves when the task returns.
+//   4. Finish: the runner stores the result, destroys the callable, then
+//      resolves.
+//   5. Resolve: Close(kResolved) sets kClosed|kResolved in one RMW (release:
+//      publishes the result), then wakes waiters if kWaiters was set. After
+//      kClosed, cancellation requests have no effect and report false.
+// Races ruled out: a task both cancelled-before-start and run (step 2 and 3
+// are RMWs on one word: exactly one of "never ran" and "ran, and its token is
+// cancelled" holds); a future resolved twice (only the step-3 requester of an
+// unstarted task, or the runner of a started one, resolves); a callable
+// destroyed while running (the requester destroys it only when kStarted was
+// clear, which then can never be set); a lost wake-up of a waiter (waiters
+// set kWaiters with a CAS before sleeping on the word with FUTEX_WAIT, which
+// fails if the word changed; Resolve's RMW reads kWaiters).
+#ifndef CANCELPOOL_POOL_INTERNAL_TASK_H_
+#define CANCELPOOL_POOL_INTERNAL_TASK_H_
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <new>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/current.h"
+#include "cancelpool/cancel/internal/cancel_state.h"
+
+namespace cancelpool {
+
+// How a task ended.
+enum class TaskOutcome {
+  kPending,    // not resolved yet
+  kSucceeded,  // returned a value / OK status
+  kFailed,     // returned a non-OK status, threw, or was rejected by the pool
+  kCancelled,  // never ran because it was cancelled, or acknowledged a
+               // cancellation (threw CancelledException, or returned the
+               // token's reason / a kCancelled status after cancellation)
+};
+
+const char* TaskOutcomeName(TaskOutcome outcome);
+
+namespace pool_internal {
+
+using cancel_internal::CancelState;
+
+class Scheduler;
+
+inline constexpr uint32_t kStarted = 1u << (CancelState::kFirstOwnerBit + 0);
+inline constexpr uint32_t kResolved = 1u << (CancelState::kFirstOwnerBit + 1);
+// A waiter is (or may be) sleeping on the word.
+inline constexpr uint32_t kWaiters = 1u << (CancelState::kFirstOwnerBit + 2);
+// Toggled to make a sleeping waiter's FUTEX_WAIT fail (its own token fired).
+inline constexpr uint32_t kWakeToggle = 1u << (CancelState::kFirstOwnerBit + 3);
+
+// Futex helpers over a 32-bit atomic word.
+void FutexWaitWord(const std::atomic<uint32_t>* word, uint32_t expected,
+                   absl::Time deadline);
+void FutexWakeAll(const std::atomic<uint32_t>* word);
+
+// The type-independent part of a task block.
+class TaskBase : public CancelState {
+ public:
+  // Intrusive link for the injection queue (guarded by its mutex).
+  TaskBase* next_in_queue = nullptr;
+
+  // Step 2. True if the caller now runs the task.
+  bool TryStart() noexcept {
+    uint32_t w = word().load(std::memory_order_relaxed);
+    for (;;) {
+      if ((w & (kRequested | kStarted | kClosed)) != 0) return false;
+      // acq_rel: acquire pairs with the submitter's publication of the
+      // block; release orders the start before the runner's later writes as
+      // seen by a requester's RMW.
+      if (word().compare_exchange_weak(w, w | kStarted,
+                                       std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+  }
+
+  bool IsResolved() const noexcept {
+    // Acquire: pairs with Resolve's release; the result is visible after.
+    return (word().load(std::memory_order_acquire) & kResolved) != 0;
+  }
+  bool WasStarted() const noexcept {
+    return (word().load(std::memory_order_acquire) & kStarted) != 0;
+  }
+  // Valid once resolved.
+  TaskOutcome outcome() const noexcept { return outcome_; }
+
+  // Runs the callable (after a successful TryStart), stores the result,
+  // destroys the callable and resolves. Never throws.
+  TaskOutcome Execute() noexcept;
+
+  // Blocks (no helping) until resolved, `waiter`'s cancellation (if not
+  // null), or `deadline`.
+  enum class BlockResult { kResolved, kWaiterCancelled, kTimeout };
+  BlockResult BlockUntilResolved(CancelState* waiter, absl::Time deadline);
+
+  Scheduler* scheduler() const noexcept { return scheduler_; }
+  void set_scheduler(Scheduler* s) noexcept { scheduler_ = s; }
+  cancel_internal::ParentLink& parent_link() noexcept { return parent_link_; }
+
+  // Resolves a block that never ran with `status` (rejected by admission or
+  // shutdown): outcome kFailed. Before sharing only.
+  void ResolveRejected(absl::Status status) noexcept;
+
+ protected:
+  // Two references: the queue's and the future's.
+  TaskBase() noexcept : CancelState(0, 2) {}
+  ~TaskBase() override { parent_link_.Detach(); }
+
+  // Runs the callable; returns its status (OK if it produced a value).
+  // Exceptions escaping the callable are caught by Execute().
+  virtual absl::Status InvokeCallable() = 0;
+  virtual void DestroyCallable() noexcept = 0;
+  // Stores a non-OK result.
+  virtual void SetError(absl::Status status) noexcept = 0;
+
+ private:
+  void OnCancellationRequested(uint32_t previous_word) noexcept override;
+  void Resolve(TaskOutcome outcome) noexcept;
+
+  Scheduler* scheduler_ = nullptr;
+  // Written before Resolve's release RMW; read after an acquire of kResolved.
+  TaskOutcome outcome_ = TaskOutcome::kPending;
+  cancel_internal::ParentLink parent_link_;
+};
+
+// The callable's return type, unwrapped: void/absl::Status -> void,
+// absl::StatusOr<T> -> T, T -> T.
+template <typename T>
+struct UnwrapResult {
+  using type = T;
+};
+template <>
+struct UnwrapResult<absl::Status> {
+  using type = void;
+};
+template <typename T>
+struct UnwrapResult<absl::StatusOr<T>> {
+  using type = T;
+};
+
+// Result storage: absl::Status for void, absl::StatusOr<R> otherwise.
+template <typename R>
+struct ResultSlot {
+  using Type = absl::StatusOr<R>;
+};
+template <>
+struct ResultSlot<void> {
+  using Type = absl::Status;
+};
+
+template <typename R>
+class FutureState : public TaskBase {
+ public:
+  using Result = typename ResultSlot<R>::Type;
+
+  // Valid once resolved. Taken by Future::Get (moved out once).
+  Result& result() noexcept { return result_; }
+
+ protected:
+  void SetError(absl::Status status) noexcept override {
+    result_ = std::move(status);
+  }
+  absl::Status InvokeCallable() override {
+    return absl::InternalError("no callable");
+  }
+  void DestroyCallable() noexcept override {}
+
+  Result result_{absl::UnknownError("not resolved")};
+
+ private:
+  void DestroyState() noexcept override { delete this; }
+};
+
+// How the callable receives the task's token, if at all.
+enum class TokenArg { kNone, kOurs, kStd };
+
+template <typename F>
+constexpr TokenArg DetectTokenArg() {
+  if constexpr (std::is_invocable_v<F&, CancellationToken>) {
+    return TokenArg::kOurs;
+  } else if constexpr (std::is_invocable_v<F&, std::stop_token>) {
+    return TokenArg::kStd;
+  } else {
+    return TokenArg::kNone;
+  }
+}
+
+template <typename F>
+struct CallableTraits {
+  static constexpr TokenArg kTokenArg = DetectTokenArg<F>();
+  using RawResult = decltype([] {
+    if constexpr (kTokenArg == TokenArg::kOurs) {
+      return std::type_identity<
+          std::invoke_result_t<F&, CancellationToken>>();
+    } else if constexpr (kTokenArg == TokenArg::kStd) {
+      return std::type_identity<std::invoke_result_t<F&, std::stop_token>>();
+    } else {
+      return std::type_identity<std::invoke_result_t<F&>>();
+    }
+  }())::type;
+  using Value = typename UnwrapResult<std::decay_t<RawResult>>::type;
+};
+
+template <typename F>
+class TaskImpl final : public FutureState<typename CallableTraits<F>::Value> {
+  using Traits = CallableTraits<F>;
+  using R = typename Traits::Value;
+  using Raw = typename Traits::RawResult;
+
+ public:
+  template <typename G>
+  explicit TaskImpl(G&& fn) {
+    new (&storage_) F(std::forward<G>(fn));
+  }
+  ~TaskImpl() override { DestroyCallableImpl(); }
+
+ private:
+  F& fn() noexcept { return *std::launder(reinterpret_cast<F*>(&storage_)); }
+
+  decltype(auto) Call() {
+    if constexpr (Traits::kTokenArg == TokenArg::kOurs) {
+      return std::invoke(fn(), CancellationToken::FromStateInternal(this));
+    } else if constexpr (Traits::kTokenArg == TokenArg::kStd) {
+      return std::invoke(fn(), this->GetStopToken());
+    } else {
+      return std::invoke(fn());
+    }
+  }
+
+  absl::Status InvokeCallable() override {
+    using D = std::decay_t<Raw>;
+    if constexpr (std::is_void_v<Raw>) {
+      Call();
+      this->result_ = absl::OkStatus();
+      return absl::OkStatus();
+    } else if constexpr (std::is_same_v<D, absl::Status>) {
+      this->result_ = Call();
+      return this->result_;
+    } else if constexpr (std::is_same_v<D, absl::StatusOr<R>>) {
+      this->result_ = Call();
+      return this->result_.status();
+    } else {
+      this->result_.emplace(Call());
+      return absl::OkStatus();
+    }
+  }
+
+  void DestroyCallable() noexcept override { DestroyCallableImpl(); }
+  void DestroyCallableImpl() noexcept {
+    if (alive_) {
+      alive_ = false;
+      fn().~F();
+    }
+  }
+
+  alignas(F) unsigned char storage_[sizeof(F)];
+  bool alive_ = true;
+};
+
+// A running task on this thread, for self-wait detection.
+struct RunningFrame {
+  TaskBase* task;
+  RunningFrame* outer;
+};
+inline thread_local RunningFrame* tls_running_frame = nullptr;
+
+inline bool IsRunningOnThisThread(const TaskBase* task) {
+  for (RunningFrame* f = tls_running_frame; f != nullptr; f = f->outer) {
+    if (f->task == task) return true;
+  }
+  return false;
+}
+
+}  // namespace pool_internal
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_POOL_INTERNAL_TASK_H_

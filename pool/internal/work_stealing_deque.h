@@ -1,0 +1,215 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// A bounded Chase-Lev work-stealing deque of pointers.
+//
+// THREAD SAFETY
+//   * One owner thread holds the DequeOwner handle: Push() and Pop() at the
+//     bottom (LIFO, so fork-join runs depth-first and stays cache-hot).
+//   * Any number of thieves hold DequeStealer handles: Steal() at the top
+//     (FIFO, so they take the oldest, usually largest, work).
+//   * SizeHint()/MaybeEmpty() may be called by anyone; they are racy hints
+//     except where a protocol pairs them (see parking in scheduler.h).
+// The types split the roles: only the owner can construct a DequeOwner (there
+// is exactly one per deque), and a DequeStealer cannot push or pop.
+//
+// CAPACITY AND OVERFLOW
+// The ring has a fixed power-of-two capacity. Push() returns false when it is
+// full and the caller takes the defined overflow path (the pool moves the
+// task, plus half of the local queue, to the shared injection queue). Fixed
+// capacity means no buffer is ever freed while a thief may read it.
+//
+// ALGORITHM (Chase & Lev, SPAA 2005; memory orders after Le, Pop, Cohen and
+// Zappa Nardelli, PPoPP 2013). Where that paper uses seq_cst fences, this
+// version makes the adjacent accesses to `top_`/`bottom_` seq_cst instead:
+// ThreadSanitizer under g++ cannot model fences, and on x86 the seq_cst store
+// costs the same as store+mfence. The argument is unchanged: all seq_cst
+// operations lie in one total order S.
+//   Push(x):  b = bottom (own value); t = top (acquire);
+//             if b - t >= capacity: full.
+//             slot[b] = x (relaxed); bottom = b + 1 (seq_cst: release for the
+//             slot, and seq_cst so the pool's wake-up check after Push cannot
+//             be reordered before it -- see scheduler.h, PARKING).
+//   Pop():    b = bottom - 1; bottom = b (seq_cst); t = top (seq_cst).
+//             t < b : more than one element; take slot[b], no race possible.
+//             t == b: last element; CAS top t -> t+1 (seq_cst) decides
+//                     between owner and thieves; bottom = b + 1.
+//             t > b : empty; bottom = b + 1.
+//   Steal():  t = top (seq_cst); b = bottom (seq_cst);
+//             t >= b: empty.  x = slot[t] (relaxed);
+//             CAS top t -> t+1 (seq_cst): success means x is ours.
+// Races ruled out:
+//   * Owner and thief both taking the last element: both must CAS `top_`
+//     from the same t; one fails.
+//   * A thief reading a slot before the owner's write is visible: the
+//     thief's load of `bottom_` reads the owner's release store (acquire is
+//     implied by seq_cst), which happens after the slot write.
+//   * Pop taking an element a thief already took: Pop stores `bottom_` before
+//     loading `top_` (both seq_cst). A thief that loaded the old bottom is
+//     ordered before our store in S, so its top CAS is visible to our top
+//     load unless it has not happened yet -- in which case it sees t < b and
+//     takes a different element, or t == b and contends on the CAS.
+//   * A stale thief reading a slot the owner is overwriting after wrap-around:
+//     slots are atomics, so the read is not a data race; the value read is
+//     discarded because the thief's CAS on `top_` fails (top moved on).
+#ifndef CANCELPOOL_POOL_INTERNAL_WORK_STEALING_DEQUE_H_
+#define CANCELPOOL_POOL_INTERNAL_WORK_STEALING_DEQUE_H_
+
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace cancelpool {
+namespace pool_internal {
+
+// The production atomics. A model checker substitutes its own type with the
+// same interface (load/store/compare_exchange_strong and the orders).
+struct StdAtomics {
+  template <typename T>
+  using Atomic = std::atomic<T>;
+  static constexpr std::memory_order relaxed = std::memory_order_relaxed;
+  static constexpr std::memory_order acquire = std::memory_order_acquire;
+  static constexpr std::memory_order release = std::memory_order_release;
+  static constexpr std::memory_order seq_cst = std::memory_order_seq_cst;
+};
+
+template <typename T, typename Atomics = StdAtomics>
+class WorkStealingDeque;
+
+template <typename T, typename Atomics = StdAtomics>
+class DequeOwner;
+
+template <typename T, typename Atomics = StdAtomics>
+class DequeStealer;
+
+template <typename T, typename Atomics>
+class WorkStealingDeque final {
+  static_assert(std::is_pointer_v<T>, "the deque holds pointers");
+
+ public:
+  // `capacity` is rounded up to a power of two, at least 2.
+  explicit WorkStealingDeque(size_t capacity)
+      : capacity_(RoundUp(capacity)),
+        mask_(capacity_ - 1),
+        slots_(new typename Atomics::template Atomic<T>[capacity_]) {
+    for (size_t i = 0; i < capacity_; ++i) {
+      slots_[i].store(nullptr, Atomics::relaxed);
+    }
+  }
+  WorkStealingDeque(const WorkStealingDeque&) = delete;
+  WorkStealingDeque& operator=(const WorkStealingDeque&) = delete;
+
+  size_t capacity() const { return capacity_; }
+
+  // Racy size estimate (never negative).
+  size_t SizeHint() const {
+    const int64_t b = bottom_.load(Atomics::seq_cst);
+    const int64_t t = top_.load(Atomics::seq_cst);
+    return b > t ? static_cast<size_t>(b - t) : 0;
+  }
+  // seq_cst loads: the parking re-check relies on them (scheduler.h).
+  bool MaybeEmpty() const { return SizeHint() == 0; }
+
+ private:
+  friend class DequeOwner<T, Atomics>;
+  friend class DequeStealer<T, Atomics>;
+
+  static size_t RoundUp(size_t n) {
+    size_t c = 2;
+    while (c < n) c <<= 1;
+    return c;
+  }
+
+  bool Push(T item) {
+    // Relaxed: only the owner writes bottom_.
+    const int64_t b = bottom_.load(Atomics::relaxed);
+    // Acquire: pairs with thieves' CAS on top_, so the slot they vacated is
+    // not overwritten before they read it.
+    const int64_t t = top_.load(Atomics::acquire);
+    if (b - t >= static_cast<int64_t>(capacity_)) return false;
+    // Relaxed: published by the seq_cst (release) store of bottom_ below.
+    slots_[b & mask_].store(item, Atomics::relaxed);
+    bottom_.store(b + 1, Atomics::seq_cst);
+    return true;
+  }
+
+  T Pop() {
+    const int64_t b = bottom_.load(Atomics::relaxed) - 1;
+    bottom_.store(b, Atomics::seq_cst);
+    int64_t t = top_.load(Atomics::seq_cst);
+    if (t > b) {
+      // Empty. Relaxed: only the owner reads its own bottom_ without the
+      // seq_cst protocol; thieves racing here see t >= b either way.
+      bottom_.store(b + 1, Atomics::relaxed);
+      return nullptr;
+    }
+    // Relaxed: our own earlier write, or one we own since t <= b.
+    T item = slots_[b & mask_].load(Atomics::relaxed);
+    if (t == b) {
+      // Last element: race the thieves for it.
+      if (!top_.compare_exchange_strong(t, t + 1, Atomics::seq_cst,
+                                        Atomics::relaxed)) {
+        item = nullptr;
+      }
+      bottom_.store(b + 1, Atomics::relaxed);
+    }
+    return item;
+  }
+
+  // Returns nullptr if empty or if it lost a race (callers treat both as "try
+  // elsewhere"; `*lost_race` tells them apart).
+  T Steal(bool* lost_race) {
+    int64_t t = top_.load(Atomics::seq_cst);
+    const int64_t b = bottom_.load(Atomics::seq_cst);
+    if (t >= b) return nullptr;
+    // Relaxed: visibility comes from the bottom_ load above (see header).
+    T item = slots_[t & mask_].load(Atomics::relaxed);
+    if (!top_.compare_exchange_strong(t, t + 1, Atomics::seq_cst,
+                                      Atomics::relaxed)) {
+      if (lost_race != nullptr) *lost_race = true;
+      return nullptr;
+    }
+    return item;
+  }
+
+  const size_t capacity_;
+  const size_t mask_;
+  std::unique_ptr<typename Atomics::template Atomic<T>[]> slots_;
+  alignas(64) typename Atomics::template Atomic<int64_t> top_{0};
+  alignas(64) typename Atomics::template Atomic<int64_t> bottom_{0};
+};
+
+// The owner's handle: Push and Pop. Exactly one per deque, used by one thread
+// at a time.
+template <typename T, typename Atomics>
+class DequeOwner final {
+ public:
+  explicit DequeOwner(WorkStealingDeque<T, Atomics>* deque) : deque_(deque) {}
+  // False when full: take the overflow path.
+  bool Push(T item) { return deque_->Push(item); }
+  // nullptr when empty.
+  T Pop() { return deque_->Pop(); }
+  size_t SizeHint() const { return deque_->SizeHint(); }
+
+ private:
+  WorkStealingDeque<T, Atomics>* deque_;
+};
+
+// A thief's handle: Steal only. Any number, from any thread.
+template <typename T, typename Atomics>
+class DequeStealer final {
+ public:
+  explicit DequeStealer(WorkStealingDeque<T, Atomics>* deque)
+      : deque_(deque) {}
+  T Steal(bool* lost_race = nullptr) { return deque_->Steal(lost_race); }
+  bool MaybeEmpty() const { return deque_->MaybeEmpty(); }
+
+ private:
+  WorkStealingDeque<T, Atomics>* deque_;
+};
+
+}  // namespace pool_internal
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_POOL_INTERNAL_WORK_STEALING_DEQUE_H_

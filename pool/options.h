@@ -1,0 +1,107 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// Plain value types of the pool's public API: construction options, task
+// options, statistics and the shutdown report. See thread_pool.h for the
+// contracts of the operations that use them.
+#ifndef CANCELPOOL_POOL_OPTIONS_H_
+#define CANCELPOOL_POOL_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "cancelpool/cancel/cancellation.h"
+
+namespace cancelpool {
+
+struct ThreadPoolOptions {
+  // Number of worker threads. 0 means std::thread::hardware_concurrency()
+  // (at least 1).
+  int num_workers = 0;
+  // Worker threads are named "<prefix><index>" (truncated to 15 bytes, the
+  // Linux limit), as shown by top -H and gdb's "info threads".
+  std::string thread_name_prefix = "cancelpool-";
+  // Admission control: the most tasks that may be queued (submitted but not
+  // yet started) at once. A Submit beyond it returns a future already failed
+  // with absl::ResourceExhaustedError; nothing blocks and nothing is dropped
+  // silently. 0 means unlimited (no admission bookkeeping at all).
+  size_t max_queued_tasks = 0;
+  // How many rounds an idle worker searches the other queues (spinning with a
+  // CPU pause between rounds) before it parks. Chosen by benchmark
+  // (BM_Pool_* in benchmarks/); larger trades CPU for wake-up latency.
+  int idle_spin_rounds = 64;
+  // Called on each worker thread when it starts and just before it exits,
+  // with the worker's index. Must not throw.
+  absl::AnyInvocable<void(int worker_index)> on_worker_start;
+  absl::AnyInvocable<void(int worker_index)> on_worker_stop;
+  // What the destructor does: drain for `destructor_grace`, then cancel
+  // everything still queued or running and wait for the running tasks to
+  // return. See ThreadPool::~ThreadPool.
+  absl::Duration destructor_grace = absl::Seconds(10);
+  // Test-only: the capacity of each worker's local deque (rounded up to a
+  // power of two). Small values exercise the overflow path constantly.
+  size_t local_queue_capacity = 1024;
+};
+
+// Per-task options for ThreadPool::SubmitWith.
+struct TaskOptions {
+  // The task's token is cancelled (with the parent's reason) when `parent`
+  // is, e.g. the token of the server request the task belongs to.
+  CancellationToken parent;
+  // The task's token is cancelled with DeadlineExceeded at this time (a task
+  // still queued then never runs).
+  absl::Time deadline = absl::InfiniteFuture();
+
+  static TaskOptions WithTimeout(absl::Duration timeout) {
+    TaskOptions options;
+    options.deadline = absl::Now() + timeout;
+    return options;
+  }
+};
+
+// Counters, readable at any time without stopping the pool. Each counter is
+// exact once the pool has terminated; while it runs, a snapshot may be a few
+// tasks behind on any counter (they are read one by one, without a lock).
+struct PoolStats {
+  uint64_t submitted = 0;  // every Submit call, rejected ones included
+  uint64_t rejected = 0;   // failed at once: after shutdown, or queue full
+  uint64_t completed = 0;  // ran and succeeded
+  uint64_t failed = 0;     // ran and returned an error or threw
+  uint64_t cancelled_before_start = 0;   // never ran
+  uint64_t cancelled_while_running = 0;  // ran and acknowledged cancellation
+  uint64_t steals = 0;     // tasks taken from another worker's deque
+  uint64_t parks = 0;      // times a worker went to sleep
+
+  // Submitted tasks not yet resolved (queued or running).
+  uint64_t in_flight() const {
+    const uint64_t done = rejected + completed + failed +
+                          cancelled_before_start + cancelled_while_running;
+    return submitted > done ? submitted - done : 0;
+  }
+};
+
+enum class ShutdownMode {
+  // Stop admitting outside work; run everything queued; wait for running
+  // tasks. Tasks that running tasks submit are still accepted and run.
+  kDrain,
+  // Stop admitting; resolve every queued task as cancelled without running
+  // it; cancel the token of every running task; wait for them.
+  kCancel,
+};
+
+// What happened to every task the pool was given.
+struct ShutdownReport {
+  // True if every task finished (nothing left running or queued).
+  bool terminated = false;
+  PoolStats stats;
+  // Tasks still running when the report was taken: they ignored their
+  // tokens. stats.in_flight() after a cancel shutdown.
+  uint64_t still_running = 0;
+};
+
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_POOL_OPTIONS_H_

@@ -1,0 +1,185 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// ThreadPool: a work-stealing thread pool whose every task carries its own
+// cancellation token, so Future::Cancel() reaches tasks that are already
+// running, not only queued ones.
+//
+// MODEL
+// A fixed set of worker threads, each with a local work-stealing deque.
+// Tasks submitted from a worker (fork-join children) go to that worker's
+// deque; tasks submitted from any other thread (a server's request threads)
+// go to a shared injection queue. Idle workers steal, spin briefly, then
+// park; a submission wakes at most one parked worker, and none while another
+// worker is already searching. See pool/internal/scheduler.h for the
+// protocols.
+//
+// TASKS AND TOKENS
+// Submit(f, args...) runs f(args...) -- or f(token, args...) when f takes a
+// CancellationToken (or a std::stop_token) first -- and returns a Future.
+// The task's token is cancelled when
+//   * its Future (or a CancelHandle) is cancelled   -> reason given to Cancel;
+//   * the TaskOptions::parent token is cancelled   -> the parent's reason;
+//   * the TaskOptions::deadline passes             -> DeadlineExceeded;
+//   * the pool shuts down with ShutdownMode::kCancel -> the shutdown reason.
+// While a task runs, its token is also the thread's current token
+// (cancelpool/cancel/current.h), so deep code can call
+// cancelpool::ThrowIfCancellationRequested() and the interruptible waits of
+// cancelpool/cancel/wait.h without a token parameter. A task cancelled
+// before it starts never runs (see future.h). An exception escaping a task
+// never terminates a worker: the future reports it.
+//
+// COST
+// One heap allocation per Submit of a callable that fits (the task's token,
+// future state and callable share one block). No pool-wide lock or
+// registration per task: reaching running tasks at shutdown uses a per-worker
+// slot. A task that takes a std::stop_token costs one more allocation (the
+// bridge) when it first asks for it.
+//
+// SUBMITTING -- thread-safe, from any thread, including from inside tasks.
+// Never blocks (admission control answers at once):
+//   * after Shutdown() began, a Submit from outside the pool returns a future
+//     already failed with absl::FailedPreconditionError. A Submit from inside
+//     a running task is still accepted while draining (so fork-join children
+//     can finish) and resolved as cancelled (never run) while cancelling.
+//   * with ThreadPoolOptions::max_queued_tasks set, a Submit that finds that
+//     many tasks queued returns a future already failed with
+//     absl::ResourceExhaustedError.
+//
+// SHUTDOWN -- thread-safe, from any thread, any number of times,
+// concurrently, and from inside a task:
+//   * Shutdown(kDrain): stop admitting outside work; everything queued runs;
+//     running tasks finish.
+//   * Shutdown(kCancel, reason): stop admitting; every queued task resolves
+//     as cancelled without running; every running task's token is cancelled
+//     with `reason`; they finish when they observe it.
+//     kCancel after kDrain escalates; kDrain after kCancel is a no-op.
+//   * AwaitTermination(deadline): blocks until every task has finished and
+//     every worker has exited, or until `deadline`; returns which. From
+//     inside a pool task it cannot wait for itself: returns at once whether
+//     the pool has terminated (false).
+//   * DrainThenCancel(grace, cancel_timeout): the usual server grace period.
+//   Shutdown does not block; it does run cancellation callbacks of running
+//   tasks on the calling thread (kCancel).
+//
+// DESTRUCTION
+// ~ThreadPool never loses a task silently: it drains for
+// ThreadPoolOptions::destructor_grace (default 10 s), then cancels everything
+// still queued or running, then waits for the running tasks to return and
+// joins the workers. It never hangs on a task that observes its token; a task
+// that ignores its token keeps the destructor waiting. Destroying the pool
+// from inside one of its own tasks starts the same drain but cannot wait for
+// it: the workers are detached, finish the remaining work, and free the
+// pool's internals when the last one exits.
+//
+// STATISTICS
+// Stats() may be called at any time from any thread; see PoolStats.
+#ifndef CANCELPOOL_POOL_THREAD_POOL_H_
+#define CANCELPOOL_POOL_THREAD_POOL_H_
+
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/pool/future.h"
+#include "cancelpool/pool/internal/task.h"
+#include "cancelpool/pool/options.h"
+
+namespace cancelpool {
+
+namespace pool_internal {
+class Scheduler;
+
+// Binds `args` after the (optional) token parameter.
+template <typename F, typename... Args>
+auto BindTask(F&& f, Args&&... args) {
+  if constexpr (sizeof...(Args) == 0) {
+    return std::decay_t<F>(std::forward<F>(f));
+  } else if constexpr (std::is_invocable_v<std::decay_t<F>&, CancellationToken,
+                                           std::decay_t<Args>&...>) {
+    return [fn = std::forward<F>(f), ... a = std::forward<Args>(args)](
+               CancellationToken token) mutable -> decltype(auto) {
+      return std::invoke(fn, std::move(token), std::move(a)...);
+    };
+  } else if constexpr (std::is_invocable_v<std::decay_t<F>&, std::stop_token,
+                                           std::decay_t<Args>&...>) {
+    return [fn = std::forward<F>(f), ... a = std::forward<Args>(args)](
+               std::stop_token token) mutable -> decltype(auto) {
+      return std::invoke(fn, std::move(token), std::move(a)...);
+    };
+  } else {
+    return [fn = std::forward<F>(f),
+            ... a = std::forward<Args>(args)]() mutable -> decltype(auto) {
+      return std::invoke(fn, std::move(a)...);
+    };
+  }
+}
+}  // namespace pool_internal
+
+class ThreadPool final {
+ public:
+  // Starts the workers.
+  explicit ThreadPool(ThreadPoolOptions options = {});
+  explicit ThreadPool(int num_workers);
+  // See DESTRUCTION.
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // Submits f(args...) (or f(token, args...)); see SUBMITTING and TASKS AND
+  // TOKENS. The future's value type is f's return type, unwrapped:
+  // void/absl::Status -> Future<void>, absl::StatusOr<T> -> Future<T>,
+  // T -> Future<T>. f may be move-only; args are decay-copied (moved).
+  template <typename F, typename... Args>
+  auto Submit(F&& f, Args&&... args) {
+    return SubmitWith(TaskOptions(), std::forward<F>(f),
+                      std::forward<Args>(args)...);
+  }
+  template <typename F, typename... Args>
+  auto SubmitWith(const TaskOptions& options, F&& f, Args&&... args) {
+    using Bound = decltype(pool_internal::BindTask(
+        std::forward<F>(f), std::forward<Args>(args)...));
+    using R = typename pool_internal::CallableTraits<Bound>::Value;
+    auto* task = new pool_internal::TaskImpl<Bound>(pool_internal::BindTask(
+        std::forward<F>(f), std::forward<Args>(args)...));
+    // The block starts with two references: the queue's and the future's.
+    SubmitTask(task, options);
+    return Future<R>(task);
+  }
+
+  // See SHUTDOWN. An OK `reason` means CancelledError("thread pool
+  // shutdown").
+  void Shutdown(ShutdownMode mode = ShutdownMode::kDrain,
+                absl::Status reason = absl::OkStatus());
+  bool AwaitTermination(absl::Time deadline);
+  // Drain for `grace`; if work remains, cancel it with `reason` and wait up
+  // to `cancel_timeout` more. Returns the report (terminated == false if
+  // tasks ignored their tokens past the timeout, or if called from inside a
+  // task of this pool).
+  ShutdownReport DrainThenCancel(
+      absl::Duration grace,
+      absl::Duration cancel_timeout = absl::InfiniteDuration(),
+      absl::Status reason = absl::OkStatus());
+  // The report as of now (for use after AwaitTermination).
+  ShutdownReport Report() const;
+
+  bool IsShutdown() const;
+  PoolStats Stats() const;
+  int num_workers() const;
+  // True if the calling thread is one of this pool's workers.
+  bool OnWorkerThread() const;
+
+ private:
+  void SubmitTask(pool_internal::TaskBase* task, const TaskOptions& options);
+
+  std::shared_ptr<pool_internal::Scheduler> scheduler_;
+  absl::Duration destructor_grace_;
+};
+
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_POOL_THREAD_POOL_H_
