@@ -127,14 +127,21 @@ WaitResult WaitForFd(int fd, FdInterest interest,
 namespace cancel_internal {
 
 // Registers a wake-up for the duration of a wait. Unlike CancellationCallback
-// it never runs inline: if the token is already cancelled (or can never be),
-// `registered()` is false and the waiter checks `cancelled()` itself.
+// it never runs `wake` inline: if the token is already cancelled when it
+// registers, `cancelled()` is simply true from the start (the waiter has not
+// blocked yet, so there is nobody to wake).
 template <typename Wake>
 class ScopedWaker final : private CallbackNode {
  public:
   ScopedWaker(CancelState* state, Wake wake) noexcept
       : CallbackNode(&Invoke), wake_(wake) {
-    if (state != nullptr && state->TryAddCallback(this)) state_ = state;
+    if (state == nullptr) return;
+    if (state->TryAddCallback(this)) {
+      state_ = state;
+    } else {
+      // Cancelled between the caller's check and this registration.
+      fired_.store(true, std::memory_order_relaxed);
+    }
   }
   ~ScopedWaker() {
     if (state_ != nullptr) state_->RemoveCallback(this);
@@ -155,8 +162,7 @@ class ScopedWaker final : private CallbackNode {
   ScopedWaker(const ScopedWaker&) = delete;
   ScopedWaker& operator=(const ScopedWaker&) = delete;
 
-  // Relaxed is enough: read by the waiter under the same mutex the callback
-  // takes after storing, or after the wait returned (RemoveCallback orders).
+  // Acquire: pairs with the release store in Invoke.
   bool cancelled() const noexcept {
     return fired_.load(std::memory_order_acquire);
   }

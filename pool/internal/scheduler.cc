@@ -365,7 +365,8 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   if (cancel_running_.load(std::memory_order_seq_cst)) {
     task->RequestCancellation(cancel_reason_);
   }
-  switch (task->Execute()) {
+  const TaskOutcome outcome = task->Execute();
+  switch (outcome) {
     case TaskOutcome::kSucceeded:
       Bump(w->completed);
       break;
@@ -376,6 +377,7 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
       Bump(w->failed);
       break;
   }
+  task->Finish(outcome);
   // R2: restore the outer task; wait out a shutdown's claim.
   SpinWait spin;
   for (;;) {

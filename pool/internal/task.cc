@@ -87,7 +87,6 @@ TaskOutcome TaskBase::Execute() noexcept {
     outcome = TaskOutcome::kFailed;
   }
   if (!status.ok()) SetError(std::move(status));
-  Resolve(outcome);
   return outcome;
 }
 

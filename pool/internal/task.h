@@ -119,9 +119,12 @@ class TaskBase : public CancelState {
   // Valid once resolved.
   TaskOutcome outcome() const noexcept { return outcome_; }
 
-  // Runs the callable (after a successful TryStart), stores the result,
-  // destroys the callable and resolves. Never throws.
+  // Runs the callable (after a successful TryStart), stores the result and
+  // destroys the callable. Never throws. The caller then counts the outcome
+  // and calls Finish(), so statistics are exact for anyone who has seen the
+  // future resolved.
   TaskOutcome Execute() noexcept;
+  void Finish(TaskOutcome outcome) noexcept { Resolve(outcome); }
 
   // Blocks (no helping) until resolved, `waiter`'s cancellation (if not
   // null), or `deadline`.
