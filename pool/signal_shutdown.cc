@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,12 +27,31 @@ namespace {
 // One SignalShutdown at a time (signalfd consumes the signals).
 std::atomic<bool> g_installed{false};
 
-int CountThreads() {
+// Counts the threads other than the caller that leave any of `signals`
+// unblocked (they could receive a signal meant for the dedicated thread),
+// from /proc/self/task/*/status's SigBlk mask. -1 if /proc is unreadable.
+int CountThreadsNotBlocking(const std::vector<int>& signals) {
   DIR* dir = opendir("/proc/self/task");
   if (dir == nullptr) return -1;
+  const std::string self = absl::StrCat(gettid());
   int n = 0;
   while (dirent* e = readdir(dir)) {
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] == '.' || self == e->d_name) continue;
+    std::ifstream status(absl::StrCat("/proc/self/task/", e->d_name, "/status"));
+    std::string line;
+    uint64_t blocked = 0;
+    while (std::getline(status, line)) {
+      if (line.rfind("SigBlk:", 0) == 0) {
+        blocked = std::strtoull(line.c_str() + 7, nullptr, 16);
+        break;
+      }
+    }
+    for (int signo : signals) {
+      if ((blocked & (uint64_t{1} << (signo - 1))) == 0) {
+        ++n;
+        break;
+      }
+    }
   }
   closedir(dir);
   return n;
@@ -66,15 +87,15 @@ absl::StatusOr<std::unique_ptr<SignalShutdown>> SignalShutdown::Install(
     return absl::AlreadyExistsError(
         "SignalShutdown: already installed in this process");
   }
-  const int threads = CountThreads();
-  if (threads > 1 && !options.allow_existing_threads) {
+  const int exposed = CountThreadsNotBlocking(options.signals);
+  if (exposed > 0 && !options.allow_existing_threads) {
     g_installed.store(false);
     return absl::FailedPreconditionError(absl::StrCat(
-        "SignalShutdown::Install must run before other threads start (found ",
-        threads,
-        " threads); threads created earlier keep the signals unblocked. Call "
-        "it first thing in main(), or set allow_existing_threads and block "
-        "the signals in those threads yourself"));
+        "SignalShutdown::Install must run before other threads start: ",
+        exposed,
+        " other thread(s) leave the signals unblocked and could receive them. "
+        "Call it first thing in main(), or block the signals in those "
+        "threads and set allow_existing_threads"));
   }
   sigset_t set;
   sigemptyset(&set);
@@ -144,6 +165,19 @@ void SignalShutdown::Watch(ThreadPool* pool) {
 void SignalShutdown::Unwatch(ThreadPool* pool) {
   absl::MutexLock lock(&mu_);
   pools_.erase(std::remove(pools_.begin(), pools_.end(), pool), pools_.end());
+  AwaitNoPoolCallsLocked();
+}
+
+void SignalShutdown::AwaitNoPoolCallsLocked() {
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pool_calls_in_progress_ == 0;
+  };
+  mu_.Await(absl::Condition(&idle));
+}
+
+void SignalShutdown::EndPoolCalls() {
+  absl::MutexLock lock(&mu_);
+  --pool_calls_in_progress_;
 }
 
 void SignalShutdown::Trigger(int signo) {
@@ -172,7 +206,16 @@ bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
   }
   bool all = true;
   for (ThreadPool* pool : pools) all &= pool->AwaitTermination(deadline);
-  return all;
+  if (!all) return false;
+  // The signal thread may still be inside a pool's Shutdown(); wait for it,
+  // and unwatch, so the caller may destroy the pools now.
+  absl::MutexLock lock(&mu_);
+  AwaitNoPoolCallsLocked();
+  for (ThreadPool* pool : pools) {
+    pools_.erase(std::remove(pools_.begin(), pools_.end(), pool),
+                 pools_.end());
+  }
+  return true;
 }
 
 SignalShutdown::Stage SignalShutdown::stage() const {
@@ -199,9 +242,11 @@ void SignalShutdown::StartCancelling(absl::Status reason, int signo) {
     reason_ = reason;
     grace_deadline_ = absl::InfiniteFuture();
     pools = pools_;
+    ++pool_calls_in_progress_;
   }
   if (options_.on_cancel) options_.on_cancel(signo);
   for (ThreadPool* pool : pools) pool->Shutdown(ShutdownMode::kCancel, reason);
+  EndPoolCalls();
 }
 
 void SignalShutdown::HandleSignal(int signo) {
@@ -220,12 +265,14 @@ void SignalShutdown::HandleSignal(int signo) {
       grace_deadline_ = absl::Now() + options_.grace;
       pools = pools_;
       reason = reason_;
+      ++pool_calls_in_progress_;
     }
     first = first_signal_;
   }
   if (n == 1) {
     if (options_.on_first_signal) options_.on_first_signal(signo);
     for (ThreadPool* pool : pools) pool->Shutdown(ShutdownMode::kDrain, reason);
+    EndPoolCalls();
     return;
   }
   if (n == 2) {

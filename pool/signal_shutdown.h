@@ -29,9 +29,10 @@
 //     created earlier keeps its own signal mask; if it leaves the signals
 //     unblocked the kernel may deliver a signal to it, and then the default
 //     action (terminate) runs instead of this facility. Install() therefore
-//     fails with FailedPrecondition if the process already has other threads,
-//     unless Options::allow_existing_threads is set (then block the signals in
-//     those threads yourself).
+//     fails with FailedPrecondition if another thread of the process leaves
+//     any of the signals unblocked (read from /proc/self/task/*/status),
+//     unless Options::allow_existing_threads is set. Threads that already
+//     block them (a sanitizer's runtime thread, say) are fine.
 //   * The signals stay blocked in every thread for the life of the process,
 //     also after the SignalShutdown object is destroyed (restoring the mask of
 //     threads we did not create is impossible). A child started with
@@ -93,7 +94,9 @@ class SignalShutdown final {
   SignalShutdown& operator=(const SignalShutdown&) = delete;
 
   // Adds/removes a pool to shut down. A pool watched after the first signal
-  // is shut down at once in the current stage.
+  // is shut down at once in the current stage. Unwatch waits until the signal
+  // thread is no longer calling into any pool; afterwards the pool may be
+  // destroyed.
   void Watch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
   void Unwatch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -102,7 +105,9 @@ class SignalShutdown final {
   void Trigger(int signo) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until a first signal arrived and every watched pool has
-  // terminated, or until `deadline`. Returns true in the first case.
+  // terminated, or until `deadline`. Returns true in the first case; then the
+  // pools are unwatched (the signal thread will not touch them again) and may
+  // be destroyed. A later third signal still exits the process.
   bool WaitForShutdown(absl::Time deadline = absl::InfiniteFuture())
       ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until the first signal (or Trigger), or `deadline`.
@@ -123,6 +128,8 @@ class SignalShutdown final {
   void HandleSignal(int signo) ABSL_LOCKS_EXCLUDED(mu_);
   void StartCancelling(absl::Status reason, int signo)
       ABSL_LOCKS_EXCLUDED(mu_);
+  void AwaitNoPoolCallsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EndPoolCalls() ABSL_LOCKS_EXCLUDED(mu_);
 
   Options options_;
   const int signal_fd_;
@@ -136,6 +143,9 @@ class SignalShutdown final {
   absl::Status reason_ ABSL_GUARDED_BY(mu_);
   absl::Time grace_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Calls into watched pools the signal thread is making right now (it calls
+  // them without holding mu_). Unwatch and WaitForShutdown wait for zero.
+  int pool_calls_in_progress_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 
