@@ -19,7 +19,11 @@ absl::Status SelfWaitError() {
 WaitResult WaitForTask(TaskBase* task, CancelState* waiter,
                        absl::Time deadline) {
   if (task->IsResolved()) return WaitResult::kReady;
-  if (IsRunningOnThisThread(task)) return WaitResult::kTimeout;
+  // Only a started task can be on this thread's stack; skip the walk for
+  // the common fork-join case of an awaited task that has not started.
+  if (task->WasStarted() && IsRunningOnThisThread(task)) {
+    return WaitResult::kTimeout;
+  }
   Scheduler* scheduler = task->scheduler();
   if (scheduler != nullptr) return scheduler->Wait(task, waiter, deadline);
   switch (task->BlockUntilResolved(waiter, deadline)) {

@@ -243,8 +243,7 @@ void ParentLink::Attach(CancelState* parent, CancelState* child) noexcept {
   }
 }
 
-void ParentLink::Detach() noexcept {
-  if (parent_ == nullptr) return;
+void ParentLink::DetachSlow() noexcept {
   if (registered_) parent_->RemoveCallback(this);
   registered_ = false;
   parent_->Unref();

@@ -273,10 +273,13 @@ class ParentLink final : private CallbackNode {
   // Attaches `child` under `parent` (may be null: no-op). If the parent is
   // already cancelled, cancels the child now.
   void Attach(CancelState* parent, CancelState* child) noexcept;
-  void Detach() noexcept;
+  void Detach() noexcept {
+    if (parent_ != nullptr) DetachSlow();
+  }
 
  private:
   static void Propagate(CallbackNode* node) noexcept;
+  void DetachSlow() noexcept;
 
   CancelState* parent_ = nullptr;
   CancelState* child_ = nullptr;

@@ -73,45 +73,40 @@ thread_local Scheduler::Worker* Scheduler::tls_worker_ = nullptr;
 // ---------------------------------------------------------------------------
 // InjectionQueue
 
-InjectionQueue::PushResult InjectionQueue::Push(TaskBase* first,
-                                                TaskBase* last, size_t count,
-                                                bool outside, size_t limit) {
+InjectionQueue::InjectionQueue() : ring_(256, nullptr) {}
+
+void InjectionQueue::Grow() {
+  std::vector<TaskBase*> bigger(ring_.size() * 2, nullptr);
+  const size_t mask = ring_.size() - 1;
+  for (size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) & mask];
+  ring_.swap(bigger);
+  head_ = 0;
+}
+
+InjectionQueue::PushResult InjectionQueue::Push(TaskBase* const* tasks,
+                                                size_t count, bool outside) {
   absl::MutexLock lock(&mu_);
   if (outside && closed_) return PushResult::kClosed;
-  const size_t size = size_.load(std::memory_order_relaxed);
-  if (outside && limit != 0 && size + count > limit) return PushResult::kFull;
-  last->next_in_queue = nullptr;
-  if (tail_ == nullptr) {
-    head_ = first;
-  } else {
-    tail_->next_in_queue = first;
+  while (count_ + count > ring_.size()) Grow();
+  const size_t mask = ring_.size() - 1;
+  for (size_t i = 0; i < count; ++i) {
+    ring_[(head_ + count_ + i) & mask] = tasks[i];
   }
-  tail_ = last;
+  count_ += count;
   // seq_cst: N1 of the parking protocol.
-  size_.store(size + count, std::memory_order_seq_cst);
+  size_.store(count_, std::memory_order_seq_cst);
   return PushResult::kOk;
 }
 
-TaskBase* InjectionQueue::PopBatch(size_t max, size_t* count) {
+size_t InjectionQueue::PopBatch(TaskBase** out, size_t max) {
   absl::MutexLock lock(&mu_);
-  TaskBase* first = head_;
-  size_t n = 0;
-  TaskBase* last = nullptr;
-  for (TaskBase* t = head_; t != nullptr && n < max; t = t->next_in_queue) {
-    last = t;
-    ++n;
-  }
-  if (n == 0) {
-    *count = 0;
-    return nullptr;
-  }
-  head_ = last->next_in_queue;
-  if (head_ == nullptr) tail_ = nullptr;
-  last->next_in_queue = nullptr;
-  size_.store(size_.load(std::memory_order_relaxed) - n,
-              std::memory_order_seq_cst);
-  *count = n;
-  return first;
+  const size_t n = std::min(max, count_);
+  const size_t mask = ring_.size() - 1;
+  for (size_t i = 0; i < n; ++i) out[i] = ring_[(head_ + i) & mask];
+  head_ = (head_ + n) & mask;
+  count_ -= n;
+  size_.store(count_, std::memory_order_seq_cst);
+  return n;
 }
 
 void InjectionQueue::Close() {
@@ -222,26 +217,19 @@ TaskBase* Scheduler::FindWork(Worker* w) {
 }
 
 TaskBase* Scheduler::TakeFromInjector(Worker* w) {
-  if (injector_.SizeHint() == 0) return nullptr;
+  const size_t queued = injector_.SizeHint();
+  if (queued == 0) return nullptr;
   const size_t free_slots =
       w->deque.capacity() - std::min(w->deque.capacity(), w->owner.SizeHint());
-  size_t want = injector_.SizeHint() / workers_.size() + 1;
+  size_t want = queued / workers_.size() + 1;
   want = std::min({want, kMaxInjectorBatch, free_slots + 1});
-  size_t count = 0;
-  TaskBase* first = injector_.PopBatch(want, &count);
-  if (first == nullptr) return nullptr;
-  TaskBase* rest = first->next_in_queue;
-  first->next_in_queue = nullptr;
-  bool pushed = false;
-  while (rest != nullptr) {
-    TaskBase* next = rest->next_in_queue;
-    rest->next_in_queue = nullptr;
-    PushLocal(w, rest);
-    pushed = true;
-    rest = next;
-  }
-  if (pushed) Notify();
-  return first;
+  TaskBase* batch[kMaxInjectorBatch];
+  const size_t n = injector_.PopBatch(batch, want);
+  if (n == 0) return nullptr;
+  // Keep the first to run now; the rest go to our deque, stealable.
+  for (size_t i = n - 1; i >= 1; --i) PushLocal(w, batch[i]);
+  if (n > 1) Notify();
+  return batch[0];
 }
 
 TaskBase* Scheduler::StealFromOthers(Worker* w) {
@@ -267,19 +255,16 @@ TaskBase* Scheduler::StealFromOthers(Worker* w) {
 void Scheduler::PushLocal(Worker* w, TaskBase* task) {
   if (w->owner.Push(task)) return;
   // Overflow: move half of the deque plus `task` to the injection queue.
-  TaskBase* first = task;
-  TaskBase* last = task;
-  task->next_in_queue = nullptr;
-  size_t count = 1;
   const size_t half = w->deque.capacity() / 2;
+  std::vector<TaskBase*> moved;
+  moved.reserve(half + 1);
   for (size_t i = 0; i < half; ++i) {
     TaskBase* t = w->owner.Pop();
     if (t == nullptr) break;
-    t->next_in_queue = first;
-    first = t;
-    ++count;
+    moved.push_back(t);
   }
-  injector_.Push(first, last, count, /*outside=*/false, 0);
+  moved.push_back(task);
+  injector_.Push(moved.data(), moved.size(), /*outside=*/false);
 }
 
 void Scheduler::Notify() {
@@ -439,8 +424,7 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
   if (inside) {
     PushLocal(w, task);
   } else {
-    task->next_in_queue = nullptr;
-    if (injector_.Push(task, task, 1, /*outside=*/true, 0) !=
+    if (injector_.Push(&task, 1, /*outside=*/true) !=
         InjectionQueue::PushResult::kOk) {
       // Shutdown closed the queue after our phase check. Nothing else can
       // have resolved the task unless its parent/deadline fired; then it is
@@ -469,37 +453,55 @@ void Scheduler::OnCancelledBeforeStart() noexcept {
 
 WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task,
                                 CancelState* waiter, absl::Time deadline) {
+  // Sleep slices once nothing is runnable: short at first (new stealable
+  // work appears within microseconds in fork-join), growing to a bound so a
+  // long wait costs almost nothing. A resolved task wakes us at once.
+  constexpr absl::Duration kMinSlice = absl::Microseconds(50);
+  constexpr absl::Duration kMaxSlice = absl::Milliseconds(5);
+  int idle_rounds = 0;
+  absl::Duration slice = kMinSlice;
   for (;;) {
     if (task->IsResolved()) return WaitResult::kReady;
     if (waiter != nullptr && waiter->IsCancellationRequested()) {
       return WaitResult::kCancelled;
     }
-    if (deadline != absl::InfiniteFuture() && absl::Now() >= deadline) {
-      return WaitResult::kTimeout;
-    }
-    // The awaited task itself, if nobody started it: run it here. Its queue
-    // entry is skipped when popped (TryStart fails there).
-    if (!task->WasStarted()) {
+    // Our own newest task first: in fork-join it is usually the awaited one.
+    TaskBase* other = w->owner.Pop();
+    if (other == nullptr && !task->WasStarted()) {
+      // The awaited task, queued elsewhere and not started: run it here. Its
+      // queue entry is skipped when popped (TryStart fails there).
       RunTask(w, task, /*owns_queue_ref=*/false);
       continue;
     }
-    TaskBase* other = w->owner.Pop();
     if (other == nullptr) other = TakeFromInjector(w);
     if (other == nullptr) other = StealFromOthers(w);
     if (other != nullptr) {
       RunTask(w, other, /*owns_queue_ref=*/true);
+      idle_rounds = 0;
+      slice = kMinSlice;
       continue;
     }
+    if (deadline != absl::InfiniteFuture() && absl::Now() >= deadline) {
+      return WaitResult::kTimeout;
+    }
     // Nothing runnable within reach: the awaited task is running elsewhere.
-    // Every other queued task is reachable by other workers, so blocking
-    // cannot deadlock.
-    switch (task->BlockUntilResolved(waiter, deadline)) {
+    // Keep looking for stealable work for a while (it is usually produced
+    // by the very task we wait for), then sleep in slices. Every queued task
+    // is reachable by other workers too, so no slice can deadlock.
+    if (idle_rounds < options_.idle_spin_rounds) {
+      ++idle_rounds;
+      for (int i = 0; i < 16; ++i) CpuRelax();
+      continue;
+    }
+    const absl::Time until = std::min(deadline, absl::Now() + slice);
+    slice = std::min(slice * 2, kMaxSlice);
+    switch (task->BlockUntilResolved(waiter, until)) {
       case TaskBase::BlockResult::kResolved:
         return WaitResult::kReady;
       case TaskBase::BlockResult::kWaiterCancelled:
         return WaitResult::kCancelled;
       case TaskBase::BlockResult::kTimeout:
-        return WaitResult::kTimeout;
+        break;  // look for work again
     }
   }
 }
@@ -551,16 +553,11 @@ void Scheduler::CancelRunningTasks(const absl::Status& reason) {
 }
 
 void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
-  for (;;) {
-    size_t count = 0;
-    TaskBase* t = injector_.PopBatch(SIZE_MAX, &count);
-    if (t == nullptr) break;
-    while (t != nullptr) {
-      TaskBase* next = t->next_in_queue;
-      t->next_in_queue = nullptr;
-      t->RequestCancellation(reason);
-      t->Unref();
-      t = next;
+  TaskBase* batch[64];
+  while (size_t n = injector_.PopBatch(batch, 64)) {
+    for (size_t i = 0; i < n; ++i) {
+      batch[i]->RequestCancellation(reason);
+      batch[i]->Unref();
     }
   }
   for (auto& w : workers_) {

@@ -97,30 +97,35 @@ namespace cancelpool {
 namespace pool_internal {
 
 // Multi-producer, multi-consumer FIFO of tasks for submissions from outside
-// the pool, and for local-deque overflow. An intrusive list under a mutex:
-// no allocation per task.
+// the pool, and for local-deque overflow: a ring of task pointers under a
+// mutex. A batch pop copies contiguous pointers without touching the tasks
+// (no pointer chasing inside the lock); the ring doubles when full, so there
+// is no allocation per task.
 class InjectionQueue final {
  public:
-  // Appends `first`..`last` (linked through next_in_queue, `count` tasks).
-  // `outside` pushes are refused (false) once the queue is closed; pushes by
-  // workers (overflow) are always accepted. `limit` (0: none) refuses an
-  // outside push that would exceed it.
-  enum class PushResult { kOk, kClosed, kFull };
-  PushResult Push(TaskBase* first, TaskBase* last, size_t count, bool outside,
-                  size_t limit) ABSL_LOCKS_EXCLUDED(mu_);
-  // Pops up to `max` tasks into a list; returns the first (null if empty).
-  TaskBase* PopBatch(size_t max, size_t* count) ABSL_LOCKS_EXCLUDED(mu_);
+  InjectionQueue();
+  // Appends `tasks[0..count)`. `outside` pushes are refused once the queue is
+  // closed; pushes by workers (overflow) are always accepted.
+  enum class PushResult { kOk, kClosed };
+  PushResult Push(TaskBase* const* tasks, size_t count, bool outside)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Pops up to `max` tasks into `out`; returns how many.
+  size_t PopBatch(TaskBase** out, size_t max) ABSL_LOCKS_EXCLUDED(mu_);
   void Close() ABSL_LOCKS_EXCLUDED(mu_);
   // seq_cst: part of the parking protocol (N1/P3).
   bool MaybeEmpty() const { return size_.load(std::memory_order_seq_cst) == 0; }
   size_t SizeHint() const { return size_.load(std::memory_order_relaxed); }
 
  private:
+  void Grow() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
-  TaskBase* head_ ABSL_GUARDED_BY(mu_) = nullptr;
-  TaskBase* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<TaskBase*> ring_ ABSL_GUARDED_BY(mu_);  // power-of-two size
+  size_t head_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  // Written under mu_ (seq_cst, see MaybeEmpty); read without it.
+  // Mirrors count_: written under mu_ (seq_cst, see MaybeEmpty), read
+  // without it.
   std::atomic<size_t> size_{0};
 };
 

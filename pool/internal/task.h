@@ -54,6 +54,7 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/internal/cancel_state.h"
+#include "cancelpool/pool/internal/task_allocator.h"
 
 namespace cancelpool {
 
@@ -90,9 +91,6 @@ void FutexWakeAll(const std::atomic<uint32_t>* word);
 // The type-independent part of a task block.
 class TaskBase : public CancelState {
  public:
-  // Intrusive link for the injection queue (guarded by its mutex).
-  TaskBase* next_in_queue = nullptr;
-
   // Step 2. True if the caller now runs the task.
   bool TryStart() noexcept {
     uint32_t w = word().load(std::memory_order_relaxed);
@@ -138,6 +136,13 @@ class TaskBase : public CancelState {
   // Resolves a block that never ran with `status` (rejected by admission or
   // shutdown): outcome kFailed. Before sharing only.
   void ResolveRejected(absl::Status status) noexcept;
+
+  // Task blocks come from per-thread caches (task_allocator.h). The deleting
+  // destructor passes the most-derived type's size.
+  static void* operator new(size_t size) { return AllocateTaskBlock(size); }
+  static void operator delete(void* block, size_t size) noexcept {
+    FreeTaskBlock(block, size);
+  }
 
  protected:
   // Two references: the queue's and the future's.
@@ -203,7 +208,9 @@ class FutureState : public TaskBase {
   }
   void DestroyCallable() noexcept override {}
 
-  Result result_{absl::UnknownError("not resolved")};
+  // Default-constructed: inline, no allocation (a status message would
+  // allocate). Only read after kResolved, when it holds the real result.
+  Result result_;
 
  private:
   void DestroyState() noexcept override { delete this; }
