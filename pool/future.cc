@@ -43,6 +43,7 @@ bool CancelTask(TaskBase* task, absl::Status reason) {
   // Lost: either already cancelled (by a parent, a deadline, the pool) --
   // then the request still arrived before completion if the task has not
   // finished -- or already finished.
+  // Acquire: pairs with Resolve's release RMW that set kClosed.
   return (task->word().load(std::memory_order_acquire) &
           CancelState::kClosed) == 0;
 }

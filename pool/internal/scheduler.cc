@@ -344,6 +344,8 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   }
   RunningFrame frame{task, tls_running_frame};
   tls_running_frame = &frame;
+  // Relaxed: only this worker writes its slot (shutdown's claim CAS puts the
+  // same value back before this worker can observe it).
   const uintptr_t outer = w->current.load(std::memory_order_relaxed);
   w->current.store(reinterpret_cast<uintptr_t>(task),
                    std::memory_order_seq_cst);  // R1
@@ -531,6 +533,8 @@ void Scheduler::CancelRunningTasks(const absl::Status& reason) {
   for (auto& w : workers_) {
     SpinWait spin;
     for (;;) {
+      // Acquire: pairs with the worker's seq_cst store at R1 (the task block
+      // it points to is fully constructed and referenced).
       uintptr_t p = w->current.load(std::memory_order_acquire);
       if (p == 0) break;
       if ((p & kClaimedBit) != 0) {  // another shutdown thread holds it
@@ -579,6 +583,7 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
   bool cancel_now = false;
   {
     absl::MutexLock lock(&shutdown_mu_);
+    // Relaxed: phase_ is only written under shutdown_mu_, which we hold.
     const int phase = phase_.load(std::memory_order_relaxed);
     if (mode == ShutdownMode::kDrain) {
       if (phase != kRunning) return;

@@ -229,9 +229,14 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> cancelled_before_start_{0};
 
+  // Written under shutdown_mu_ with release (after the injection queue is
+  // closed); read with acquire by Submit and the termination check, which
+  // then also see the closed queue and the reasons.
   std::atomic<int> phase_{kRunning};
   // seq_cst: S1 of the running-task protocol.
   std::atomic<bool> cancel_running_{false};
+  // Set once, under idle_mu_, with release; read with acquire by workers
+  // leaving Park/FindWork (pairs with the store) and relaxed under idle_mu_.
   std::atomic<bool> terminated_{false};
   absl::Mutex shutdown_mu_;
   absl::Status shutdown_reason_ ABSL_GUARDED_BY(shutdown_mu_);

@@ -133,6 +133,7 @@ TaskBase::BlockResult TaskBase::BlockUntilResolved(CancelState* waiter,
     cancel_internal::CpuRelax();
   }
   cancel_internal::ScopedWaker<decltype(wake)> waker(waiter, wake);
+  // Acquire loads of the word here pair with Resolve's release RMW.
   uint32_t w = word().load(std::memory_order_acquire);
   for (;;) {
     if ((w & kResolved) != 0) return BlockResult::kResolved;

@@ -93,6 +93,7 @@ class TaskBase : public CancelState {
  public:
   // Step 2. True if the caller now runs the task.
   bool TryStart() noexcept {
+    // Relaxed: only a first guess for the CAS below, which re-reads.
     uint32_t w = word().load(std::memory_order_relaxed);
     for (;;) {
       if ((w & (kRequested | kStarted | kClosed)) != 0) return false;
@@ -112,6 +113,7 @@ class TaskBase : public CancelState {
     return (word().load(std::memory_order_acquire) & kResolved) != 0;
   }
   bool WasStarted() const noexcept {
+    // Acquire: pairs with TryStart's acq_rel CAS.
     return (word().load(std::memory_order_acquire) & kStarted) != 0;
   }
   // Valid once resolved.
