@@ -7,7 +7,11 @@ namespace cancelpool {
 namespace pool_internal {
 
 absl::Status DefaultFutureCancelReason() {
-  return absl::CancelledError("future cancelled");
+  // One shared status: copies only bump its reference count (a fresh
+  // status with a message would allocate on every Cancel).
+  static const absl::Status* const kReason =
+      new absl::Status(absl::CancelledError("future cancelled"));
+  return *kReason;
 }
 
 absl::Status SelfWaitError() {

@@ -30,8 +30,10 @@ struct ThreadPoolOptions {
   // silently. 0 means unlimited (no admission bookkeeping at all).
   size_t max_queued_tasks = 0;
   // How many rounds an idle worker searches the other queues (spinning with a
-  // CPU pause between rounds) before it parks. Chosen by benchmark
-  // (BM_Pool_* in benchmarks/); larger trades CPU for wake-up latency.
+  // CPU pause between rounds) before it parks; larger trades CPU for
+  // wake-up latency. Chosen by benchmark: the idle_spin_rounds sweep of
+  // //benchmarks:report and a side-by-side round-trip test; see the README's
+  // Benchmarks section for the figures behind this default.
   int idle_spin_rounds = 64;
   // Called on each worker thread when it starts and just before it exits,
   // with the worker's index. Must not throw.

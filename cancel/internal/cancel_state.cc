@@ -10,7 +10,10 @@ namespace cancelpool {
 namespace cancel_internal {
 
 absl::Status DefaultCancelReason() {
-  return absl::CancelledError("cancellation requested");
+  // Shared: copies bump a reference count instead of allocating a message.
+  static const absl::Status* const kReason =
+      new absl::Status(absl::CancelledError("cancellation requested"));
+  return *kReason;
 }
 
 // A std::stop_source requested by a callback on the state.
