@@ -6,7 +6,7 @@
 // each scenario measures, and //benchmarks:report for the table and chart.
 //
 // Naming: BM_<System>_<Scenario>[/args]. Systems: Cancelpool (and variants
-// CancelpoolParent, CancelpoolEvent), Tbb, TbbGroup, Asio, Plain, Async, Seq
+// CancelpoolLatch, CancelpoolParent, CancelpoolEvent), Tbb, TbbGroup, Asio, Plain, Async, Seq
 // (sequential baseline), Calib (calibration rows).
 //
 // Every pool has NumWorkers() (= cores) threads that run tasks, built outside
@@ -329,6 +329,25 @@ void BM_Cancelpool_EmptyTasks100k(benchmark::State& state) {
   int64_t ok = 0;
   for (auto _ : state) ok = CancelpoolBatch(pool, kTasks, futures);
   FinishTasks(state, kTasks, ok);
+}
+
+// Variant: the futures are dropped at once and the tasks count down a latch,
+// as the peers do -- separates the submit path from per-future waiting.
+void BM_CancelpoolLatch_EmptyTasks100k(benchmark::State& state) {
+  ThreadPool pool(NumWorkers());
+  std::atomic<int64_t> ran{0};
+  for (auto _ : state) {
+    ran.store(0, std::memory_order_relaxed);
+    std::latch done(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
+      pool.Submit([&] {
+        ran.fetch_add(1, std::memory_order_relaxed);
+        done.count_down();
+      });
+    }
+    done.wait();
+  }
+  FinishTasks(state, kTasks, ran.load());
 }
 
 void BM_Tbb_EmptyTasks100k(benchmark::State& state) {
@@ -1421,6 +1440,8 @@ void RegisterAll() {
   ms(RegisterBenchmark("BM_Async_Fib30Leaves", BM_Async_Fib30Leaves));
   // 2
   ms(RegisterBenchmark("BM_Cancelpool_EmptyTasks100k", BM_Cancelpool_EmptyTasks100k));
+  ms(RegisterBenchmark("BM_CancelpoolLatch_EmptyTasks100k",
+                       BM_CancelpoolLatch_EmptyTasks100k));
   ms(RegisterBenchmark("BM_Tbb_EmptyTasks100k", BM_Tbb_EmptyTasks100k));
   ms(RegisterBenchmark("BM_TbbGroup_EmptyTasks100k", BM_TbbGroup_EmptyTasks100k));
   ms(RegisterBenchmark("BM_Asio_EmptyTasks100k", BM_Asio_EmptyTasks100k));
