@@ -152,19 +152,28 @@ void BM_Seq_Fib30(benchmark::State& state) {
 void BM_Cancelpool_Fib30(benchmark::State& state) {
   ThreadPool pool(NumWorkers());
   int64_t r = 0;
+  const cancelpool::PoolStats before = pool.Stats();
+  CoresBusy busy;
   for (auto _ : state) {
     r = *pool.Submit([&pool] { return PoolFib(pool, kFibN); }).Get();
     benchmark::DoNotOptimize(r);
   }
+  busy.Report(state);
+  const cancelpool::PoolStats after = pool.Stats();
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["steals"] = (after.steals - before.steals) / iters;
+  state.counters["parks"] = (after.parks - before.parks) / iters;
   CheckFib(state, r, kFibN);
 }
 
 void BM_Tbb_Fib30(benchmark::State& state) {
   int64_t r = 0;
+  CoresBusy busy;
   for (auto _ : state) {
     g_tbb_fork_join->execute([&] { r = TbbFib(kFibN); });
     benchmark::DoNotOptimize(r);
   }
+  busy.Report(state);
   CheckFib(state, r, kFibN);
 }
 
@@ -953,9 +962,11 @@ void BM_Tbb_CancelQueued100k(benchmark::State& state) {
     // caller's): block it, then queue the tasks in the caller's slot.
     std::atomic<int> started{0};
     std::atomic<bool> released{false};
+    std::atomic<bool> exited{false};
     g_tbb_fork_join->enqueue([&] {
       started.store(1);
       released.wait(false);
+      exited.store(true);  // the last touch of this iteration's locals
     });
     SpinUntil([&] { return started.load() == 1; });
     int64_t elapsed = 0;
@@ -973,6 +984,9 @@ void BM_Tbb_CancelQueued100k(benchmark::State& state) {
       if (status != tbb::task_group_status::canceled) ran.fetch_add(1);
     });
     state.SetIterationTime(elapsed * 1e-9);
+    // The blocker must be gone before its locals are (the next iteration
+    // reuses their addresses).
+    SpinUntil([&] { return exited.load(); });
   }
   FinishCancelQueued(state, ran.load());
 }

@@ -375,6 +375,20 @@ def calibration_rows(results):
     return rows
 
 
+def diagnostic_rows(results):
+    """Counters that explain the fork-join numbers."""
+    rows = []
+    for system in ("Cancelpool", "Tbb", "Seq"):
+        r = results.get((system, "Fib30"))
+        if r is None:
+            continue
+        cell = lambda k, f="%.2f": (f % r[k]) if isinstance(
+            r.get(k), (int, float)) else "-"
+        rows.append([system, cell("cores_busy"), cell("steals", "%.0f"),
+                     cell("parks", "%.0f")])
+    return rows
+
+
 def spin_rows(results):
     rows = []
     for spin in (0, 16, 64, 256):
@@ -611,6 +625,15 @@ def main():
     lines.append(table(goal_rows(summary), ["Scenario", "Goal", "Medians",
                                             "Ours/best", "Status"]))
     lines.append("")
+    drows = diagnostic_rows(results)
+    if drows:
+        lines.append("## Fork-join diagnostics (Fib30: cores kept busy = "
+                     "process CPU time / wall time; steals and parks per "
+                     "fib(30), from ThreadPool::Stats)")
+        lines.append("")
+        lines.append(table(drows, ["System", "cores busy", "steals",
+                                   "parks"]))
+        lines.append("")
     lines.append("## Calibration")
     lines.append("")
     lines.append(table(calibration_rows(results), ["Row", "Median"]))

@@ -39,6 +39,22 @@ inline int64_t ProcessCpuNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// Whole-process CPU time over wall time while alive: how many cores the
+// benchmark kept busy (a pool whose threads block instead of working shows
+// less than its worker count). Sets the `cores_busy` counter.
+class CoresBusy {
+ public:
+  CoresBusy() : wall_(NowNs()), cpu_(ProcessCpuNs()) {}
+  void Report(benchmark::State& state) {
+    const int64_t wall = NowNs() - wall_;
+    state.counters["cores_busy"] =
+        wall > 0 ? static_cast<double>(ProcessCpuNs() - cpu_) / wall : 0;
+  }
+
+ private:
+  int64_t wall_, cpu_;
+};
+
 // Plain recursive fib (the sequential baseline).
 __attribute__((noinline)) inline int SeqFib(int n) {
   return n < 2 ? n : SeqFib(n - 1) + SeqFib(n - 2);
