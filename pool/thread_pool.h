@@ -94,19 +94,22 @@ namespace cancelpool {
 namespace pool_internal {
 class Scheduler;
 
-// Binds `args` after the (optional) token parameter.
+// Binds `args` after the (optional) token parameter. The bound arguments are
+// passed as rvalues (std::move), so the token detection must ask about
+// rvalues too: asking about lvalues made a move-only argument (say a
+// std::unique_ptr taken by value) hide the token parameter.
 template <typename F, typename... Args>
 auto BindTask(F&& f, Args&&... args) {
   if constexpr (sizeof...(Args) == 0) {
     return std::decay_t<F>(std::forward<F>(f));
   } else if constexpr (std::is_invocable_v<std::decay_t<F>&, CancellationToken,
-                                           std::decay_t<Args>&...>) {
+                                           std::decay_t<Args>...>) {
     return [fn = std::forward<F>(f), ... a = std::forward<Args>(args)](
                CancellationToken token) mutable -> decltype(auto) {
       return std::invoke(fn, std::move(token), std::move(a)...);
     };
   } else if constexpr (std::is_invocable_v<std::decay_t<F>&, std::stop_token,
-                                           std::decay_t<Args>&...>) {
+                                           std::decay_t<Args>...>) {
     return [fn = std::forward<F>(f), ... a = std::forward<Args>(args)](
                std::stop_token token) mutable -> decltype(auto) {
       return std::invoke(fn, std::move(token), std::move(a)...);
