@@ -63,9 +63,8 @@ TEST_P(SubmitTest, MoveOnlyArguments) {
 TEST_P(SubmitTest, ArgumentsAreDecayCopied) {
   ThreadPool pool(workers());
   std::string s = "abc";
-  Future<std::string> f =
-      pool.Submit([](std::string x, int n) { return x + std::to_string(n); },
-                  s, 7);
+  Future<std::string> f = pool.Submit(
+      [](std::string x, int n) { return x + std::to_string(n); }, s, 7);
   s = "changed";
   EXPECT_EQ(*f.Get(), "abc7");
 }
@@ -102,11 +101,10 @@ TEST_P(SubmitTest, CallableTakingTokenAndMoveOnlyArguments) {
 
 TEST_P(SubmitTest, CallableTakingTokenAndArguments) {
   ThreadPool pool(workers());
-  Future<int> f = pool.Submit(
-      [](CancellationToken t, int a, int b) {
-        return t.CanBeCancelled() ? a + b : -1;
-      },
-      40, 2);
+  Future<int> f =
+      pool.Submit([](CancellationToken t, int a,
+                     int b) { return t.CanBeCancelled() ? a + b : -1; },
+                  40, 2);
   EXPECT_EQ(*f.Get(), 42);
 }
 
@@ -133,8 +131,7 @@ TEST_P(SubmitTest, CallableTakingStopTokenSeesCancellation) {
 TEST_P(SubmitTest, StopTokenWithArguments) {
   ThreadPool pool(workers());
   Future<int> f = pool.Submit(
-      [](std::stop_token st, int x) { return st.stop_possible() ? x : -1; },
-      5);
+      [](std::stop_token st, int x) { return st.stop_possible() ? x : -1; }, 5);
   EXPECT_EQ(*f.Get(), 5);
 }
 
@@ -266,13 +263,14 @@ TEST_P(SubmitTest, DeadlineAlreadyPastMeansTheTaskNeverRuns) {
 
 TEST_P(SubmitTest, RunningTaskSeesDeadlineExceeded) {
   ThreadPool pool(workers());
-  Future<void> f = pool.SubmitWith(
-      TaskOptions::WithTimeout(absl::Milliseconds(50)),
-      [](CancellationToken t) -> absl::Status {
-        EXPECT_NE(t.Deadline(), absl::InfiniteFuture());
-        if (SleepFor(kLong, t) == WaitResult::kCancelled) return t.Reason();
-        return absl::OkStatus();
-      });
+  Future<void> f =
+      pool.SubmitWith(TaskOptions::WithTimeout(absl::Milliseconds(50)),
+                      [](CancellationToken t) -> absl::Status {
+                        EXPECT_NE(t.Deadline(), absl::InfiniteFuture());
+                        if (SleepFor(kLong, t) == WaitResult::kCancelled)
+                          return t.Reason();
+                        return absl::OkStatus();
+                      });
   absl::Status s = f.Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
@@ -342,8 +340,7 @@ TEST_P(SubmitTest, StdExceptionBecomesFailureWithItsMessage) {
       pool.Submit([]() -> int { throw std::runtime_error("boom"); });
   absl::StatusOr<int> r = f.Get();
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown);
-  EXPECT_TRUE(absl::StrContains(r.status().message(), "boom"))
-      << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "boom")) << r.status();
   EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
 }
 
@@ -366,7 +363,8 @@ TEST_P(SubmitTest, ThrowingTasksNeverKillAWorker) {
       throw "odd";
     }));
   }
-  for (auto& f : throwers) EXPECT_EQ(f.Get().code(), absl::StatusCode::kUnknown);
+  for (auto& f : throwers)
+    EXPECT_EQ(f.Get().code(), absl::StatusCode::kUnknown);
   // Every worker is still there and working.
   std::vector<Future<int>> fs;
   for (int i = 0; i < 100; ++i) fs.push_back(pool.Submit([i] { return i; }));
