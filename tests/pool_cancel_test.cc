@@ -454,11 +454,17 @@ TEST(CancelTest, CancelFromInsideACancellationCallback) {
   // ...and a callback on a task's own token cancels a sibling and the task
   // itself (re-entrant: a no-op that must not deadlock).
   absl::Notification registered;
+  absl::Notification a_started;
   Gate gate;
   std::atomic<bool> sibling_ran{false};
   CancelHandle sibling_handle, self_handle;
   absl::Notification handles_ready;
+  // Occupy both workers (the blocker, then `a`) before submitting the
+  // sibling, so that it stays queued.
+  Future<void> blocker = pool.Submit([&] { gate.Block(); });
+  gate.started.WaitForNotification();
   Future<void> a = pool.Submit([&](CancellationToken t) {
+    a_started.Notify();
     handles_ready.WaitForNotificationWithTimeout(kLong);
     CancellationCallback chain(t, [&] {
       sibling_handle.Cancel(absl::CancelledError("chained"));
@@ -468,14 +474,12 @@ TEST(CancelTest, CancelFromInsideACancellationCallback) {
     SpinUntilCancelled(t);
     t.ThrowIfCancellationRequested();
   });
-  // Keep the sibling queued: the other worker is blocked.
-  Future<void> blocker = pool.Submit([&] { gate.Block(); });
+  a_started.WaitForNotification();
   Future<void> sibling = pool.Submit([&] { sibling_ran = true; });
   sibling_handle = sibling.GetCancelHandle();
   self_handle = a.GetCancelHandle();
   handles_ready.Notify();
   registered.WaitForNotification();
-  gate.started.WaitForNotification();
   EXPECT_TRUE(a.Cancel(absl::CancelledError("first")));
   EXPECT_TRUE(sibling.IsReady());
   EXPECT_EQ(sibling.Get(), absl::CancelledError("chained"));
