@@ -77,13 +77,13 @@ bool SpinUntilCancelled(const CancellationToken& token) {
 // (a) Not started.
 
 TEST(CancelTest, CancelBeforeStartNeverRuns) {
-  ThreadPool pool(1);
   Gate gate;
+  DestructionRecord record;
+  std::atomic<bool> ran{false};
+  ThreadPool pool(1);
   Future<void> blocker = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
 
-  DestructionRecord record;
-  std::atomic<bool> ran{false};
   auto captured = std::make_shared<Captured>(&record);
   Future<int> f = pool.Submit([&ran, captured = std::move(captured)] {
     ran = true;
@@ -114,8 +114,8 @@ TEST(CancelTest, CancelBeforeStartNeverRuns) {
 }
 
 TEST(CancelTest, CancelBeforeStartCarriesTheGivenReason) {
-  ThreadPool pool(1);
   Gate gate;
+  ThreadPool pool(1);
   Future<void> blocker = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
   Future<void> f = pool.Submit([] {});
@@ -131,9 +131,9 @@ TEST(CancelTest, CancelBeforeStartCarriesTheGivenReason) {
 
 TEST(CancelTest, CancelTaskInAWorkersDequeFromInside) {
   // With one worker, children submitted by a task sit in its local deque.
-  ThreadPool pool(1);
   DestructionRecord record;
   std::atomic<bool> child_ran{false};
+  ThreadPool pool(1);
   Future<bool> parent = pool.Submit([&] {
     auto captured = std::make_shared<Captured>(&record);
     Future<void> child = pool.Submit(
@@ -154,16 +154,16 @@ TEST(CancelTest, CancelTaskInAWorkersDequeFromInside) {
 }
 
 TEST(CancelTest, ManyQueuedTasksCancelledNoneRuns) {
+  Gate g1, g2;
+  std::atomic<int> ran{0};
   ThreadPoolOptions options;
   options.num_workers = 2;
   options.local_queue_capacity = 4;
   ThreadPool pool(std::move(options));
-  Gate g1, g2;
   Future<void> b1 = pool.Submit([&] { g1.Block(); });
   Future<void> b2 = pool.Submit([&] { g2.Block(); });
   g1.started.WaitForNotification();
   g2.started.WaitForNotification();
-  std::atomic<int> ran{0};
   std::vector<Future<void>> fs;
   for (int i = 0; i < 1000; ++i) fs.push_back(pool.Submit([&] { ran++; }));
   for (auto& f : fs) EXPECT_TRUE(f.Cancel());
@@ -185,8 +185,8 @@ TEST(CancelTest, ManyQueuedTasksCancelledNoneRuns) {
 class RunningCancelTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(RunningCancelTest, AcknowledgedByThrowingResolvesCancelled) {
-  ThreadPool pool(GetParam());
   absl::Notification started;
+  ThreadPool pool(GetParam());
   Future<int> f = pool.Submit([&](CancellationToken t) -> int {
     started.Notify();
     SpinUntilCancelled(t);
@@ -203,8 +203,8 @@ TEST_P(RunningCancelTest, AcknowledgedByThrowingResolvesCancelled) {
 }
 
 TEST_P(RunningCancelTest, AcknowledgedByReturningTheReasonResolvesCancelled) {
-  ThreadPool pool(GetParam());
   absl::Notification started;
+  ThreadPool pool(GetParam());
   Future<void> f = pool.Submit([&](CancellationToken t) -> absl::Status {
     started.Notify();
     if (SleepFor(kLong, t) == WaitResult::kCancelled) return t.Reason();
@@ -217,8 +217,8 @@ TEST_P(RunningCancelTest, AcknowledgedByReturningTheReasonResolvesCancelled) {
 }
 
 TEST_P(RunningCancelTest, AcknowledgedByReturningCancelledStatus) {
-  ThreadPool pool(GetParam());
   absl::Notification started;
+  ThreadPool pool(GetParam());
   Future<int> f = pool.Submit([&](CancellationToken t) -> absl::StatusOr<int> {
     started.Notify();
     SpinUntilCancelled(t);
@@ -231,9 +231,9 @@ TEST_P(RunningCancelTest, AcknowledgedByReturningCancelledStatus) {
 }
 
 TEST_P(RunningCancelTest, IgnoredCancellationKeepsTheRealResult) {
-  ThreadPool pool(GetParam());
   absl::Notification started;
   Gate finish;
+  ThreadPool pool(GetParam());
   Future<int> f = pool.Submit([&](CancellationToken t) {
     started.Notify();
     const bool saw = SpinUntilCancelled(t);
@@ -255,8 +255,8 @@ TEST_P(RunningCancelTest, IgnoredCancellationKeepsTheRealResult) {
 }
 
 TEST_P(RunningCancelTest, IgnoredCancellationWithOtherErrorIsAFailure) {
-  ThreadPool pool(GetParam());
   absl::Notification started;
+  ThreadPool pool(GetParam());
   Future<void> f = pool.Submit([&](CancellationToken t) {
     started.Notify();
     SpinUntilCancelled(t);
@@ -269,10 +269,10 @@ TEST_P(RunningCancelTest, IgnoredCancellationWithOtherErrorIsAFailure) {
 }
 
 TEST_P(RunningCancelTest, CallbacksRunOnTheCancellingThread) {
-  ThreadPool pool(GetParam());
   absl::Notification registered;
   std::thread::id callback_thread;
   std::atomic<bool> callback_ran{false};
+  ThreadPool pool(GetParam());
   Future<void> f = pool.Submit([&](CancellationToken t) {
     CancellationCallback cb(t, [&] {
       callback_thread = std::this_thread::get_id();
@@ -291,8 +291,8 @@ TEST_P(RunningCancelTest, CallbacksRunOnTheCancellingThread) {
 }
 
 TEST_P(RunningCancelTest, InterruptibleWaitsWake) {
-  ThreadPool pool(GetParam());
   absl::Notification started;
+  ThreadPool pool(GetParam());
   Future<WaitResult> f = pool.Submit([&] {
     started.Notify();
     Event never;
@@ -336,14 +336,15 @@ TEST(CancelTest, CancelAfterFinishHasNoEffect) {
 // Handles, and where Cancel may be called from.
 
 TEST(CancelTest, CancelHandleCopiesCancel) {
-  ThreadPool pool(1);
   Gate gate;
+  CancelHandle h3;
+  CancelHandle empty;
+  ThreadPool pool(1);
   Future<void> blocker = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
   Future<void> f = pool.Submit([] {});
   CancelHandle h1 = f.GetCancelHandle();
   CancelHandle h2 = h1;
-  CancelHandle h3;
   h3 = h2;
   EXPECT_FALSE(h1.IsDone());
   EXPECT_TRUE(h3.Cancel(absl::CancelledError("via copy")));
@@ -352,7 +353,6 @@ TEST(CancelTest, CancelHandleCopiesCancel) {
   EXPECT_FALSE(h1.Cancel());
   EXPECT_EQ(f.Get(), absl::CancelledError("via copy"));
   gate.release.Notify();
-  CancelHandle empty;
   EXPECT_FALSE(empty.Cancel());
   EXPECT_FALSE(empty.IsDone());
 }
@@ -370,9 +370,9 @@ TEST(CancelTest, CancelHandleOutlivesFutureAndPool) {
 }
 
 TEST(CancelTest, ConcurrentCancelsFromSeveralThreads) {
-  ThreadPool pool(2);
   absl::Notification started;
   std::atomic<int> callbacks{0};
+  ThreadPool pool(2);
   Future<void> f = pool.Submit([&](CancellationToken t) {
     CancellationCallback cb(t, [&] { callbacks++; });
     started.Notify();
@@ -392,10 +392,10 @@ TEST(CancelTest, ConcurrentCancelsFromSeveralThreads) {
 }
 
 TEST(CancelTest, BlockerTaskCancelsTheTaskQueuedBehindIt) {
-  ThreadPool pool(1);
   absl::Notification handle_ready;
   CancelHandle behind_handle;
   std::atomic<bool> behind_ran{false};
+  ThreadPool pool(1);
   Future<bool> first = pool.Submit([&] {
     handle_ready.WaitForNotificationWithTimeout(kLong);
     // The only worker is here, so the task behind is still queued.
@@ -415,9 +415,9 @@ TEST(CancelTest, BlockerTaskCancelsTheTaskQueuedBehindIt) {
 }
 
 TEST(CancelTest, TaskCancelsItsOwnFuture) {
-  ThreadPool pool(2);
   absl::Notification handle_ready;
   CancelHandle self;
+  ThreadPool pool(2);
   Future<void> f = pool.Submit([&](CancellationToken t) -> absl::Status {
     handle_ready.WaitForNotificationWithTimeout(kLong);
     if (!self.Cancel(absl::AbortedError("self"))) {
@@ -435,9 +435,15 @@ TEST(CancelTest, TaskCancelsItsOwnFuture) {
 }
 
 TEST(CancelTest, CancelFromInsideACancellationCallback) {
+  absl::Notification started;
+  absl::Notification registered;
+  absl::Notification a_started;
+  Gate gate;
+  std::atomic<bool> sibling_ran{false};
+  CancelHandle sibling_handle, self_handle;
+  absl::Notification handles_ready;
   ThreadPool pool(2);
   // A callback on an unrelated source cancels a running task...
-  absl::Notification started;
   Future<void> running = pool.Submit([&](CancellationToken t) {
     started.Notify();
     SpinUntilCancelled(t);
@@ -453,12 +459,6 @@ TEST(CancelTest, CancelFromInsideACancellationCallback) {
 
   // ...and a callback on a task's own token cancels a sibling and the task
   // itself (re-entrant: a no-op that must not deadlock).
-  absl::Notification registered;
-  absl::Notification a_started;
-  Gate gate;
-  std::atomic<bool> sibling_ran{false};
-  CancelHandle sibling_handle, self_handle;
-  absl::Notification handles_ready;
   // Occupy both workers (the blocker, then `a`) before submitting the
   // sibling, so that it stays queued.
   Future<void> blocker = pool.Submit([&] { gate.Block(); });

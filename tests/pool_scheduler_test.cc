@@ -68,10 +68,10 @@ class SchedulerTest : public ::testing::TestWithParam<PoolParam> {
 };
 
 TEST_P(SchedulerTest, TasksFromSeveralOutsideThreadsAllRun) {
+  std::atomic<int64_t> sum{0};
   ThreadPool pool(Options());
   constexpr int kThreads = 4;
   const int per_thread = kSanitizer ? 500 : 5000;
-  std::atomic<int64_t> sum{0};
   std::vector<std::thread> submitters;
   std::vector<std::vector<Future<int>>> futures(kThreads);
   for (int t = 0; t < kThreads; ++t) {
@@ -117,11 +117,11 @@ void SpawnTree(ThreadPool* pool, int depth, std::atomic<int>* leaves,
 }
 
 TEST_P(SchedulerTest, TasksFromInsideAllRun) {
-  ThreadPool pool(Options());
   const int depth = kSanitizer ? 10 : 14;
   const int expected = 1 << depth;
   std::atomic<int> leaves{0};
   absl::BlockingCounter done(expected);
+  ThreadPool pool(Options());
   pool.Submit([&] { SpawnTree(&pool, depth, &leaves, &done); });
   done.Wait();
   EXPECT_EQ(leaves.load(), expected);
@@ -134,11 +134,11 @@ TEST_P(SchedulerTest, TasksFromInsideAllRun) {
 }
 
 TEST_P(SchedulerTest, InsideAndOutsideSubmittersTogether) {
-  ThreadPool pool(Options());
   const int outside = kSanitizer ? 200 : 2000;
   constexpr int kChildren = 8;
   std::atomic<int> ran{0};
   absl::BlockingCounter done(outside * (1 + kChildren));
+  ThreadPool pool(Options());
   std::vector<std::thread> submitters;
   for (int t = 0; t < 2; ++t) {
     submitters.emplace_back([&] {
@@ -298,13 +298,13 @@ std::string ThreadName() {
 
 TEST(PoolOptionsTest, ThreadNamePrefixVisibleInsideTasks) {
   constexpr int kWorkers = 3;
+  absl::Mutex mu;
   ThreadPoolOptions options;
   options.num_workers = kWorkers;
   options.thread_name_prefix = "tp-test-";
   ThreadPool pool(std::move(options));
   // Collect names from inside tasks until every worker was seen (workers
   // that never run a task are checked by the hook test below).
-  absl::Mutex mu;
   std::vector<std::string> seen;
   for (int i = 0; i < 20; ++i) {
     std::vector<Future<std::string>> fs;
@@ -391,15 +391,15 @@ struct Gate {
 
 TEST(PoolAdmissionTest, FullPoolRejectsAtOnceWithResourceExhausted) {
   constexpr size_t kLimit = 8;
+  Gate gate;
+  std::atomic<int> ran{0};
   ThreadPoolOptions options;
   options.num_workers = 1;
   options.max_queued_tasks = kLimit;
   ThreadPool pool(std::move(options));
-  Gate gate;
   Future<void> blocker = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();  // started: no longer queued
 
-  std::atomic<int> ran{0};
   std::vector<Future<int>> accepted;
   for (size_t i = 0; i < kLimit; ++i) {
     accepted.push_back(pool.Submit([&ran, i] {
@@ -437,11 +437,11 @@ TEST(PoolAdmissionTest, FullPoolRejectsAtOnceWithResourceExhausted) {
 }
 
 TEST(PoolAdmissionTest, CancelledQueuedTaskFreesItsSlot) {
+  Gate gate;
   ThreadPoolOptions options;
   options.num_workers = 1;
   options.max_queued_tasks = 2;
   ThreadPool pool(std::move(options));
-  Gate gate;
   Future<void> blocker = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
   Future<void> a = pool.Submit([] {});
@@ -481,6 +481,7 @@ TEST(PoolAdmissionTest, InsideSubmitsAreAdmittedToo) {
 }
 
 TEST(PoolAdmissionTest, ConcurrentSubmittersNothingLostNothingBlocks) {
+  std::atomic<int> ran{0}, accepted{0}, rejected{0};
   ThreadPoolOptions options;
   options.num_workers = 2;
   options.max_queued_tasks = 16;
@@ -488,7 +489,6 @@ TEST(PoolAdmissionTest, ConcurrentSubmittersNothingLostNothingBlocks) {
   ThreadPool pool(std::move(options));
   constexpr int kThreads = 4;
   const int per_thread = kSanitizer ? 500 : 5000;
-  std::atomic<int> ran{0}, accepted{0}, rejected{0};
   std::vector<std::thread> submitters;
   for (int t = 0; t < kThreads; ++t) {
     submitters.emplace_back([&] {

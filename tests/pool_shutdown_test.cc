@@ -80,9 +80,9 @@ class ShutdownTest : public ::testing::TestWithParam<int> {
 // Drain.
 
 TEST_P(ShutdownTest, DrainRunsEverythingAndRejectsOutsideSubmits) {
+  std::atomic<int> ran{0};
   ThreadPool pool(workers());
   const int n = kSanitizer ? 500 : 5000;
-  std::atomic<int> ran{0};
   std::vector<Future<int>> fs;
   for (int i = 0; i < n; ++i) {
     fs.push_back(pool.Submit([&ran, i] {
@@ -113,9 +113,9 @@ TEST_P(ShutdownTest, DrainRunsEverythingAndRejectsOutsideSubmits) {
 }
 
 TEST_P(ShutdownTest, DrainAcceptsAndRunsChildrenOfRunningTasks) {
-  ThreadPool pool(workers());
   absl::Notification shut;
   std::atomic<int> ran{0};
+  ThreadPool pool(workers());
   Future<int> parent = pool.Submit([&]() -> int {
     shut.WaitForNotificationWithTimeout(kLong);
     // Draining: children (and theirs) are still accepted and run.
@@ -161,10 +161,11 @@ TEST_P(ShutdownTest, DrainOfIdlePoolTerminatesAtOnce) {
 // Cancel.
 
 TEST_P(ShutdownTest, CancelResolvesQueuedWithoutRunningAndCancelsRunning) {
+  absl::BlockingCounter started(workers());
+  std::atomic<int> queued_ran{0};
   ThreadPool pool(workers());
   // Occupy every worker with a task that only stops when cancelled.
   std::vector<Future<void>> running;
-  absl::BlockingCounter started(workers());
   for (int i = 0; i < workers(); ++i) {
     running.push_back(pool.Submit([&](CancellationToken t) {
       started.DecrementCount();
@@ -173,7 +174,6 @@ TEST_P(ShutdownTest, CancelResolvesQueuedWithoutRunningAndCancelsRunning) {
   }
   started.Wait();
   constexpr int kQueued = 200;
-  std::atomic<int> queued_ran{0};
   std::vector<Future<void>> queued;
   for (int i = 0; i < kQueued; ++i) {
     queued.push_back(pool.Submit([&] { queued_ran.fetch_add(1); }));
@@ -201,8 +201,8 @@ TEST_P(ShutdownTest, CancelResolvesQueuedWithoutRunningAndCancelsRunning) {
 }
 
 TEST_P(ShutdownTest, CancelWithOkReasonUsesTheDefaultReason) {
-  ThreadPool pool(workers());
   absl::Notification started;
+  ThreadPool pool(workers());
   Future<void> f = pool.Submit([&](CancellationToken t) {
     started.Notify();
     return UntilCancelled(t);
@@ -215,9 +215,9 @@ TEST_P(ShutdownTest, CancelWithOkReasonUsesTheDefaultReason) {
 }
 
 TEST_P(ShutdownTest, InsideSubmitWhileCancellingResolvesCancelled) {
-  ThreadPool pool(workers());
   absl::Notification started;
   std::atomic<bool> child_ran{false};
+  ThreadPool pool(workers());
   Future<bool> parent = pool.Submit([&](CancellationToken t) {
     started.Notify();
     SpinUntilCancelled(t);
@@ -238,8 +238,8 @@ TEST_P(ShutdownTest, InsideSubmitWhileCancellingResolvesCancelled) {
 TEST_P(ShutdownTest, CancelReachesATaskNestedInAHelpingWait) {
   // The outer task waits on an inner one that the wait runs inline; a
   // cancel shutdown must reach both.
-  ThreadPool pool(workers());
   absl::Notification inner_started;
+  ThreadPool pool(workers());
   Future<void> outer = pool.Submit([&](CancellationToken t) -> absl::Status {
     Future<void> inner = pool.Submit([&](CancellationToken it) {
       inner_started.Notify();
@@ -259,8 +259,8 @@ TEST_P(ShutdownTest, CancelReachesATaskNestedInAHelpingWait) {
 }
 
 TEST_P(ShutdownTest, CancelAfterDrainEscalatesDrainAfterCancelDoesNothing) {
-  ThreadPool pool(workers());
   absl::Notification started;
+  ThreadPool pool(workers());
   Future<void> f = pool.Submit([&](CancellationToken t) {
     started.Notify();
     return UntilCancelled(t);
@@ -280,8 +280,8 @@ TEST_P(ShutdownTest, CancelAfterDrainEscalatesDrainAfterCancelDoesNothing) {
 // DrainThenCancel, AwaitTermination and Report.
 
 TEST_P(ShutdownTest, DrainThenCancelLetsCooperativeTasksFinish) {
-  ThreadPool pool(workers());
   std::atomic<int> ran{0};
+  ThreadPool pool(workers());
   std::vector<Future<void>> fs;
   for (int i = 0; i < 100; ++i) {
     fs.push_back(pool.Submit([&] { ran.fetch_add(1); }));
@@ -299,8 +299,9 @@ TEST_P(ShutdownTest, DrainThenCancelLetsCooperativeTasksFinish) {
 }
 
 TEST_P(ShutdownTest, DrainThenCancelCancelsTaskThatOnlyStopsWhenCancelled) {
-  ThreadPool pool(workers());
   absl::BlockingCounter started(workers());
+  std::atomic<int> queued_ran{0};
+  ThreadPool pool(workers());
   std::vector<Future<void>> stubborn;
   for (int i = 0; i < workers(); ++i) {
     stubborn.push_back(pool.Submit([&](CancellationToken t) {
@@ -309,7 +310,6 @@ TEST_P(ShutdownTest, DrainThenCancelCancelsTaskThatOnlyStopsWhenCancelled) {
     }));
   }
   started.Wait();
-  std::atomic<int> queued_ran{0};
   std::vector<Future<void>> queued;
   for (int i = 0; i < 10; ++i) {
     queued.push_back(pool.Submit([&] { queued_ran.fetch_add(1); }));
@@ -336,8 +336,8 @@ TEST_P(ShutdownTest, DrainThenCancelCancelsTaskThatOnlyStopsWhenCancelled) {
 }
 
 TEST_P(ShutdownTest, ReportCountsTaskThatIgnoresItsTokenAsStillRunning) {
-  ThreadPool pool(workers());
   Gate gate;
+  ThreadPool pool(workers());
   Future<int> ignorer = pool.Submit([&] {
     gate.Block();
     return 9;
@@ -364,11 +364,11 @@ TEST_P(ShutdownTest, ReportCountsTaskThatIgnoresItsTokenAsStillRunning) {
 }
 
 TEST_P(ShutdownTest, AwaitTerminationDeadlines) {
+  Gate gate;
   ThreadPool pool(workers());
   // Not shut down: never terminates, so the deadline decides.
   EXPECT_FALSE(pool.AwaitTermination(absl::Now() + absl::Milliseconds(10)));
   EXPECT_FALSE(pool.AwaitTermination(absl::InfinitePast()));
-  Gate gate;
   Future<void> f = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
   pool.Shutdown();
@@ -386,6 +386,7 @@ TEST_P(ShutdownTest, AwaitTerminationDeadlines) {
 // Shutdown from several threads, and racing Submit and Cancel.
 
 TEST_P(ShutdownTest, ShutdownFromSeveralThreadsConcurrentlyAndRepeatedly) {
+  absl::Notification go;
   ThreadPool pool(workers());
   std::vector<Future<void>> fs;
   for (int i = 0; i < 200; ++i) {
@@ -395,7 +396,6 @@ TEST_P(ShutdownTest, ShutdownFromSeveralThreadsConcurrentlyAndRepeatedly) {
       }
     }));
   }
-  absl::Notification go;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
@@ -584,8 +584,8 @@ TEST_P(ShutdownTest, ShutdownRacingSubmitAndCancel) {
 // From inside a task.
 
 TEST_P(ShutdownTest, ShutdownInsideTaskDoesNotWaitForItself) {
-  ThreadPool pool(workers());
   std::atomic<int> children_ran{0};
+  ThreadPool pool(workers());
   Future<bool> f = pool.Submit([&] {
     pool.Shutdown(ShutdownMode::kDrain);
     const absl::Time start = absl::Now();
@@ -644,6 +644,8 @@ class Tripwire {
 TEST_P(ShutdownTest, DestroyPoolInsideTask) {
   absl::BlockingCounter stopped(workers());
   absl::Notification internals_gone;
+  std::atomic<int> ran{0};
+  absl::Notification all_submitted, destroyed;
   ThreadPoolOptions options;
   options.num_workers = workers();
   options.on_worker_stop =
@@ -653,7 +655,6 @@ TEST_P(ShutdownTest, DestroyPoolInsideTask) {
   auto pool = std::make_unique<ThreadPool>(std::move(options));
   ThreadPool* raw = pool.get();
   // Work queued before and around the destruction.
-  std::atomic<int> ran{0};
   std::vector<Future<int>> fs;
   for (int i = 0; i < 50; ++i) {
     fs.push_back(raw->Submit([&ran, i] {
@@ -661,7 +662,6 @@ TEST_P(ShutdownTest, DestroyPoolInsideTask) {
       return i;
     }));
   }
-  absl::Notification all_submitted, destroyed;
   Future<bool> killer = raw->Submit([&] {
     all_submitted.WaitForNotificationWithTimeout(kLong);
     pool.reset();  // ~ThreadPool on a worker of that pool

@@ -109,8 +109,8 @@ TEST_P(SubmitTest, CallableTakingTokenAndArguments) {
 }
 
 TEST_P(SubmitTest, CallableTakingStopTokenSeesCancellation) {
-  ThreadPool pool(workers());
   absl::Notification started;
+  ThreadPool pool(workers());
   Future<bool> f = pool.Submit([&](std::stop_token st) {
     started.Notify();
     const absl::Time deadline = absl::Now() + kLong;
@@ -139,11 +139,11 @@ TEST_P(SubmitTest, StopTokenWithArguments) {
 // Parent tokens.
 
 TEST_P(SubmitTest, CancellingParentCancelsRunningTaskWithParentsReason) {
+  absl::Notification started;
   ThreadPool pool(workers());
   CancellationSource parent;
   TaskOptions options;
   options.parent = parent.Token();
-  absl::Notification started;
   Future<void> f =
       pool.SubmitWith(options, [&](CancellationToken t) -> absl::Status {
         started.Notify();
@@ -158,6 +158,7 @@ TEST_P(SubmitTest, CancellingParentCancelsRunningTaskWithParentsReason) {
 }
 
 TEST_P(SubmitTest, CancellingParentOfQueuedTaskMeansItNeverRuns) {
+  std::atomic<bool> ran{false};
   ThreadPoolOptions options;
   options.num_workers = workers();
   ThreadPool pool(std::move(options));
@@ -173,7 +174,6 @@ TEST_P(SubmitTest, CancellingParentOfQueuedTaskMeansItNeverRuns) {
   CancellationSource parent;
   TaskOptions task_options;
   task_options.parent = parent.Token();
-  std::atomic<bool> ran{false};
   Future<void> f = pool.SubmitWith(task_options, [&] { ran = true; });
   EXPECT_FALSE(f.IsReady());
   parent.RequestCancellation(absl::UnavailableError("client went away"));
@@ -190,12 +190,12 @@ TEST_P(SubmitTest, CancellingParentOfQueuedTaskMeansItNeverRuns) {
 }
 
 TEST_P(SubmitTest, AlreadyCancelledParentMeansTheTaskNeverRuns) {
+  std::atomic<bool> ran{false};
   ThreadPool pool(workers());
   CancellationSource parent;
   parent.RequestCancellation(absl::CancelledError("gone"));
   TaskOptions options;
   options.parent = parent.Token();
-  std::atomic<bool> ran{false};
   Future<void> f = pool.SubmitWith(options, [&] { ran = true; });
   EXPECT_TRUE(f.IsReady());
   EXPECT_EQ(f.Get(), absl::CancelledError("gone"));
@@ -206,11 +206,11 @@ TEST_P(SubmitTest, AlreadyCancelledParentMeansTheTaskNeverRuns) {
 }
 
 TEST_P(SubmitTest, CancellingTheTaskDoesNotCancelTheParent) {
+  absl::Notification started;
   ThreadPool pool(workers());
   CancellationSource parent;
   TaskOptions options;
   options.parent = parent.Token();
-  absl::Notification started;
   Future<void> f = pool.SubmitWith(options, [&](CancellationToken t) {
     started.Notify();
     SleepFor(kLong, t);
@@ -225,6 +225,7 @@ TEST_P(SubmitTest, CancellingTheTaskDoesNotCancelTheParent) {
 // Deadlines.
 
 TEST_P(SubmitTest, TaskStillQueuedAtItsDeadlineNeverRuns) {
+  std::atomic<bool> ran{false};
   ThreadPool pool(workers());
   std::vector<std::unique_ptr<Gate>> gates;
   std::vector<Future<void>> blockers;
@@ -234,7 +235,6 @@ TEST_P(SubmitTest, TaskStillQueuedAtItsDeadlineNeverRuns) {
     blockers.push_back(pool.Submit([g] { g->Block(); }));
     g->started.WaitForNotification();
   }
-  std::atomic<bool> ran{false};
   Future<void> f = pool.SubmitWith(
       TaskOptions::WithTimeout(absl::Milliseconds(20)), [&] { ran = true; });
   // The deadline timer resolves it while every worker is still blocked.
@@ -249,8 +249,8 @@ TEST_P(SubmitTest, TaskStillQueuedAtItsDeadlineNeverRuns) {
 }
 
 TEST_P(SubmitTest, DeadlineAlreadyPastMeansTheTaskNeverRuns) {
-  ThreadPool pool(workers());
   std::atomic<bool> ran{false};
+  ThreadPool pool(workers());
   TaskOptions options;
   options.deadline = absl::Now() - absl::Seconds(1);
   Future<void> f = pool.SubmitWith(options, [&] { ran = true; });
@@ -277,11 +277,11 @@ TEST_P(SubmitTest, RunningTaskSeesDeadlineExceeded) {
 }
 
 TEST_P(SubmitTest, DeadlineAndParentTogether) {
+  absl::Notification started;
   ThreadPool pool(workers());
   CancellationSource parent;
   TaskOptions options = TaskOptions::WithTimeout(kLong);
   options.parent = parent.Token();
-  absl::Notification started;
   Future<void> f = pool.SubmitWith(options, [&](CancellationToken t) {
     started.Notify();
     SleepFor(kLong, t);
@@ -401,8 +401,8 @@ TEST_P(SubmitTest, GetTwiceIsFailedPrecondition) {
 }
 
 TEST_P(SubmitTest, OutcomeIsPendingUntilResolved) {
-  ThreadPool pool(workers());
   Gate gate;
+  ThreadPool pool(workers());
   Future<int> f = pool.Submit([&] {
     gate.Block();
     return 3;
@@ -423,8 +423,8 @@ TEST_P(SubmitTest, OutcomeIsPendingUntilResolved) {
 // Waiting from outside.
 
 TEST_P(SubmitTest, WaitForWaitUntilAndIsReady) {
-  ThreadPool pool(workers());
   Gate gate;
+  ThreadPool pool(workers());
   Future<int> f = pool.Submit([&] {
     gate.Block();
     return 8;
@@ -446,8 +446,9 @@ TEST_P(SubmitTest, WaitForWaitUntilAndIsReady) {
 }
 
 TEST_P(SubmitTest, WaitWithOwnTokenReturnsCancelledAndLeavesTaskAlone) {
-  ThreadPool pool(workers());
   Gate gate;
+  absl::Notification waiting;
+  ThreadPool pool(workers());
   Future<int> f = pool.Submit([&](CancellationToken t) {
     gate.Block();
     return t.IsCancellationRequested() ? -1 : 11;
@@ -455,7 +456,6 @@ TEST_P(SubmitTest, WaitWithOwnTokenReturnsCancelledAndLeavesTaskAlone) {
   gate.started.WaitForNotification();
   CancellationSource waiter;
   std::thread canceller;
-  absl::Notification waiting;
   canceller = std::thread([&] {
     waiting.WaitForNotification();
     waiter.RequestCancellation();

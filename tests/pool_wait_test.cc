@@ -133,10 +133,10 @@ TEST_P(WaitInsideTest, ManyRootsFromOutsideEachWaitingInside) {
 TEST_P(WaitInsideTest, ChainOfTasksEachWaitingOnTheNextQueuedOne) {
   // Task i waits on task i+1, which is submitted later from outside and so
   // queued behind it.
+  absl::Notification all_submitted;
   ThreadPool pool(Options());
   constexpr int kChain = 50;
   std::vector<Future<int>> fs(kChain);
-  absl::Notification all_submitted;
   for (int i = 0; i < kChain; ++i) {
     fs[i] = pool.Submit([&fs, &all_submitted, i]() -> int {
       if (i + 1 == kChain) return 1;
@@ -164,10 +164,10 @@ INSTANTIATE_TEST_SUITE_P(Pool, WaitInsideTest,
                          ParamName);
 
 TEST(WaitInsideSingleWorkerTest, TaskWaitsOnFutureQueuedBehindIt) {
-  ThreadPool pool(1);
   absl::Notification behind_submitted;
   Future<int>* behind_ptr = nullptr;
   std::atomic<bool> first_started{false};
+  ThreadPool pool(1);
   Future<int> first = pool.Submit([&]() -> int {
     first_started = true;
     behind_submitted.WaitForNotificationWithTimeout(kLong);
@@ -185,8 +185,8 @@ TEST(WaitInsideSingleWorkerTest, TaskWaitsOnFutureQueuedBehindIt) {
 }
 
 TEST(WaitInsideSingleWorkerTest, WaitOnTaskBlockedOnAnotherPool) {
-  ThreadPool a(1), b(1);
   Gate gate;
+  ThreadPool a(1), b(1);
   Future<int> in_b = b.Submit([&] {
     gate.Block();
     return 5;
@@ -202,14 +202,14 @@ TEST(WaitInsideSingleWorkerTest, WaitOnTaskBlockedOnAnotherPool) {
 }
 
 TEST(WaitInsideTwoWorkersTest, WaitOnTaskRunningOnAnotherWorker) {
-  ThreadPool pool(2);
   Gate gate;
+  absl::Notification waiting;
+  ThreadPool pool(2);
   Future<int> running = pool.Submit([&] {
     gate.Block();
     return 3;
   });
   gate.started.WaitForNotification();
-  absl::Notification waiting;
   Future<int> waiter = pool.Submit([&] {
     waiting.Notify();
     absl::StatusOr<int> r = running.Get();
@@ -222,8 +222,8 @@ TEST(WaitInsideTwoWorkersTest, WaitOnTaskRunningOnAnotherWorker) {
 }
 
 TEST(WaitInsideTwoWorkersTest, TimedWaitInsideReturnsFalseOnTimeout) {
-  ThreadPool pool(2);
   Gate gate;
+  ThreadPool pool(2);
   Future<void> running = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
   Future<bool> waiter = pool.Submit([&] {
@@ -239,11 +239,11 @@ TEST(WaitInsideTwoWorkersTest, TimedWaitInsideReturnsFalseOnTimeout) {
 
 TEST(WaitInsideTwoWorkersTest,
      WaitInsideWithTheTasksOwnTokenReturnsWhenCancelled) {
-  ThreadPool pool(2);
   Gate gate;
+  absl::Notification waiting;
+  ThreadPool pool(2);
   Future<void> running = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
-  absl::Notification waiting;
   Future<void> waiter = pool.Submit([&](CancellationToken t) -> absl::Status {
     waiting.Notify();
     const WaitResult r = running.Wait(t);
@@ -269,9 +269,9 @@ TEST(WaitInsideTwoWorkersTest,
 class SelfWaitTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(SelfWaitTest, WaitingOnOwnFutureReturnsTheDocumentedError) {
-  ThreadPool pool(GetParam());
   absl::Notification have_future;
   Future<int>* self = nullptr;
+  ThreadPool pool(GetParam());
   struct Seen {
     bool ready = true;
     bool wait_for = true;
@@ -306,9 +306,9 @@ TEST(SelfWaitSingleWorkerTest,
      WaitOnAnOuterTaskFromANestedHelpedTaskIsASelfWait) {
   // Outer waits on inner (queued, so the wait runs it inline on this
   // worker); inner waits on outer: a cycle through the helping wait.
-  ThreadPool pool(1);
   absl::Notification have_future;
   Future<int>* outer_ptr = nullptr;
+  ThreadPool pool(1);
   Future<int> outer = pool.Submit([&]() -> int {
     have_future.WaitForNotificationWithTimeout(kLong);
     Future<absl::StatusCode> inner =
