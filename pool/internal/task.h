@@ -203,7 +203,10 @@ class FutureState : public TaskBase {
   }
   void DestroyCallable() noexcept override {}
 
-  Result result_{absl::UnknownError("not resolved")};
+  // Placeholder until resolved (never observable: Get() waits). A status with
+  // a message would cost a heap allocation per task (absl stores non-empty
+  // messages out of line); code-only statuses are inlined.
+  Result result_{absl::Status(absl::StatusCode::kUnknown, "")};
 
  private:
   void DestroyState() noexcept override { delete this; }
