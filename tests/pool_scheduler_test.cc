@@ -207,14 +207,18 @@ TEST_P(MultiWorkerSchedulerTest, IdleWorkersSteal) {
   // The root pushes children to its own deque, then blocks without helping:
   // the children can only run if another worker steals them.
   Future<bool> root = pool.Submit([&pool] {
-    auto any_ran = std::make_shared<absl::Notification>();
+    struct AnyRan {
+      std::atomic<bool> first{true};
+      absl::Notification n;
+    };
+    auto any_ran = std::make_shared<AnyRan>();
     std::vector<Future<void>> children;
     for (int i = 0; i < 3; ++i) {
       children.push_back(pool.Submit([any_ran] {
-        if (!any_ran->HasBeenNotified()) any_ran->Notify();
+        if (any_ran->first.exchange(false)) any_ran->n.Notify();
       }));
     }
-    return any_ran->WaitForNotificationWithTimeout(kLong);
+    return any_ran->n.WaitForNotificationWithTimeout(kLong);
   });
   absl::StatusOr<bool> r = root.Get();
   ASSERT_TRUE(r.ok()) << r.status();
