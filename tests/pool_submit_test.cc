@@ -293,6 +293,52 @@ TEST_P(SubmitTest, DeadlineAndParentTogether) {
   EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
 }
 
+TEST_P(SubmitTest, OwnDeadlineHoldsAfterAParentTaskWithEarlierDeadlineEnds) {
+  // The parent is a task with an earlier deadline that finishes before it:
+  // its token can then never be cancelled, so the child's own (later)
+  // deadline must still fire.
+  ThreadPool pool(workers());
+  Future<Future<void>> parent = pool.SubmitWith(
+      TaskOptions::WithTimeout(absl::Milliseconds(200)),
+      [&pool](CancellationToken t) {
+        TaskOptions child_options;
+        child_options.parent = t;
+        child_options.deadline = absl::Now() + absl::Milliseconds(400);
+        return pool.SubmitWith(
+            child_options, [](CancellationToken ct) -> absl::Status {
+              if (SleepFor(absl::Seconds(5), ct) == WaitResult::kCancelled) {
+                return ct.Reason();
+              }
+              return absl::InternalError(
+                  "the child's own deadline never fired");
+            });
+      });
+  absl::StatusOr<Future<void>> child = parent.Get();
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(parent.outcome(), TaskOutcome::kSucceeded);
+  absl::Status s = child->Get();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_EQ(child->outcome(), TaskOutcome::kCancelled);
+}
+
+TEST_P(SubmitTest, TokenReportsTheEarliestDeadline) {
+  ThreadPool pool(workers());
+  const absl::Time parent_deadline = absl::Now() + absl::Seconds(100);
+  CancellationSource parent = CancellationSource::WithDeadline(parent_deadline);
+  TaskOptions options;
+  options.parent = parent.Token();
+  options.deadline = absl::Now() + absl::Seconds(200);
+  Future<absl::Time> f = pool.SubmitWith(
+      options, [](CancellationToken t) { return t.Deadline(); });
+  EXPECT_EQ(*f.Get(), parent_deadline);
+  TaskOptions own;
+  own.parent = parent.Token();
+  own.deadline = absl::Now() + absl::Seconds(50);
+  Future<absl::Time> g =
+      pool.SubmitWith(own, [](CancellationToken t) { return t.Deadline(); });
+  EXPECT_EQ(*g.Get(), own.deadline);
+}
+
 // ---------------------------------------------------------------------------
 // Results.
 
