@@ -58,6 +58,9 @@
 //     inside a pool task it cannot wait for itself: returns at once whether
 //     the pool has terminated (false).
 //   * DrainThenCancel(grace, cancel_timeout): the usual server grace period.
+//     From inside a pool task it cannot wait either: it starts the drain,
+//     has the cancel happen when `grace` ends (on the shared deadline-timer
+//     thread, cancelpool/cancel), and returns at once (terminated == false).
 //   Shutdown does not block; it does run cancellation callbacks of running
 //   tasks on the calling thread (kCancel).
 //

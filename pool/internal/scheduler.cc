@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/internal/spin.h"
 
 namespace cancelpool {
@@ -69,6 +70,27 @@ struct Scheduler::Worker {
 };
 
 thread_local Scheduler::Worker* Scheduler::tls_worker_ = nullptr;
+
+// A deadline that escalates a drain to a cancel (CancelAt). The callback
+// holds only a weak reference: it must not keep the pool alive, and a pool
+// being destroyed has nothing left to cancel.
+struct Scheduler::DeferredCancel {
+  struct Fire {
+    std::weak_ptr<Scheduler> scheduler;
+    absl::Status reason;
+    void operator()() const noexcept {
+      if (std::shared_ptr<Scheduler> s = scheduler.lock()) {
+        s->Shutdown(ShutdownMode::kCancel, reason);
+      }
+    }
+  };
+  DeferredCancel(absl::Time deadline, Fire fire)
+      : source(CancellationSource::WithDeadline(deadline)),
+        callback(source.Token(), std::move(fire)) {}
+
+  CancellationSource source;
+  CancellationCallback<Fire> callback;
+};
 
 // ---------------------------------------------------------------------------
 // InjectionQueue
@@ -610,6 +632,22 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
   }
   absl::MutexLock lock(&idle_mu_);
   MaybeTerminateLocked();
+}
+
+void Scheduler::CancelAt(absl::Time deadline, absl::Status reason) {
+  if (deadline == absl::InfiniteFuture()) return;
+  // Built without the lock: if the deadline already passed, the callback
+  // runs right here and takes shutdown_mu_ itself.
+  auto fresh = std::make_unique<DeferredCancel>(
+      deadline, DeferredCancel::Fire{weak_from_this(), std::move(reason)});
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (deferred_cancel_ == nullptr ||
+        deadline < deferred_cancel_->source.Deadline()) {
+      std::swap(fresh, deferred_cancel_);
+    }
+  }
+  // `fresh` (the later request, if any) is destroyed here, unlocked.
 }
 
 bool Scheduler::AwaitTermination(absl::Time deadline) {

@@ -162,6 +162,11 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   void Shutdown(ShutdownMode mode, absl::Status reason)
       ABSL_LOCKS_EXCLUDED(shutdown_mu_);
   bool AwaitTermination(absl::Time deadline);
+  // Escalates to Shutdown(kCancel, reason) at `deadline`, from the shared
+  // deadline timer's thread, without anybody waiting: DrainThenCancel called
+  // from inside a task. The earliest of several requests wins.
+  void CancelAt(absl::Time deadline, absl::Status reason)
+      ABSL_LOCKS_EXCLUDED(shutdown_mu_);
   // Joins the worker threads (after termination), or detaches them when
   // called from one of them.
   void JoinOrDetachWorkers() ABSL_LOCKS_EXCLUDED(join_mu_);
@@ -181,6 +186,7 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
 
  private:
   struct Worker;
+  struct DeferredCancel;
   enum Phase : int { kRunning = 0, kDraining = 1, kCancelling = 2 };
 
   void WorkerMain(Worker* w);
@@ -232,6 +238,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   std::atomic<bool> terminated_{false};
   absl::Mutex shutdown_mu_;
   absl::Status shutdown_reason_ ABSL_GUARDED_BY(shutdown_mu_);
+  // Set by CancelAt. Destroyed only without shutdown_mu_ held: destruction
+  // waits for its callback, which may be in Shutdown on the timer thread.
+  std::unique_ptr<DeferredCancel> deferred_cancel_
+      ABSL_GUARDED_BY(shutdown_mu_);
   // Read by workers after observing cancel_running_ (acquire via the seq_cst
   // load); written once before it is set.
   absl::Status cancel_reason_;
