@@ -2,6 +2,7 @@
 // AwaitTermination, Report(), Shutdown from several threads and racing
 // Submit/Cancel, Shutdown and destruction from inside a task, and the
 // destructor with pending work.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -627,6 +628,65 @@ TEST_P(ShutdownTest, DrainThenCancelInsideTaskDoesNotHang) {
   absl::StatusOr<bool> r = f.Get();
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(*r);
+  ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
+}
+
+TEST_P(ShutdownTest, DrainThenCancelInsideTaskStillDrainsForTheGrace) {
+  // A task (say, an admin "shut down" request) calls DrainThenCancel: it
+  // cannot wait, but the rest of the work still gets the grace period --
+  // queued tasks run, running tasks are not cancelled before it ends.
+  std::atomic<int> queued_ran{0};
+  absl::Notification caller_done;
+  ThreadPool pool(workers());
+  Future<bool> caller = pool.Submit([&](CancellationToken t) {
+    const ShutdownReport r = pool.DrainThenCancel(kLong, kLong);
+    caller_done.Notify();
+    return !r.terminated && !t.IsCancellationRequested();
+  });
+  std::vector<Future<void>> queued;
+  for (int i = 0; i < 20; ++i) {
+    queued.push_back(pool.Submit([&](CancellationToken t) {
+      // Started after the drain began at the earliest; not cancelled.
+      caller_done.WaitForNotificationWithTimeout(kLong);
+      queued_ran.fetch_add(1);
+      return t.IsCancellationRequested() ? absl::InternalError("cancelled")
+                                         : absl::OkStatus();
+    }));
+  }
+  ASSERT_TRUE(caller.WaitFor(kLong)) << "DrainThenCancel inside a task hung";
+  absl::StatusOr<bool> r = caller.Get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(*r) << "DrainThenCancel inside cancelled at once (its caller "
+                     "too) instead of draining for the grace";
+  ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
+  for (auto& f : queued) {
+    absl::Status s = f.Get();
+    EXPECT_TRUE(s.ok()) << s;
+  }
+  EXPECT_EQ(queued_ran.load(), 20);
+}
+
+TEST_P(ShutdownTest, DrainThenCancelInsideTaskCancelsWhenTheGraceEnds) {
+  absl::Notification stubborn_started;
+  ThreadPool pool(std::max(2, workers()));
+  Future<void> stubborn = pool.Submit([&](CancellationToken t) {
+    stubborn_started.Notify();
+    return UntilCancelled(t);
+  });
+  stubborn_started.WaitForNotification();
+  Future<bool> caller = pool.Submit([&] {
+    return pool
+        .DrainThenCancel(absl::Milliseconds(100), kLong,
+                         absl::AbortedError("grace over"))
+        .terminated;
+  });
+  ASSERT_TRUE(caller.WaitFor(kLong));
+  EXPECT_FALSE(*caller.Get());
+  // Nobody waits outside: the escalation at the end of the grace still
+  // happens.
+  ASSERT_TRUE(stubborn.WaitFor(kLong))
+      << "the task that only stops when cancelled was never cancelled";
+  EXPECT_EQ(stubborn.Get(), absl::AbortedError("grace over"));
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
 }
 
