@@ -181,6 +181,59 @@ TEST_P(SchedulerTest, NoLostWakeUpWhenAllWorkersParked) {
   }
 }
 
+// With little or no idle spinning a worker parks right after one failed
+// look, so every submission races a worker going to sleep.
+struct SpinParam {
+  int workers;
+  int idle_spin_rounds;
+};
+
+class NoIdleSpinTest : public ::testing::TestWithParam<SpinParam> {};
+
+TEST_P(NoIdleSpinTest, NoLostWakeUpWhenWorkersParkAtOnce) {
+  ThreadPoolOptions options;
+  options.num_workers = GetParam().workers;
+  options.idle_spin_rounds = GetParam().idle_spin_rounds;
+  options.local_queue_capacity = 4;
+  ThreadPool pool(std::move(options));
+  const int rounds = kSanitizer ? 100 : 1000;
+  for (int i = 0; i < rounds; ++i) {
+    // From outside, then children from inside (some overflow the 4-slot
+    // deque), nobody waiting inside: only wake-ups move the work.
+    const int children = i % 9;
+    struct Round {
+      std::atomic<int> left;
+      absl::Notification done;
+    };
+    auto round = std::make_shared<Round>();
+    round->left = children + 1;
+    auto finish = [round] {
+      if (round->left.fetch_sub(1) == 1) round->done.Notify();
+    };
+    pool.Submit([&pool, children, finish] {
+      for (int c = 0; c < children; ++c) pool.Submit(finish);
+      finish();
+    });
+    ASSERT_TRUE(round->done.WaitForNotificationWithTimeout(kLong))
+        << "round " << i << ": " << round->left.load()
+        << " tasks never ran (lost wake-up)";
+  }
+  pool.Shutdown();
+  ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
+  const PoolStats s = pool.Stats();
+  EXPECT_EQ(s.completed, s.submitted);
+}
+
+INSTANTIATE_TEST_SUITE_P(Pool, NoIdleSpinTest,
+                         ::testing::Values(SpinParam{1, 0}, SpinParam{2, 0},
+                                           SpinParam{8, 0}, SpinParam{2, 1},
+                                           SpinParam{8, 1}),
+                         [](const ::testing::TestParamInfo<SpinParam>& info) {
+                           return absl::StrCat(info.param.workers,
+                                               "Workers_Spin",
+                                               info.param.idle_spin_rounds);
+                         });
+
 // Tests that need a second worker.
 class MultiWorkerSchedulerTest : public SchedulerTest {};
 
