@@ -52,7 +52,7 @@ struct Scheduler::Worker {
   WorkStealingDeque<TaskBase*> deque;
   DequeOwner<TaskBase*> owner;
   DequeStealer<TaskBase*> stealer;
-  // The running task (see REACHING RUNNING TASKS). seq_cst store at R1,
+  // The running task (see REACHING RUNNING TASKS). seq_cst CAS at R1,
   // acq_rel CASes at R2/S2.
   alignas(64) std::atomic<uintptr_t> current{0};
   Parker parker;
@@ -381,9 +381,27 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   }
   RunningFrame frame{task, tls_running_frame};
   tls_running_frame = &frame;
-  const uintptr_t outer = w->current.load(std::memory_order_relaxed);
-  w->current.store(reinterpret_cast<uintptr_t>(task),
-                   std::memory_order_seq_cst);  // R1
+  // R1: publish the task in place of the outer one (null unless a helping
+  // wait nests us). A CAS, not a store: a cancel shutdown may be holding a
+  // claim on the outer task (S2, low bit set). A store would overwrite the
+  // claim, and the claimer's release would then overwrite our task (our R2
+  // CAS would spin forever), or we would save the tagged value as `outer`
+  // and later restore it and cancel through it. Wait the claim out instead.
+  uintptr_t outer = w->current.load(std::memory_order_relaxed);
+  SpinWait claim_spin;
+  for (;;) {
+    if ((outer & kClaimedBit) != 0) {
+      claim_spin.Once();
+      outer = w->current.load(std::memory_order_relaxed);
+      continue;
+    }
+    if (w->current.compare_exchange_weak(outer,
+                                         reinterpret_cast<uintptr_t>(task),
+                                         std::memory_order_seq_cst,
+                                         std::memory_order_relaxed)) {
+      break;
+    }
+  }
   if (cancel_running_.load(std::memory_order_seq_cst)) {
     task->RequestCancellation(cancel_reason_);
   }

@@ -50,8 +50,11 @@
 // PROTOCOL: REACHING RUNNING TASKS AT SHUTDOWN (without a pool-wide token)
 // Each worker publishes the task it is running in `current_` (one per
 // worker; a helping wait nests tasks, restoring the outer one after).
-//   R1. Worker, before running task T: current_ = T (seq_cst store); then if
-//       cancel_running_ (seq_cst load) is set, cancel T itself.
+//   R1. Worker, before running task T: CAS current_ from the outer task (or
+//       null) to T (seq_cst); then if cancel_running_ (seq_cst load) is set,
+//       cancel T itself. While a shutdown holds a claim on the outer task
+//       (S2), wait until it is released: a plain store would overwrite the
+//       claim, and the claimer's release would then overwrite T.
 //   R2. Worker, after T returns: CAS current_ from T back to the outer task
 //       (or null). The CAS fails only while a shutdown has claimed the slot
 //       (T with its low bit set); spin until it is released. Then, if
@@ -62,7 +65,7 @@
 //       bit); on success the task cannot be freed (R2 waits), so take a
 //       reference, release the claim, request cancellation, drop the
 //       reference.
-// Dekker's argument on (R1 store, R1 load) vs (S1 store, S2 load): either
+// Dekker's argument on (R1 CAS, R1 load) vs (S1 store, S2 load): either
 // the worker sees the flag or the shutdown sees the task. Nested tasks: the
 // outer one is re-checked at R2.
 //
