@@ -238,6 +238,40 @@ TEST_P(ShutdownTest, InsideSubmitWhileCancellingResolvesCancelled) {
   ExpectStatsAddUp(pool.Report().stats);
 }
 
+int64_t Fib(ThreadPool& pool, int n) {
+  if (n < 2) return n;
+  Future<int64_t> a = pool.Submit([&pool, n] { return Fib(pool, n - 1); });
+  const int64_t b = Fib(pool, n - 2);
+  absl::StatusOr<int64_t> ar = a.Get();  // a helping wait
+  return ar.ok() ? *ar + b : 0;
+}
+
+TEST_P(ShutdownTest, CancelShutdownWhileWorkersEnterHelpedTasks) {
+  // Workers constantly start tasks nested in helping waits while a cancel
+  // shutdown reaches into their running-task slots: it must terminate.
+  const int rounds = kSanitizer ? 30 : 300;
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < rounds; ++round) {
+    ThreadPoolOptions options;
+    options.num_workers = workers();
+    options.local_queue_capacity = 4;
+    ThreadPool pool(std::move(options));
+    std::vector<Future<int64_t>> roots;
+    for (int i = 0; i < workers() + 1; ++i) {
+      roots.push_back(pool.Submit([&pool] { return Fib(pool, 14); }));
+    }
+    for (int k = 0, n = static_cast<int>(rng() % 3000); k < n; ++k) {
+      std::this_thread::yield();
+    }
+    pool.Shutdown(ShutdownMode::kCancel);
+    ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong))
+        << "round " << round << ": no termination after a cancel shutdown "
+        << "during helping waits";
+    for (auto& f : roots) ASSERT_TRUE(f.IsReady());
+    ExpectStatsAddUp(pool.Report().stats);
+  }
+}
+
 TEST_P(ShutdownTest, CancelReachesATaskNestedInAHelpingWait) {
   // The outer task waits on an inner one that the wait runs inline; a
   // cancel shutdown must reach both.
@@ -636,9 +670,10 @@ TEST_P(ShutdownTest, DrainThenCancelInsideTaskStillDrainsForTheGrace) {
   // cannot wait, but the rest of the work still gets the grace period --
   // queued tasks run, running tasks are not cancelled before it ends.
   std::atomic<int> queued_ran{0};
-  absl::Notification caller_done;
+  absl::Notification all_submitted, caller_done;
   ThreadPool pool(workers());
   Future<bool> caller = pool.Submit([&](CancellationToken t) {
+    all_submitted.WaitForNotificationWithTimeout(kLong);
     const ShutdownReport r = pool.DrainThenCancel(kLong, kLong);
     caller_done.Notify();
     return !r.terminated && !t.IsCancellationRequested();
@@ -653,6 +688,7 @@ TEST_P(ShutdownTest, DrainThenCancelInsideTaskStillDrainsForTheGrace) {
                                          : absl::OkStatus();
     }));
   }
+  all_submitted.Notify();
   ASSERT_TRUE(caller.WaitFor(kLong)) << "DrainThenCancel inside a task hung";
   absl::StatusOr<bool> r = caller.Get();
   ASSERT_TRUE(r.ok()) << r.status();
