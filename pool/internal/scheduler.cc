@@ -469,14 +469,7 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
     }
   }
   // Only now can anything cancel the task (its token was not handed out).
-  // The task's own deadline is armed before the parent is attached: Attach
-  // records the parent's deadline when it is earlier, and ArmDeadline would
-  // then skip ours, counting on the parent's timer. That holds for a
-  // CancellationSource parent, but a parent that is a task's token is closed
-  // when that task finishes, after which its timer cancels nothing -- and
-  // our own, later deadline would never fire.
-  if (deadline != absl::InfiniteFuture()) task->ArmDeadline(deadline);
-  task->parent_link().Attach(parent, task);
+  task->AttachParentAndDeadline(parent, deadline);
   if (inside && phase == kCancelling) task->RequestCancellation(cancel_reason_);
   if (task->IsResolved()) {  // cancelled already: it is accounted for
     task->Unref();

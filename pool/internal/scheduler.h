@@ -151,10 +151,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
 
   // Submits a constructed block (one reference is transferred to the queue;
   // the caller keeps its own for the future). Handles admission, shutdown,
-  // then arms `deadline` and links the task's token under `parent` -- only
-  // then can anything cancel it. The own deadline is always armed, even when
+  // then links the task's token under `parent` and arms `deadline` -- only
+  // then can anything cancel it. The own deadline always fires, even when
   // the parent's is earlier (a parent task's token stops propagating once
-  // that task finishes).
+  // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
 
   // Waits for `task` from the current thread: helping (running other tasks,

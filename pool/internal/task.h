@@ -133,7 +133,14 @@ class TaskBase : public CancelState {
 
   Scheduler* scheduler() const noexcept { return scheduler_; }
   void set_scheduler(Scheduler* s) noexcept { scheduler_ = s; }
-  cancel_internal::ParentLink& parent_link() noexcept { return parent_link_; }
+  // Links the token under `parent` (may be null) and arms `deadline` (may
+  // be InfiniteFuture). Before sharing only. The token reports the earliest
+  // of the two deadlines, and the task's own deadline always fires: when the
+  // parent's deadline is not later, CancelState would leave ours unarmed and
+  // count on the parent's timer, but a parent that is a task's token is
+  // closed when that task finishes and then propagates nothing; a separate
+  // deadline source (one more allocation, this case only) keeps ours.
+  void AttachParentAndDeadline(CancelState* parent, absl::Time deadline);
 
   // Resolves a block that never ran with `status` (rejected by admission or
   // shutdown): outcome kFailed. Before sharing only.
@@ -142,7 +149,7 @@ class TaskBase : public CancelState {
  protected:
   // Two references: the queue's and the future's.
   TaskBase() noexcept : CancelState(0, 2) {}
-  ~TaskBase() override { parent_link_.Detach(); }
+  ~TaskBase() override;
 
   // Runs the callable; returns its status (OK if it produced a value).
   // Exceptions escaping the callable are caught by Execute().
@@ -159,6 +166,10 @@ class TaskBase : public CancelState {
   // Written before Resolve's release RMW; read after an acquire of kResolved.
   TaskOutcome outcome_ = TaskOutcome::kPending;
   cancel_internal::ParentLink parent_link_;
+  // The task's own deadline when the parent's would shadow it (see
+  // AttachParentAndDeadline); usually null.
+  struct DeadlineRelay;
+  DeadlineRelay* deadline_relay_ = nullptr;
 };
 
 // The callable's return type, unwrapped: void/absl::Status -> void,
