@@ -327,11 +327,22 @@ bool Scheduler::AnyWorkVisible() const {
   return false;
 }
 
+void Scheduler::Requeue(TaskBase* task) {
+  task->next_in_queue = nullptr;
+  injector_.Push(task, task, 1, /*outside=*/false, 0);
+  Notify();
+}
+
 bool Scheduler::MaybeTerminateLocked() {
   if (terminated_.load(std::memory_order_relaxed)) return true;
   if (phase_.load(std::memory_order_acquire) == kRunning) return false;
   if (idle_.size() != workers_.size()) return false;
   if (AnyWorkVisible()) return false;
+  // After AnyWorkVisible (seq_cst): a Shutdown that emptied a queue
+  // incremented this before it popped, so we see it (TERMINATION).
+  if (shutdowns_in_progress_.load(std::memory_order_seq_cst) != 0) {
+    return false;
+  }
   terminated_.store(true, std::memory_order_release);
   for (Worker* w : idle_) w->parker.Unpark();
   return true;
@@ -373,6 +384,15 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
     task->RequestCancellation(cancel_reason_);
   }
   if (!task->TryStart()) {
+    if (owns_queue_ref && task->ResolvingBeforeStart()) {
+      // Another thread won a cancellation before the start and is still
+      // resolving the task (destroying the callable, then updating our
+      // statistics). Keep the task in a queue until it has resolved, so the
+      // pool cannot terminate -- and be freed -- under that thread.
+      Requeue(task);
+      std::this_thread::yield();
+      return;
+    }
     if (owns_queue_ref) task->Unref();
     return;
   }
@@ -483,14 +503,18 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         InjectionQueue::PushResult::kOk) {
       // Shutdown closed the queue after our phase check. Nothing else can
       // have resolved the task unless its parent/deadline fired; then it is
-      // already accounted for.
-      // If TryStart fails, a parent/deadline cancellation already resolved
-      // the task (and undid its admission count).
+      // accounted for by that cancellation (which undid its admission count).
       if (task->TryStart()) {
         if (limit != 0) queued_.fetch_sub(1, std::memory_order_relaxed);
         rejected_.fetch_add(1, std::memory_order_relaxed);
         task->ResolveRejected(absl::FailedPreconditionError(
             "thread pool is shut down: Submit after Shutdown"));
+      } else if (task->ResolvingBeforeStart()) {
+        // That cancellation is still resolving the task on another thread
+        // and will update our statistics; the pool may have terminated
+        // already (the task was never queued), so the caller -- who may
+        // destroy the pool next -- must not return before it is done.
+        task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
       }
       task->Unref();
       return;
@@ -590,15 +614,25 @@ void Scheduler::CancelRunningTasks(const absl::Status& reason) {
 }
 
 void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
+  // Tasks that another thread is still resolving (it won a cancellation
+  // first) go back to the injection queue once we are done, for the workers
+  // to drop when resolved (see RunTask); popping them again here would spin.
+  std::vector<TaskBase*> contested;
+  auto cancel = [&](TaskBase* t) {
+    t->next_in_queue = nullptr;
+    if (!t->RequestCancellation(reason) && t->ResolvingBeforeStart()) {
+      contested.push_back(t);
+    } else {
+      t->Unref();
+    }
+  };
   for (;;) {
     size_t count = 0;
     TaskBase* t = injector_.PopBatch(SIZE_MAX, &count);
     if (t == nullptr) break;
     while (t != nullptr) {
       TaskBase* next = t->next_in_queue;
-      t->next_in_queue = nullptr;
-      t->RequestCancellation(reason);
-      t->Unref();
+      cancel(t);
       t = next;
     }
   }
@@ -610,25 +644,28 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
         if (lost) continue;
         break;
       }
-      t->RequestCancellation(reason);
-      t->Unref();
+      cancel(t);
     }
   }
+  for (TaskBase* t : contested) Requeue(t);
 }
 
 void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
   if (reason.ok()) reason = absl::CancelledError("thread pool shutdown");
+  // Holds termination off while this call may hold tasks it took out of the
+  // queues (CancelQueuedTasks): they are not resolved yet (TERMINATION).
+  shutdowns_in_progress_.fetch_add(1, std::memory_order_seq_cst);
   bool cancel_now = false;
   {
     absl::MutexLock lock(&shutdown_mu_);
     const int phase = phase_.load(std::memory_order_relaxed);
     if (mode == ShutdownMode::kDrain) {
-      if (phase != kRunning) return;
-      injector_.Close();
-      shutdown_reason_ = reason;
-      phase_.store(kDraining, std::memory_order_release);
-    } else {
-      if (phase == kCancelling) return;
+      if (phase == kRunning) {
+        injector_.Close();
+        shutdown_reason_ = reason;
+        phase_.store(kDraining, std::memory_order_release);
+      }
+    } else if (phase != kCancelling) {
       injector_.Close();
       shutdown_reason_ = reason;
       cancel_reason_ = reason;
@@ -642,6 +679,7 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
     CancelQueuedTasks(reason);
   }
   absl::MutexLock lock(&idle_mu_);
+  shutdowns_in_progress_.fetch_sub(1, std::memory_order_seq_cst);
   MaybeTerminateLocked();
 }
 

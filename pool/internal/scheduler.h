@@ -76,6 +76,20 @@
 // left (no running task can submit, and outside submissions are refused),
 // so the worker that completes it at P1 (or Shutdown itself, if all were
 // already idle) sets terminated_ and unparks everybody; workers exit.
+// Termination implies every task resolved, and no thread will touch the
+// scheduler for a task again. Two holders of tasks outside the queues make
+// that so:
+//   T1. A task cancelled before its start is resolved by the requesting
+//       thread (task.h, step 3), which then updates the statistics here. A
+//       worker (or Shutdown) that pops it before it is resolved puts it back
+//       in the injection queue instead of dropping it, so it stays visible
+//       until resolved. Submit's rejection path, where the task was never
+//       queued, waits for that resolution instead.
+//   T2. Shutdown may pop tasks out of the queues and resolve them one by one
+//       (kCancel). shutdowns_in_progress_ counts Shutdown calls under way
+//       (seq_cst, incremented before anything is popped); quiescence is
+//       checked after the queues and requires it to be 0. Shutdown
+//       decrements it under idle_mu_ and re-checks quiescence.
 #ifndef CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 #define CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 
@@ -201,6 +215,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // afterwards.
   void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
   void PushLocal(Worker* w, TaskBase* task);
+  // Puts a popped task back into the injection queue (queue reference
+  // included): one that another thread is still resolving.
+  void Requeue(TaskBase* task);
   void Notify();
   void BecomeSearching(Worker* w);
   void LeaveSearching(Worker* w);
@@ -239,6 +256,8 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // seq_cst: S1 of the running-task protocol.
   std::atomic<bool> cancel_running_{false};
   std::atomic<bool> terminated_{false};
+  // Shutdown calls under way (TERMINATION). seq_cst.
+  std::atomic<int> shutdowns_in_progress_{0};
   absl::Mutex shutdown_mu_;
   absl::Status shutdown_reason_ ABSL_GUARDED_BY(shutdown_mu_);
   // Set by CancelAt. Destroyed only without shutdown_mu_ held: destruction

@@ -20,7 +20,10 @@
 //          destroys the callable (captured resources are released at once),
 //          stores the cancelled result and resolves the future (step 5),
 //          even while the block still sits in a deque; the worker that pops
-//          it later fails step 2 and just drops its reference.
+//          it later fails step 2 and drops its reference -- or, if the
+//          requester has not resolved it yet, puts it back in a queue, so
+//          the pool cannot terminate (and be freed) while the requester
+//          still updates the pool's statistics (scheduler.h, TERMINATION).
 //        - started: the token is now cancelled; callbacks run; the task sees
 //          it at its next check. The runner resolves when the task returns.
 //   4. Finish: the runner stores the result, destroys the callable, then
@@ -112,6 +115,14 @@ class TaskBase : public CancelState {
   bool IsResolved() const noexcept {
     // Acquire: pairs with Resolve's release; the result is visible after.
     return (word().load(std::memory_order_acquire) & kResolved) != 0;
+  }
+  // True while a cancellation that arrived before the start is still being
+  // resolved by its requester (step 3: kRequested, neither kStarted nor
+  // kResolved yet). Whoever pops such a block keeps it queued (scheduler.h,
+  // TERMINATION).
+  bool ResolvingBeforeStart() const noexcept {
+    const uint32_t w = word().load(std::memory_order_acquire);
+    return (w & kRequested) != 0 && (w & (kStarted | kResolved)) == 0;
   }
   bool WasStarted() const noexcept {
     return (word().load(std::memory_order_acquire) & kStarted) != 0;
