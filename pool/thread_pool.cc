@@ -54,6 +54,15 @@ bool ThreadPool::AwaitTermination(absl::Time deadline) {
 ShutdownReport ThreadPool::DrainThenCancel(absl::Duration grace,
                                            absl::Duration cancel_timeout,
                                            absl::Status reason) {
+  if (scheduler_->OnWorkerThread()) {
+    // Cannot wait for ourselves: start the drain and have the deadline
+    // timer escalate to a cancel when the grace ends (see SHUTDOWN).
+    scheduler_->Shutdown(ShutdownMode::kDrain, reason);
+    if (grace != absl::InfiniteDuration()) {
+      scheduler_->CancelAt(absl::Now() + grace, reason);
+    }
+    return Report();
+  }
   scheduler_->Shutdown(ShutdownMode::kDrain, reason);
   if (!scheduler_->AwaitTermination(absl::Now() + grace)) {
     scheduler_->Shutdown(ShutdownMode::kCancel, reason);

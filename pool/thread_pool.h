@@ -58,6 +58,9 @@
 //     inside a pool task it cannot wait for itself: returns at once whether
 //     the pool has terminated (false).
 //   * DrainThenCancel(grace, cancel_timeout): the usual server grace period.
+//     From inside a pool task it cannot wait either: it starts the drain,
+//     has the cancel happen when `grace` ends (on the shared deadline-timer
+//     thread, cancelpool/cancel), and returns at once (terminated == false).
 //   Shutdown does not block; it does run cancellation callbacks of running
 //   tasks on the calling thread (kCancel).
 //
@@ -94,19 +97,22 @@ namespace cancelpool {
 namespace pool_internal {
 class Scheduler;
 
-// Binds `args` after the (optional) token parameter.
+// Binds `args` after the (optional) token parameter. The bound arguments are
+// passed as rvalues (std::move), so the token detection must ask about
+// rvalues too: asking about lvalues made a move-only argument (say a
+// std::unique_ptr taken by value) hide the token parameter.
 template <typename F, typename... Args>
 auto BindTask(F&& f, Args&&... args) {
   if constexpr (sizeof...(Args) == 0) {
     return std::decay_t<F>(std::forward<F>(f));
   } else if constexpr (std::is_invocable_v<std::decay_t<F>&, CancellationToken,
-                                           std::decay_t<Args>&...>) {
+                                           std::decay_t<Args>...>) {
     return [fn = std::forward<F>(f), ... a = std::forward<Args>(args)](
                CancellationToken token) mutable -> decltype(auto) {
       return std::invoke(fn, std::move(token), std::move(a)...);
     };
   } else if constexpr (std::is_invocable_v<std::decay_t<F>&, std::stop_token,
-                                           std::decay_t<Args>&...>) {
+                                           std::decay_t<Args>...>) {
     return [fn = std::forward<F>(f), ... a = std::forward<Args>(args)](
                std::stop_token token) mutable -> decltype(auto) {
       return std::invoke(fn, std::move(token), std::move(a)...);

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/internal/spin.h"
 
 namespace cancelpool {
@@ -51,7 +52,7 @@ struct Scheduler::Worker {
   WorkStealingDeque<TaskBase*> deque;
   DequeOwner<TaskBase*> owner;
   DequeStealer<TaskBase*> stealer;
-  // The running task (see REACHING RUNNING TASKS). seq_cst store at R1,
+  // The running task (see REACHING RUNNING TASKS). seq_cst CAS at R1,
   // acq_rel CASes at R2/S2.
   alignas(64) std::atomic<uintptr_t> current{0};
   Parker parker;
@@ -69,6 +70,27 @@ struct Scheduler::Worker {
 };
 
 thread_local Scheduler::Worker* Scheduler::tls_worker_ = nullptr;
+
+// A deadline that escalates a drain to a cancel (CancelAt). The callback
+// holds only a weak reference: it must not keep the pool alive, and a pool
+// being destroyed has nothing left to cancel.
+struct Scheduler::DeferredCancel {
+  struct Fire {
+    std::weak_ptr<Scheduler> scheduler;
+    absl::Status reason;
+    void operator()() const noexcept {
+      if (std::shared_ptr<Scheduler> s = scheduler.lock()) {
+        s->Shutdown(ShutdownMode::kCancel, reason);
+      }
+    }
+  };
+  DeferredCancel(absl::Time deadline, Fire fire)
+      : source(CancellationSource::WithDeadline(deadline)),
+        callback(source.Token(), std::move(fire)) {}
+
+  CancellationSource source;
+  CancellationCallback<Fire> callback;
+};
 
 // ---------------------------------------------------------------------------
 // InjectionQueue
@@ -290,11 +312,21 @@ bool Scheduler::AnyWorkVisible() const {
   return false;
 }
 
+void Scheduler::Requeue(TaskBase* task) {
+  injector_.Push(&task, 1, /*outside=*/false);
+  Notify();
+}
+
 bool Scheduler::MaybeTerminateLocked() {
   if (terminated_.load(std::memory_order_relaxed)) return true;
   if (phase_.load(std::memory_order_acquire) == kRunning) return false;
   if (idle_.size() != workers_.size()) return false;
   if (AnyWorkVisible()) return false;
+  // After AnyWorkVisible (seq_cst): a Shutdown that emptied a queue
+  // incremented this before it popped, so we see it (TERMINATION).
+  if (shutdowns_in_progress_.load(std::memory_order_seq_cst) != 0) {
+    return false;
+  }
   terminated_.store(true, std::memory_order_release);
   for (Worker* w : idle_) w->parker.Unpark();
   return true;
@@ -336,6 +368,15 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
     task->RequestCancellation(cancel_reason_);
   }
   if (!task->TryStart()) {
+    if (owns_queue_ref && task->ResolvingBeforeStart()) {
+      // Another thread won a cancellation before the start and is still
+      // resolving the task (destroying the callable, then updating our
+      // statistics). Keep the task in a queue until it has resolved, so the
+      // pool cannot terminate -- and be freed -- under that thread.
+      Requeue(task);
+      std::this_thread::yield();
+      return;
+    }
     if (owns_queue_ref) task->Unref();
     return;
   }
@@ -344,11 +385,27 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   }
   RunningFrame frame{task, tls_running_frame};
   tls_running_frame = &frame;
-  // Relaxed: only this worker writes its slot (shutdown's claim CAS puts the
-  // same value back before this worker can observe it).
-  const uintptr_t outer = w->current.load(std::memory_order_relaxed);
-  w->current.store(reinterpret_cast<uintptr_t>(task),
-                   std::memory_order_seq_cst);  // R1
+  // R1: publish the task in place of the outer one (null unless a helping
+  // wait nests us). A CAS, not a store: a cancel shutdown may be holding a
+  // claim on the outer task (S2, low bit set). A store would overwrite the
+  // claim, and the claimer's release would then overwrite our task (our R2
+  // CAS would spin forever), or we would save the tagged value as `outer`
+  // and later restore it and cancel through it. Wait the claim out instead.
+  uintptr_t outer = w->current.load(std::memory_order_relaxed);
+  SpinWait claim_spin;
+  for (;;) {
+    if ((outer & kClaimedBit) != 0) {
+      claim_spin.Once();
+      outer = w->current.load(std::memory_order_relaxed);
+      continue;
+    }
+    if (w->current.compare_exchange_weak(outer,
+                                         reinterpret_cast<uintptr_t>(task),
+                                         std::memory_order_seq_cst,
+                                         std::memory_order_relaxed)) {
+      break;
+    }
+  }
   if (cancel_running_.load(std::memory_order_seq_cst)) {
     task->RequestCancellation(cancel_reason_);
   }
@@ -416,8 +473,7 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
     }
   }
   // Only now can anything cancel the task (its token was not handed out).
-  task->parent_link().Attach(parent, task);
-  if (deadline != absl::InfiniteFuture()) task->ArmDeadline(deadline);
+  task->AttachParentAndDeadline(parent, deadline);
   if (inside && phase == kCancelling) task->RequestCancellation(cancel_reason_);
   if (task->IsResolved()) {  // cancelled already: it is accounted for
     task->Unref();
@@ -430,14 +486,18 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         InjectionQueue::PushResult::kOk) {
       // Shutdown closed the queue after our phase check. Nothing else can
       // have resolved the task unless its parent/deadline fired; then it is
-      // already accounted for.
-      // If TryStart fails, a parent/deadline cancellation already resolved
-      // the task (and undid its admission count).
+      // accounted for by that cancellation (which undid its admission count).
       if (task->TryStart()) {
         if (limit != 0) queued_.fetch_sub(1, std::memory_order_relaxed);
         rejected_.fetch_add(1, std::memory_order_relaxed);
         task->ResolveRejected(absl::FailedPreconditionError(
             "thread pool is shut down: Submit after Shutdown"));
+      } else if (task->ResolvingBeforeStart()) {
+        // That cancellation is still resolving the task on another thread
+        // and will update our statistics; the pool may have terminated
+        // already (the task was never queued), so the caller -- who may
+        // destroy the pool next -- must not return before it is done.
+        task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
       }
       task->Unref();
       return;
@@ -557,12 +617,20 @@ void Scheduler::CancelRunningTasks(const absl::Status& reason) {
 }
 
 void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
+  // Tasks that another thread is still resolving (it won a cancellation
+  // first) go back to the injection queue once we are done, for the workers
+  // to drop when resolved (see RunTask); popping them again here would spin.
+  std::vector<TaskBase*> contested;
+  auto cancel = [&](TaskBase* t) {
+    if (!t->RequestCancellation(reason) && t->ResolvingBeforeStart()) {
+      contested.push_back(t);
+    } else {
+      t->Unref();
+    }
+  };
   TaskBase* batch[64];
   while (size_t n = injector_.PopBatch(batch, 64)) {
-    for (size_t i = 0; i < n; ++i) {
-      batch[i]->RequestCancellation(reason);
-      batch[i]->Unref();
-    }
+    for (size_t i = 0; i < n; ++i) cancel(batch[i]);
   }
   for (auto& w : workers_) {
     for (;;) {
@@ -572,26 +640,29 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
         if (lost) continue;
         break;
       }
-      t->RequestCancellation(reason);
-      t->Unref();
+      cancel(t);
     }
   }
+  for (TaskBase* t : contested) Requeue(t);
 }
 
 void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
   if (reason.ok()) reason = absl::CancelledError("thread pool shutdown");
+  // Holds termination off while this call may hold tasks it took out of the
+  // queues (CancelQueuedTasks): they are not resolved yet (TERMINATION).
+  shutdowns_in_progress_.fetch_add(1, std::memory_order_seq_cst);
   bool cancel_now = false;
   {
     absl::MutexLock lock(&shutdown_mu_);
     // Relaxed: phase_ is only written under shutdown_mu_, which we hold.
     const int phase = phase_.load(std::memory_order_relaxed);
     if (mode == ShutdownMode::kDrain) {
-      if (phase != kRunning) return;
-      injector_.Close();
-      shutdown_reason_ = reason;
-      phase_.store(kDraining, std::memory_order_release);
-    } else {
-      if (phase == kCancelling) return;
+      if (phase == kRunning) {
+        injector_.Close();
+        shutdown_reason_ = reason;
+        phase_.store(kDraining, std::memory_order_release);
+      }
+    } else if (phase != kCancelling) {
       injector_.Close();
       shutdown_reason_ = reason;
       cancel_reason_ = reason;
@@ -605,7 +676,24 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
     CancelQueuedTasks(reason);
   }
   absl::MutexLock lock(&idle_mu_);
+  shutdowns_in_progress_.fetch_sub(1, std::memory_order_seq_cst);
   MaybeTerminateLocked();
+}
+
+void Scheduler::CancelAt(absl::Time deadline, absl::Status reason) {
+  if (deadline == absl::InfiniteFuture()) return;
+  // Built without the lock: if the deadline already passed, the callback
+  // runs right here and takes shutdown_mu_ itself.
+  auto fresh = std::make_unique<DeferredCancel>(
+      deadline, DeferredCancel::Fire{weak_from_this(), std::move(reason)});
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (deferred_cancel_ == nullptr ||
+        deadline < deferred_cancel_->source.Deadline()) {
+      std::swap(fresh, deferred_cancel_);
+    }
+  }
+  // `fresh` (the later request, if any) is destroyed here, unlocked.
 }
 
 bool Scheduler::AwaitTermination(absl::Time deadline) {

@@ -50,8 +50,11 @@
 // PROTOCOL: REACHING RUNNING TASKS AT SHUTDOWN (without a pool-wide token)
 // Each worker publishes the task it is running in `current_` (one per
 // worker; a helping wait nests tasks, restoring the outer one after).
-//   R1. Worker, before running task T: current_ = T (seq_cst store); then if
-//       cancel_running_ (seq_cst load) is set, cancel T itself.
+//   R1. Worker, before running task T: CAS current_ from the outer task (or
+//       null) to T (seq_cst); then if cancel_running_ (seq_cst load) is set,
+//       cancel T itself. While a shutdown holds a claim on the outer task
+//       (S2), wait until it is released: a plain store would overwrite the
+//       claim, and the claimer's release would then overwrite T.
 //   R2. Worker, after T returns: CAS current_ from T back to the outer task
 //       (or null). The CAS fails only while a shutdown has claimed the slot
 //       (T with its low bit set); spin until it is released. Then, if
@@ -62,7 +65,7 @@
 //       bit); on success the task cannot be freed (R2 waits), so take a
 //       reference, release the claim, request cancellation, drop the
 //       reference.
-// Dekker's argument on (R1 store, R1 load) vs (S1 store, S2 load): either
+// Dekker's argument on (R1 CAS, R1 load) vs (S1 store, S2 load): either
 // the worker sees the flag or the shutdown sees the task. Nested tasks: the
 // outer one is re-checked at R2.
 //
@@ -73,6 +76,20 @@
 // left (no running task can submit, and outside submissions are refused),
 // so the worker that completes it at P1 (or Shutdown itself, if all were
 // already idle) sets terminated_ and unparks everybody; workers exit.
+// Termination implies every task resolved, and no thread will touch the
+// scheduler for a task again. Two holders of tasks outside the queues make
+// that so:
+//   T1. A task cancelled before its start is resolved by the requesting
+//       thread (task.h, step 3), which then updates the statistics here. A
+//       worker (or Shutdown) that pops it before it is resolved puts it back
+//       in the injection queue instead of dropping it, so it stays visible
+//       until resolved. Submit's rejection path, where the task was never
+//       queued, waits for that resolution instead.
+//   T2. Shutdown may pop tasks out of the queues and resolve them one by one
+//       (kCancel). shutdowns_in_progress_ counts Shutdown calls under way
+//       (seq_cst, incremented before anything is popped); quiescence is
+//       checked after the queues and requires it to be 0. Shutdown
+//       decrements it under idle_mu_ and re-checks quiescence.
 #ifndef CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 #define CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 
@@ -154,7 +171,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // Submits a constructed block (one reference is transferred to the queue;
   // the caller keeps its own for the future). Handles admission, shutdown,
   // then links the task's token under `parent` and arms `deadline` -- only
-  // then can anything cancel it.
+  // then can anything cancel it. The own deadline always fires, even when
+  // the parent's is earlier (a parent task's token stops propagating once
+  // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
 
   // Waits for `task` from the current thread: helping (running other tasks,
@@ -165,6 +184,11 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   void Shutdown(ShutdownMode mode, absl::Status reason)
       ABSL_LOCKS_EXCLUDED(shutdown_mu_);
   bool AwaitTermination(absl::Time deadline);
+  // Escalates to Shutdown(kCancel, reason) at `deadline`, from the shared
+  // deadline timer's thread, without anybody waiting: DrainThenCancel called
+  // from inside a task. The earliest of several requests wins.
+  void CancelAt(absl::Time deadline, absl::Status reason)
+      ABSL_LOCKS_EXCLUDED(shutdown_mu_);
   // Joins the worker threads (after termination), or detaches them when
   // called from one of them.
   void JoinOrDetachWorkers() ABSL_LOCKS_EXCLUDED(join_mu_);
@@ -184,6 +208,7 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
 
  private:
   struct Worker;
+  struct DeferredCancel;
   enum Phase : int { kRunning = 0, kDraining = 1, kCancelling = 2 };
 
   void WorkerMain(Worker* w);
@@ -195,6 +220,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // afterwards.
   void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
   void PushLocal(Worker* w, TaskBase* task);
+  // Puts a popped task back into the injection queue (queue reference
+  // included): one that another thread is still resolving.
+  void Requeue(TaskBase* task);
   void Notify();
   void BecomeSearching(Worker* w);
   void LeaveSearching(Worker* w);
@@ -238,8 +266,14 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // Set once, under idle_mu_, with release; read with acquire by workers
   // leaving Park/FindWork (pairs with the store) and relaxed under idle_mu_.
   std::atomic<bool> terminated_{false};
+  // Shutdown calls under way (TERMINATION). seq_cst.
+  std::atomic<int> shutdowns_in_progress_{0};
   absl::Mutex shutdown_mu_;
   absl::Status shutdown_reason_ ABSL_GUARDED_BY(shutdown_mu_);
+  // Set by CancelAt. Destroyed only without shutdown_mu_ held: destruction
+  // waits for its callback, which may be in Shutdown on the timer thread.
+  std::unique_ptr<DeferredCancel> deferred_cancel_
+      ABSL_GUARDED_BY(shutdown_mu_);
   // Read by workers after observing cancel_running_ (acquire via the seq_cst
   // load); written once before it is set.
   absl::Status cancel_reason_;

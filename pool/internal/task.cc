@@ -55,6 +55,41 @@ void FutexWakeAll(const std::atomic<uint32_t>* word) {
           FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
+// A deadline-only source linked as a second parent of the task.
+struct TaskBase::DeadlineRelay {
+  explicit DeadlineRelay(absl::Time deadline)
+      : source(CancellationSource::WithDeadline(deadline)) {}
+  CancellationSource source;
+  // Destroyed first: unlinks (waiting out a propagation in progress), then
+  // the source goes.
+  cancel_internal::ParentLink link;
+};
+
+TaskBase::~TaskBase() {
+  parent_link_.Detach();
+  delete deadline_relay_;
+}
+
+void TaskBase::AttachParentAndDeadline(CancelState* parent,
+                                       absl::Time deadline) {
+  if (deadline != absl::InfiniteFuture() && parent != nullptr &&
+      parent->Deadline() <= deadline) {
+    // ArmDeadline would skip ours (an earlier one is inherited). The relay's
+    // source has its own timer; linking to it records our deadline here
+    // (the task is not shared yet, the timer only sees the source).
+    deadline_relay_ = new DeadlineRelay(deadline);
+    deadline_relay_->link.Attach(deadline_relay_->source.Token().StateInternal(),
+                                 this);
+    parent_link_.Attach(parent, this);
+    return;
+  }
+  // Attach first: InheritDeadline must not change the deadline of a state
+  // the timer already holds. Ours is then earlier than any inherited one,
+  // so ArmDeadline arms it.
+  parent_link_.Attach(parent, this);
+  if (deadline != absl::InfiniteFuture()) ArmDeadline(deadline);
+}
+
 TaskOutcome TaskBase::Execute() noexcept {
   absl::Status status;
   bool threw_cancelled = false;

@@ -20,7 +20,10 @@
 //          destroys the callable (captured resources are released at once),
 //          stores the cancelled result and resolves the future (step 5),
 //          even while the block still sits in a deque; the worker that pops
-//          it later fails step 2 and just drops its reference.
+//          it later fails step 2 and drops its reference -- or, if the
+//          requester has not resolved it yet, puts it back in a queue, so
+//          the pool cannot terminate (and be freed) while the requester
+//          still updates the pool's statistics (scheduler.h, TERMINATION).
 //        - started: the token is now cancelled; callbacks run; the task sees
 //          it at its next check. The runner resolves when the task returns.
 //   4. Finish: the runner stores the result, destroys the callable, then
@@ -112,6 +115,14 @@ class TaskBase : public CancelState {
     // Acquire: pairs with Resolve's release; the result is visible after.
     return (word().load(std::memory_order_acquire) & kResolved) != 0;
   }
+  // True while a cancellation that arrived before the start is still being
+  // resolved by its requester (step 3: kRequested, neither kStarted nor
+  // kResolved yet). Whoever pops such a block keeps it queued (scheduler.h,
+  // TERMINATION).
+  bool ResolvingBeforeStart() const noexcept {
+    const uint32_t w = word().load(std::memory_order_acquire);
+    return (w & kRequested) != 0 && (w & (kStarted | kResolved)) == 0;
+  }
   bool WasStarted() const noexcept {
     // Acquire: pairs with TryStart's acq_rel CAS.
     return (word().load(std::memory_order_acquire) & kStarted) != 0;
@@ -133,7 +144,14 @@ class TaskBase : public CancelState {
 
   Scheduler* scheduler() const noexcept { return scheduler_; }
   void set_scheduler(Scheduler* s) noexcept { scheduler_ = s; }
-  cancel_internal::ParentLink& parent_link() noexcept { return parent_link_; }
+  // Links the token under `parent` (may be null) and arms `deadline` (may
+  // be InfiniteFuture). Before sharing only. The token reports the earliest
+  // of the two deadlines, and the task's own deadline always fires: when the
+  // parent's deadline is not later, CancelState would leave ours unarmed and
+  // count on the parent's timer, but a parent that is a task's token is
+  // closed when that task finishes and then propagates nothing; a separate
+  // deadline source (one more allocation, this case only) keeps ours.
+  void AttachParentAndDeadline(CancelState* parent, absl::Time deadline);
 
   // Resolves a block that never ran with `status` (rejected by admission or
   // shutdown): outcome kFailed. Before sharing only.
@@ -149,7 +167,7 @@ class TaskBase : public CancelState {
  protected:
   // Two references: the queue's and the future's.
   TaskBase() noexcept : CancelState(0, 2) {}
-  ~TaskBase() override { parent_link_.Detach(); }
+  ~TaskBase() override;
 
   // Runs the callable; returns its status (OK if it produced a value).
   // Exceptions escaping the callable are caught by Execute().
@@ -166,6 +184,10 @@ class TaskBase : public CancelState {
   // Written before Resolve's release RMW; read after an acquire of kResolved.
   TaskOutcome outcome_ = TaskOutcome::kPending;
   cancel_internal::ParentLink parent_link_;
+  // The task's own deadline when the parent's would shadow it (see
+  // AttachParentAndDeadline); usually null.
+  struct DeadlineRelay;
+  DeadlineRelay* deadline_relay_ = nullptr;
 };
 
 // The callable's return type, unwrapped: void/absl::Status -> void,
