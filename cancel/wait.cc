@@ -151,9 +151,6 @@ WaitResult Event::Wait(const CancellationToken& token, absl::Time deadline) {
 WaitResult WaitForFd(int fd, FdInterest interest,
                      const CancellationToken& token, absl::Time deadline) {
   CancelState* state = WatchedState(token);
-  if (state != nullptr && state->IsCancellationRequested()) {
-    return WaitResult::kCancelled;
-  }
   const int wake_fd = tls_wake_fd.Get();
   auto wake = [wake_fd]() noexcept {
     const uint64_t one = 1;
@@ -170,8 +167,16 @@ WaitResult WaitForFd(int fd, FdInterest interest,
     fds[1].events = POLLIN;
     for (;;) {
       fds[0].revents = fds[1].revents = 0;
+      // Checked after the waker was constructed: a request that came before
+      // its registration is seen here, one that comes after writes wake_fd.
+      // Once cancelled, poll only looks (timeout 0), so that a ready fd still
+      // wins over cancellation.
+      const bool cancelled =
+          state != nullptr && state->IsCancellationRequested();
       int timeout_ms = -1;
-      if (deadline != absl::InfiniteFuture()) {
+      if (cancelled) {
+        timeout_ms = 0;
+      } else if (deadline != absl::InfiniteFuture()) {
         const absl::Duration left = deadline - absl::Now();
         timeout_ms = left <= absl::ZeroDuration()
                          ? 0
@@ -184,7 +189,7 @@ WaitResult WaitForFd(int fd, FdInterest interest,
         result = WaitResult::kReady;  // an error: let the caller's I/O say it
         break;
       }
-      if (state != nullptr && state->IsCancellationRequested()) {
+      if (cancelled || (state != nullptr && state->IsCancellationRequested())) {
         result = WaitResult::kCancelled;
         break;
       }

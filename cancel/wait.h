@@ -127,14 +127,26 @@ WaitResult WaitForFd(int fd, FdInterest interest,
 namespace cancel_internal {
 
 // Registers a wake-up for the duration of a wait. Unlike CancellationCallback
-// it never runs inline: if the token is already cancelled (or can never be),
-// `registered()` is false and the waiter checks `cancelled()` itself.
+// it never runs `wake` inline. If the token is already cancelled when the
+// waker is constructed (including a request that lands after the waiter's own
+// check but before the registration), nothing is registered and `cancelled()`
+// is true at once, so a waiter that watches `cancelled()`, or checks the state
+// after constructing the waker, cannot sleep through it. If the token can
+// never be cancelled (null state), nothing is registered and `cancelled()`
+// stays false.
 template <typename Wake>
 class ScopedWaker final : private CallbackNode {
  public:
   ScopedWaker(CancelState* state, Wake wake) noexcept
       : CallbackNode(&Invoke), wake_(wake) {
-    if (state != nullptr && state->TryAddCallback(this)) state_ = state;
+    if (state == nullptr) return;
+    if (state->TryAddCallback(this)) {
+      state_ = state;
+    } else {
+      // TryAddCallback refuses only an already-cancelled state. Relaxed: read
+      // by this thread, or by threads that see it through the caller's mutex.
+      fired_.store(true, std::memory_order_relaxed);
+    }
   }
   ~ScopedWaker() {
     if (state_ != nullptr) state_->RemoveCallback(this);
@@ -155,8 +167,9 @@ class ScopedWaker final : private CallbackNode {
   ScopedWaker(const ScopedWaker&) = delete;
   ScopedWaker& operator=(const ScopedWaker&) = delete;
 
-  // Relaxed is enough: read by the waiter under the same mutex the callback
-  // takes after storing, or after the wait returned (RemoveCallback orders).
+  // True once the wake-up ran or the token was found already cancelled.
+  // Acquire: pairs with the release store in Invoke (the requester's writes
+  // before the request are visible once this returns true).
   bool cancelled() const noexcept {
     return fired_.load(std::memory_order_acquire);
   }
