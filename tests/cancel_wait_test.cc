@@ -26,6 +26,16 @@
 #include "cancelpool/cancel/wait.h"
 #include "gtest/gtest.h"
 
+#if defined(__SANITIZE_THREAD__)
+// absl::Mutex hides its internal synchronisation from TSan, so when a thread
+// first blocks in absl and another thread wakes it, TSan reports a race between
+// the sleeper's per-thread Waiter initialisation and the waker's Post()
+// (google/sanitizers#953, a known false positive). Suppress exactly that.
+extern "C" const char* __tsan_default_suppressions() {
+  return "race:absl::*synchronization_internal::Waiter::Waiter\n";
+}
+#endif
+
 namespace cancelpool {
 
 // gtest prints WaitResult by name.
@@ -525,10 +535,9 @@ TEST(WaitForFdTest, WokenByDeadlineOfItsToken) {
   Pipe pipe;
   CancellationSource source =
       CancellationSource::WithTimeout(absl::Milliseconds(20));
-  const absl::Time start = absl::Now();
   EXPECT_EQ(WaitForFd(pipe.read_end(), FdInterest::kReadable, source.Token()),
             WaitResult::kCancelled);
-  EXPECT_GE(absl::Now() - start, absl::Milliseconds(20));
+  EXPECT_GE(absl::Now(), source.Token().Deadline());
   EXPECT_EQ(source.Token().Reason().code(),
             absl::StatusCode::kDeadlineExceeded);
 }
