@@ -220,12 +220,16 @@ class CancellationSource {
 //   * If cancellation was already requested, the constructor runs the
 //     callback immediately, on the constructing thread.
 //   * Otherwise the callback runs exactly once, on the thread that requests
-//     cancellation, if that happens before the registration is destroyed;
-//     never both, never neither.
-//   * The destructor deregisters. If the callback is running on another
-//     thread at that moment, the destructor waits for it to return. If the
-//     destructor runs inside the callback itself (same thread), it does not
-//     wait (no deadlock).
+//     cancellation, unless the registration is destroyed before that thread
+//     reaches it. Never both, never neither: a registration racing the
+//     request gets exactly one of the two.
+//   * The destructor deregisters. A callback that has not started by then
+//     never runs -- even if cancellation was already requested and the
+//     requester is still busy with the token's other callbacks (as with
+//     std::stop_callback). If the callback is running on another thread at
+//     that moment, the destructor waits for it to return. If the destructor
+//     runs inside the callback itself (same thread), it does not wait (no
+//     deadlock).
 //   * A token that can never be cancelled: the callback never runs.
 //   * The callback must not throw (std::terminate). No cancelpool lock is held
 //     while it runs, so it may register, deregister, cancel other sources, or
