@@ -28,10 +28,12 @@
 #if defined(__SANITIZE_THREAD__)
 // absl::Mutex hides its internal synchronisation from TSan, so when a thread
 // first blocks in absl and another thread wakes it, TSan reports a race between
-// the sleeper's per-thread Waiter initialisation and the waker's Post()
-// (google/sanitizers#953, a known false positive). Suppress exactly that.
+// the creation of the sleeper's per-thread identity and the waker's
+// Waiter::Post() (google/sanitizers#953, a known false positive). Suppress
+// reports inside absl's per-thread Waiter and identity code only.
 extern "C" const char* __tsan_default_suppressions() {
-  return "race:absl::*synchronization_internal::Waiter::Waiter\n";
+  return "race:absl::*synchronization_internal::Waiter::\n"
+         "race:absl::*synchronization_internal::*ThreadIdentity\n";
 }
 #endif
 
