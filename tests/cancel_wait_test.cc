@@ -11,9 +11,12 @@
 #include <barrier>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <ostream>
+#include <stdexcept>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -283,6 +286,63 @@ TEST(ConditionVariableWaitTest, ReturnsTimeoutAtDeadline) {
             WaitResult::kTimeout);
   EXPECT_GE(absl::Now(), deadline);
   EXPECT_TRUE(lock.owns_lock());
+}
+
+// A predicate may throw, as with std::condition_variable::wait; the
+// exception propagates with the lock held. Leaving the wait must not wait for
+// a wake-up callback that is running on the cancelling thread while holding
+// the caller's mutex: that callback needs the mutex, so both would hang.
+TEST(ConditionVariableWaitTest, ThrowingPredicateDoesNotDeadlockTheCanceller) {
+  std::mutex mu;
+  std::condition_variable cv;
+  CancellationSource source;
+  const CancellationToken token = source.Token();
+  bool poked = false;             // guarded by mu
+  absl::Notification waiting;     // registered; about to block
+  absl::Notification evaluating;  // in the predicate after the poke, mu held
+  absl::Notification waiter_done;
+  bool propagated_with_lock = false;
+  std::thread waiter([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    int calls = 0;
+    try {
+      WaitWithCancellation(cv, lock, token, [&] {
+        if (!poked) {
+          if (++calls == 2) waiting.Notify();
+          return false;
+        }
+        evaluating.Notify();
+        // Let the canceller take the wake-up and block on `mu` inside it.
+        const absl::Time give_up = absl::Now() + kWakeBound;
+        while (!token.IsCancellationRequested() && absl::Now() < give_up) {
+          std::this_thread::yield();
+        }
+        absl::SleepFor(absl::Milliseconds(50));  // provokes, not synchronises
+        throw std::runtime_error("predicate failed");
+      });
+    } catch (const std::runtime_error&) {
+      propagated_with_lock = lock.owns_lock();
+    }
+    waiter_done.Notify();
+  });
+  waiting.WaitForNotification();
+  {
+    std::lock_guard<std::mutex> guard(mu);  // the waiter is blocked now
+    poked = true;
+  }
+  cv.notify_all();
+  evaluating.WaitForNotification();
+  std::thread canceller([&] { source.RequestCancellation(); });
+  if (!waiter_done.WaitForNotificationWithTimeout(kWakeBound)) {
+    // Neither thread can be joined: report and stop here.
+    std::fprintf(stderr,
+                 "FATAL: the waiter and the canceller deadlocked: the wait "
+                 "deregistered its wake-up while holding the caller's mutex\n");
+    std::abort();
+  }
+  waiter.join();
+  canceller.join();
+  EXPECT_TRUE(propagated_with_lock);
 }
 
 TEST(ConditionVariableWaitTest, RacingCancellationNeverSleepsThrough) {
