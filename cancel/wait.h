@@ -67,6 +67,7 @@ WaitResult AwaitWithCancellation(absl::Mutex& mu,
 
 // Waits on a std::condition_variable, with `lock` held, until `predicate()`
 // holds, `token` is cancelled or `deadline` passes. Returns with `lock` held.
+// An exception thrown by `predicate` propagates, also with `lock` held.
 // The std::condition_variable_any::wait(lock, stop_token, pred) of this
 // library.
 template <typename Predicate>
@@ -217,25 +218,33 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
   const bool infinite = deadline == absl::InfiniteFuture();
   const auto chrono_deadline = absl::ToChronoTime(deadline);
   WaitResult result;
-  for (;;) {
-    if (predicate()) {
-      result = WaitResult::kReady;
-      break;
+  try {
+    for (;;) {
+      if (predicate()) {
+        result = WaitResult::kReady;
+        break;
+      }
+      if (state != nullptr && state->IsCancellationRequested()) {
+        result = WaitResult::kCancelled;
+        break;
+      }
+      if (infinite) {
+        cv.wait(lock);
+      } else if (cv.wait_until(lock, chrono_deadline) ==
+                 std::cv_status::timeout) {
+        result = predicate() ? WaitResult::kReady
+                 : (state != nullptr && state->IsCancellationRequested())
+                     ? WaitResult::kCancelled
+                     : WaitResult::kTimeout;
+        break;
+      }
     }
-    if (state != nullptr && state->IsCancellationRequested()) {
-      result = WaitResult::kCancelled;
-      break;
-    }
-    if (infinite) {
-      cv.wait(lock);
-    } else if (cv.wait_until(lock, chrono_deadline) ==
-               std::cv_status::timeout) {
-      result = predicate() ? WaitResult::kReady
-               : (state != nullptr && state->IsCancellationRequested())
-                   ? WaitResult::kCancelled
-                   : WaitResult::kTimeout;
-      break;
-    }
+  } catch (...) {
+    // The predicate threw with `lock` held. ~ScopedWaker would wait for a
+    // wake-up running on the cancelling thread while holding the mutex that
+    // wake-up needs; Unregister drops the lock for that wait.
+    waker.Unregister(lock);
+    throw;
   }
   waker.Unregister(lock);
   return result;
