@@ -36,8 +36,11 @@
 // source and token copy destroyed), so creating and destroying many children
 // under a long-lived parent keeps memory flat. Deadlines are served by one
 // shared timer thread (started on first use, joined at exit), never a thread
-// per deadline. A token reports its effective deadline: the earliest of its
-// own and its parents'.
+// per deadline. That thread is the requester of a deadline cancellation, so
+// the callbacks of a source cancelled by its deadline (and of its children)
+// run on it: keep them short, as a slow one delays every other deadline. A
+// token reports its effective deadline: the earliest of its own and its
+// parents'.
 //
 // THREAD SAFETY
 // Every operation of every type here is safe to call concurrently from any
