@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <ostream>
 #include <stdexcept>
@@ -477,6 +478,69 @@ TEST(MutexAwaitTest, RacingCancellationNeverSleepsThrough) {
                                    absl::Time deadline) {
     absl::MutexLock lock(&mu);
     return AwaitWithCancellation(mu, absl::Condition(&ready), token, deadline);
+  });
+}
+
+// --- Lifetimes -------------------------------------------------------------
+// The caller may destroy what it waited with as soon as the wait returns,
+// even while the cancelling thread is still finishing the wake-up (ASan and
+// TSan check that the wake-up no longer touches them).
+
+TEST(WaitLifetimeTest, ConditionVariableAndMutexMayGoRightAfterTheWait) {
+  ExpectEveryRacingWaitIsWoken(
+      [](const CancellationToken& token, absl::Time deadline) {
+        auto mu = std::make_unique<std::mutex>();
+        auto cv = std::make_unique<std::condition_variable>();
+        WaitResult result;
+        {
+          std::unique_lock<std::mutex> lock(*mu);
+          result = WaitWithCancellation(
+              *cv, lock, token, [] { return false; }, deadline);
+        }
+        cv.reset();
+        mu.reset();
+        return result;
+      });
+}
+
+TEST(WaitLifetimeTest, AbslMutexMayGoRightAfterTheAwait) {
+  ExpectEveryRacingWaitIsWoken([](const CancellationToken& token,
+                                  absl::Time deadline) {
+    auto mu = std::make_unique<absl::Mutex>();
+    bool ready = false;
+    WaitResult result;
+    {
+      absl::MutexLock lock(mu.get());
+      result =
+          AwaitWithCancellation(*mu, absl::Condition(&ready), token, deadline);
+    }
+    mu.reset();
+    return result;
+  });
+}
+
+TEST(WaitLifetimeTest, EventMayGoRightAfterTheWait) {
+  ExpectEveryRacingWaitIsWoken(
+      [](const CancellationToken& token, absl::Time deadline) {
+        auto event = std::make_unique<Event>();
+        const WaitResult result = event->Wait(token, deadline);
+        event.reset();
+        return result;
+      });
+}
+
+TEST(WaitLifetimeTest, FdWaitingThreadMayExitRightAfterTheWait) {
+  Pipe pipe;
+  ExpectEveryRacingWaitIsWoken([&](const CancellationToken& token,
+                                   absl::Time deadline) {
+    // A fresh thread per wait: its eventfd goes away when it exits.
+    WaitResult result = WaitResult::kReady;
+    std::thread waiter([&] {
+      result =
+          WaitForFd(pipe.read_end(), FdInterest::kReadable, token, deadline);
+    });
+    waiter.join();
+    return result;
   });
 }
 
