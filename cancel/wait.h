@@ -128,7 +128,10 @@ WaitResult WaitForFd(int fd, FdInterest interest,
 namespace cancel_internal {
 
 // Registers a wake-up for the duration of a wait. Unlike CancellationCallback
-// it never runs `wake` inline. If the token is already cancelled when the
+// it never runs `wake` inline. `wake(node)` runs on the cancelling thread; it
+// may call CancelState::CompleteFromCallback(node) (see cancel_state.h,
+// "EARLY COMPLETION"), after which neither it nor anything else touches this
+// waker, so it must copy its captures to locals before that call. If the token is already cancelled when the
 // waker is constructed (including a request that lands after the waiter's own
 // check but before the registration), nothing is registered and `cancelled()`
 // is true at once, so a waiter that watches `cancelled()`, or checks the state
@@ -158,7 +161,8 @@ class ScopedWaker final : private CallbackNode {
   template <typename Lock>
   void Unregister(Lock& lock) noexcept {
     if (state_ == nullptr) return;
-    if (!state_->TryRemoveCallback(this)) {
+    if (!state_->TryRemoveCallback(this) &&
+        !CancelState::IsCallbackComplete(this)) {
       lock.unlock();
       CancelState::WaitCallbackComplete(this);
       lock.lock();
@@ -180,7 +184,7 @@ class ScopedWaker final : private CallbackNode {
     auto* self = static_cast<ScopedWaker*>(node);
     // Release: pairs with the acquire in cancelled().
     self->fired_.store(true, std::memory_order_release);
-    self->wake_();
+    self->wake_(node);  // may complete the node: *self is off limits after
   }
 
   Wake wake_;
@@ -208,11 +212,18 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
     return WaitResult::kCancelled;
   }
   std::mutex* mu = lock.mutex();
-  // On the cancelling thread: take the waiter's mutex so the notification
-  // cannot fall between the waiter's check and its wait, then notify.
-  auto wake = [mu, &cv]() noexcept {
-    { std::lock_guard<std::mutex> guard(*mu); }
-    cv.notify_all();
+  // On the cancelling thread: take the waiter's mutex, so the notification
+  // cannot fall between the waiter's check and its wait, and hold it over the
+  // notification. The waiter returns only after retaking the mutex, that is
+  // after the unlock below, so the node is completed early (the waiter does
+  // not wait for the notify) and what follows touches only `mu` and `cv`.
+  auto wake = [mu, &cv](cancel_internal::CallbackNode* node) noexcept {
+    std::mutex* const m = mu;  // copies: the closure lives in the node
+    std::condition_variable* const c = &cv;
+    m->lock();
+    cancel_internal::CancelState::CompleteFromCallback(node);
+    c->notify_all();
+    m->unlock();
   };
   cancel_internal::ScopedWaker<decltype(wake)> waker(state, wake);
   const bool infinite = deadline == absl::InfiniteFuture();

@@ -212,6 +212,17 @@ bool CancelState::TryRemoveCallback(CallbackNode* node) noexcept {
   return false;
 }
 
+void CancelState::CompleteFromCallback(CallbackNode* node) noexcept {
+  // `destroyed_flag_` points into the requester's frame (step 5) and is only
+  // used on this, the requesting, thread: after the callback returns, the
+  // requester sees the flag and leaves the node alone.
+  if (node->destroyed_flag_ != nullptr) *node->destroyed_flag_ = true;
+  node->destroyed_flag_ = nullptr;
+  // Release: pairs with the acquire in WaitCallbackComplete /
+  // IsCallbackComplete. The last access to `node` by this thread.
+  node->completed_.store(true, std::memory_order_release);
+}
+
 void CancelState::WaitCallbackComplete(CallbackNode* node) noexcept {
   SpinWait spin;
   // Acquire: pairs with the requester's release store after the callback.

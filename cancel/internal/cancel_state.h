@@ -45,6 +45,18 @@
 //   marks the node complete (`completed_`, release/acquire), after which the
 //   requester never touches the node again.
 //
+// EARLY COMPLETION (CompleteFromCallback)
+//   A callback may mark its own node complete before it returns, and so tell
+//   the requester not to touch the node afterwards; from then on the callback
+//   does not touch the node either. The interruptible waits use this so that
+//   a woken waiter need not wait for the end of its wake-up (a notify or
+//   write system call, during which, on a busy machine, the waiter would
+//   otherwise spin). The condition-variable and mutex waits' wake-up takes the
+//   waiter's mutex, completes the node, notifies and unlocks: the waiter can
+//   only return after retaking that mutex, so the notify and unlock touch only
+//   the caller's objects, which outlive the wait. WaitForFd's wake-up takes a
+//   reference to the waiter's eventfd, completes the node, then writes.
+//
 // MEMORY ORDERING
 //   Everything the requesting thread did before RequestCancellation
 //   happens-before anything a thread does after it observes
@@ -139,6 +151,18 @@ class CancelState {
   // releasing any lock that callback may need.
   bool TryRemoveCallback(CallbackNode* node) noexcept;
   static void WaitCallbackComplete(CallbackNode* node) noexcept;
+  // True once the requester (or the callback itself, see below) marked a
+  // taken node complete. Acquire: pairs with the release that marks it.
+  static bool IsCallbackComplete(const CallbackNode* node) noexcept {
+    return node->completed_.load(std::memory_order_acquire);
+  }
+  // Called by the callback of `node`, on the requesting thread, while a
+  // requester is running it: marks the node complete now, as if the callback
+  // had returned, so that a RemoveCallback waiting on another thread may
+  // return and free it; the requester will not touch the node again, and
+  // neither may the rest of the callback (copy what it needs first). Not for
+  // callbacks run inline by a registration. At most once per node.
+  static void CompleteFromCallback(CallbackNode* node) noexcept;
 
   // Reference counting for the enclosing allocation.
   void Ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
