@@ -170,11 +170,25 @@ absl::Status CancelState::Reason() const noexcept {
 }
 
 bool CancelState::TryAddCallback(CallbackNode* node) noexcept {
-  if (IsCancellationRequested()) return false;
-  Lock();
-  if ((word_.load(std::memory_order_relaxed) & kRequested) != 0) {
-    Unlock();
-    return false;
+  // Take kLocked unless kRequested is set. kRequested is only ever set by a
+  // requester holding kLocked (step 3), so once our CAS from a word without
+  // it succeeds, no request can slip in before we unlock: no second check.
+  SpinWait spin;
+  // Acquire (load and failed CAS): a refusal lets the caller run its
+  // callback inline, after the request's writes (release in step 3).
+  uint32_t w = word_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((w & kRequested) != 0) return false;
+    if ((w & kLocked) != 0) {
+      spin.Once();
+      w = word_.load(std::memory_order_acquire);
+      continue;
+    }
+    // Acquire on success: pairs with Unlock's release (list state).
+    if (word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
+                                    std::memory_order_acquire)) {
+      break;
+    }
   }
   node->prev_ = nullptr;
   node->next_ = head_;
