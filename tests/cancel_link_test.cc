@@ -154,6 +154,36 @@ TEST(LinkTest, ChildKeepsWorkingAfterParentSourceIsGone) {
   EXPECT_TRUE(child.RequestCancellation());
 }
 
+// "Tear down on cancellation": an object owning a child source deletes itself
+// from the child's callback while the parent's cancellation propagates. The
+// child's last reference goes away inside its own request; the request must
+// not touch the child state afterwards (ASan checks).
+struct SelfDeletingRequest {
+  explicit SelfDeletingRequest(const CancellationToken& parent, int* torn_down)
+      : source(parent) {
+    on_cancel.emplace(source.Token(), [this, torn_down] {
+      ++*torn_down;
+      delete this;  // destroys on_cancel (inside its callback) and source
+    });
+  }
+  CancellationSource source;
+  std::optional<CancellationCallback<std::function<void()>>> on_cancel;
+};
+
+TEST(LinkTest, ChildMayBeDestroyedByItsOwnCallbackDuringPropagation) {
+  CancellationSource parent;
+  int torn_down = 0;
+  new SelfDeletingRequest(parent.Token(), &torn_down);
+  new SelfDeletingRequest(parent.Token(), &torn_down);
+  CancellationSource grandparent;
+  CancellationSource middle(grandparent.Token());
+  new SelfDeletingRequest(middle.Token(), &torn_down);
+  parent.RequestCancellation();
+  EXPECT_EQ(torn_down, 2);
+  grandparent.RequestCancellation();  // through two links
+  EXPECT_EQ(torn_down, 3);
+}
+
 // One long-lived parent, millions of short-lived children: each child unlinks
 // when it goes away, so neither the parent's callback list nor the process
 // grows. A few children stay alive to show the parent still reaches exactly

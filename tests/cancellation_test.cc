@@ -10,8 +10,10 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <latch>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -386,6 +388,28 @@ TEST(StdInteropTest, StdParentStoppedFromAnotherThreadRunsChildCallbacks) {
   stopper.join();
   EXPECT_TRUE(fired.HasBeenNotified());
   EXPECT_EQ(ran_on, stopper_id);
+}
+
+// An object owning a child of a std::stop_token deletes itself from the
+// child's callback while std's request_stop propagates (ASan checks that the
+// propagation no longer touches the child state).
+TEST(StdInteropTest, ChildMayBeDestroyedByItsOwnCallbackDuringStdStop) {
+  struct Request {
+    explicit Request(std::stop_token parent, int* torn_down)
+        : source(std::move(parent)) {
+      on_cancel.emplace(source.Token(), [this, torn_down] {
+        ++*torn_down;
+        delete this;
+      });
+    }
+    CancellationSource source;
+    std::optional<CancellationCallback<std::function<void()>>> on_cancel;
+  };
+  std::stop_source std_parent;
+  int torn_down = 0;
+  new Request(std_parent.get_token(), &torn_down);
+  std_parent.request_stop();
+  EXPECT_EQ(torn_down, 1);
 }
 
 TEST(StdInteropTest, OptionsMixStdAndOwnParents) {
