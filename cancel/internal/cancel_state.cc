@@ -77,8 +77,9 @@ void CancelState::Lock() noexcept {
 bool CancelState::TryRef() noexcept {
   uint32_t n = refs_.load(std::memory_order_relaxed);
   while (n != 0) {
-    // Relaxed is enough: the caller already holds the timer mutex, which
-    // orders this against the destructor's Disarm().
+    // Relaxed is enough: the memory is valid (see the header), and the
+    // matching Unref's acq_rel orders everything this owner does against the
+    // destruction.
     if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
       return true;
     }
@@ -134,7 +135,8 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
   const uint32_t previous =
       word_.fetch_or(kRequested, std::memory_order_acq_rel);
   Unlock();
-  // Step 4.
+  // Step 4. A callback may drop the last reference (see the protocol).
+  const bool held = TryRef();
   OnCancellationRequested(previous);
   // Step 5.
   for (;;) {
@@ -161,6 +163,7 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
       node->completed_.store(true, std::memory_order_release);
     }
   }
+  if (held) Unref();  // may destroy *this: the last access
   return true;
 }
 

@@ -23,12 +23,20 @@
 //   3. fetch_or(kRequested) (acq_rel): the linearization point. Readers that
 //      see kRequested (acquire) see `reason_`. Close() cannot slip in between
 //      1 and 3: it waits while kLocked is set.
-//   4. Drop kLocked; call OnCancellationRequested(old word) (the pool resolves
-//      a task that had not started; user destructors may run, so no lock).
+//   4. Drop kLocked; take a reference (TryRef) for steps 4-5; call
+//      OnCancellationRequested(old word) (the pool resolves a task that had
+//      not started; user destructors may run, so no lock).
 //   5. While the callback list is non-empty: under kLocked unlink the head
 //      node and remember it in `running_`; drop kLocked; invoke it; mark it
 //      complete unless it was destroyed from inside itself. No lock is held
-//      while user code runs.
+//      while user code runs. Then drop the reference of step 4, which may
+//      destroy the state.
+//   The reference lets a callback drop the state's last owner (an object
+//   that tears itself down on cancellation) while its own request runs: a
+//   propagation from a parent link or a std::stop_token holds none. TryRef
+//   fails only for a state whose count already reached zero: its destructor
+//   is waiting (ParentLink::Detach, ~std::stop_callback) for this very
+//   propagation, and no owner is left to observe the request.
 //   Races ruled out: two requesters (step 1 admits one); a reader seeing
 //   kRequested with a stale reason (step 2 before the release in 3); a request
 //   racing Close() (exactly one of "request won" / "closed first"); a callback
@@ -167,7 +175,10 @@ class CancelState {
   // Reference counting for the enclosing allocation.
   void Ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   // Adds a reference only if the count is not already zero (the deadline
-  // timer uses this to avoid reviving a state being destroyed).
+  // timer and a request use this to avoid reviving a state being destroyed).
+  // The caller must know the memory is still valid: the timer holds its
+  // mutex, which the destructor's Disarm() takes; a request runs before the
+  // destructor's unlinking returns.
   bool TryRef() noexcept;
   void Unref() noexcept {
     // acq_rel: the release publishes this owner's writes to whoever sees the
