@@ -313,6 +313,32 @@ TEST(StdInteropTest, ConcurrentToStopTokenCallsShareOneBridge) {
   }
 }
 
+// Once a thread sees the cancellation, std::stop_tokens from ToStopToken(),
+// old and new, are requested too, even while the requester is still running
+// the token's callbacks (which might be waiting for a std-style worker).
+TEST(StdInteropTest, ToStopTokenIsRequestedOnceCancellationIsVisible) {
+  CancellationSource source;
+  const CancellationToken token = source.Token();
+  const std::stop_token early = token.ToStopToken();  // bridge exists now
+  absl::Notification checked;
+  // Holds the requester inside the callbacks until the check is done.
+  CancellationCallback hold(
+      token, [&] { checked.WaitForNotificationWithTimeout(kPromptly); });
+  std::thread requester([&] { source.RequestCancellation(); });
+  const absl::Time give_up = absl::Now() + kPromptly;
+  while (!token.IsCancellationRequested() && absl::Now() < give_up) {
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(token.IsCancellationRequested());
+  // A std::stop_token taken before (e.g. polled by a jthread-style worker
+  // that the callback might be waiting for) and one taken now.
+  EXPECT_TRUE(early.stop_requested());
+  EXPECT_TRUE(token.ToStopToken().stop_requested());
+  checked.Notify();
+  requester.join();
+  EXPECT_TRUE(early.stop_requested());
+}
+
 // A queue worker written against std::stop_token only, as it would be for
 // std::jthread. It must work unchanged when handed ToStopToken().
 struct WorkQueue {
