@@ -53,6 +53,10 @@ std::stop_token CancelState::GetStopToken() noexcept {
       delete fresh;
     }
   }
+  // A caller that has seen the cancellation gets a requested token, even if
+  // the requester has not reached the bridge yet (or the creator above has
+  // not requested it yet).
+  if (IsCancellationRequested()) bridge->source.request_stop();
   return bridge->source.get_token();
 }
 
@@ -138,6 +142,14 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
   // Step 4. A callback may drop the last reference (see the protocol).
   const bool held = TryRef();
   OnCancellationRequested(previous);
+  // The std bridge first, before any callback: std-style code polling a
+  // stop_token (which a callback may be waiting for) must not lag behind.
+  // Acquire: pairs with GetStopToken's publishing CAS. A bridge published
+  // after this load is registered as a callback (step 5) or requested by its
+  // creator; request_stop() is idempotent.
+  if (StopBridge* bridge = stop_bridge_.load(std::memory_order_acquire)) {
+    bridge->source.request_stop();
+  }
   // Step 5.
   for (;;) {
     Lock();

@@ -25,7 +25,11 @@
 //      1 and 3: it waits while kLocked is set.
 //   4. Drop kLocked; take a reference (TryRef) for steps 4-5; call
 //      OnCancellationRequested(old word) (the pool resolves a task that had
-//      not started; user destructors may run, so no lock).
+//      not started; user destructors may run, so no lock); request the std
+//      bridge's stop_source if there is one, so that std::stop_tokens do not
+//      wait for the callbacks (the bridge is also a callback, for a bridge
+//      created concurrently, and GetStopToken requests it for a caller that
+//      saw kRequested).
 //   5. While the callback list is non-empty: under kLocked unlink the head
 //      node and remember it in `running_`; drop kLocked; invoke it; mark it
 //      complete unless it was destroyed from inside itself. No lock is held
