@@ -287,6 +287,41 @@ TEST(DeferCancellationTest, NoSecondExceptionWhileOneIsPropagating) {
   EXPECT_THROW(ThrowIfCancellationRequested(), CancelledException);
 }
 
+// RAII cleanup that must not be interrupted, as current.h suggests ("finishing
+// a file write"), run while a CancelledException unwinds through it.
+class FlushOnDestruction {
+ public:
+  explicit FlushOnDestruction(bool* flushed) : flushed_(flushed) {}
+  ~FlushOnDestruction() {
+    DeferCancellationScope defer;
+    *flushed_ = true;
+  }
+  FlushOnDestruction(const FlushOnDestruction&) = delete;
+  FlushOnDestruction& operator=(const FlushOnDestruction&) = delete;
+
+ private:
+  bool* flushed_;
+};
+
+// An exception is already propagating when such a region ends, so it must
+// not throw (a second exception out of a destructor during unwinding is
+// std::terminate); the cancellation stays visible to the next check.
+TEST(DeferCancellationTest,
+     RegionEndingInADestructorDuringUnwindingDoesNotThrow) {
+  CancellationSource source;
+  CurrentTokenScope scope(source.Token());
+  source.RequestCancellation(absl::AbortedError("unwinding"));
+  bool flushed = false;
+  try {
+    FlushOnDestruction cleanup(&flushed);
+    ThrowIfCancellationRequested();
+  } catch (const CancelledException& e) {
+    EXPECT_EQ(e.reason(), absl::AbortedError("unwinding"));
+  }
+  EXPECT_TRUE(flushed);
+  EXPECT_TRUE(IsCancellationRequested());
+}
+
 TEST(DeferCancellationTest, CallbacksStillRunInsideADeferredRegion) {
   CancellationSource source;
   CurrentTokenScope scope(source.Token());
