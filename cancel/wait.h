@@ -131,13 +131,13 @@ namespace cancel_internal {
 // it never runs `wake` inline. `wake(node)` runs on the cancelling thread; it
 // may call CancelState::CompleteFromCallback(node) (see cancel_state.h,
 // "EARLY COMPLETION"), after which neither it nor anything else touches this
-// waker, so it must copy its captures to locals before that call. If the token is already cancelled when the
-// waker is constructed (including a request that lands after the waiter's own
-// check but before the registration), nothing is registered and `cancelled()`
-// is true at once, so a waiter that watches `cancelled()`, or checks the state
-// after constructing the waker, cannot sleep through it. If the token can
-// never be cancelled (null state), nothing is registered and `cancelled()`
-// stays false.
+// waker, so it must copy its captures to locals before that call. If the
+// token is already cancelled when the waker is constructed (including a
+// request that lands after the waiter's own check but before the
+// registration), nothing is registered and `cancelled()` is true at once, so
+// a waiter that watches `cancelled()`, or checks the state after constructing
+// the waker, cannot sleep through it. If the token can never be cancelled
+// (null state), nothing is registered and `cancelled()` stays false.
 template <typename Wake>
 class ScopedWaker final : private CallbackNode {
  public:
