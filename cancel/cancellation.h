@@ -122,7 +122,8 @@ class CancellationToken {
   // A std::stop_token that is stop-requested when this token is cancelled,
   // for code written against std::jthread / std::stop_token: the requester
   // requests it before running this token's callbacks, and a thread that
-  // has seen IsCancellationRequested() gets a requested one. The bridge is
+  // has seen IsCancellationRequested() gets a requested one (std callbacks
+  // on it run on whichever of the two gets there first). The bridge is
   // created on first use (one allocation per state) and shared afterwards.
   // For a default-constructed token, returns a std::stop_token that can never
   // be stopped.
