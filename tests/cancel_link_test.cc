@@ -236,7 +236,7 @@ TEST(LinkTest, ShortLivedChildrenUnderOneParentKeepMemoryFlat) {
   // which ASan reports.)
   const absl::Time cancel_start = absl::Now();
   parent.RequestCancellation();
-  EXPECT_LT(absl::Now() - cancel_start, absl::Seconds(1))
+  EXPECT_LT(absl::Now() - cancel_start, absl::Seconds(5))
       << "cancelling the parent walked a long callback list";
   EXPECT_EQ(live_cancelled.load(), kLiveChildren);
   for (const CancellationSource& child : live) {
