@@ -2,17 +2,22 @@
 //
 // Benchmarks for cancel/, each beside its std equivalent so that a ratio
 // comes out of one run:
-//   * the hot check:        BM_Token_Check        vs BM_StdStopToken_Check
-//   * register+deregister:  BM_Callback_Register  vs
-//   BM_StdStopCallback_Register
-//   * fan-out to N:         BM_Cancel_FanOut/N    vs BM_StdStop_FanOut/N
-//   * child under a parent: BM_Link_ChildCreateDestroy
-//                           vs BM_StdStop_LinkedChildCreateDestroy
-//   * wake latency:         BM_WakeLatency_* (a ping-pong round trip: two
-//                           wakes) vs BM_WakeLatency_StdCondVarNotify and
-//                           BM_WakeLatency_StdCondVarAnyStopToken.
-// Run with -c opt:
-//   tools/bazel run -c opt //benchmarks:cancel_benchmark
+//   * the hot check: BM_Token_Check vs BM_StdStopToken_Check (also through
+//     the current token, from two threads, and token copies);
+//   * register + deregister: BM_Callback_RegisterDeregister vs
+//     BM_StdStopCallback_RegisterDeregister (also two threads on one token);
+//   * fan-out to N callbacks: BM_Cancel_FanOut/N vs BM_StdStop_FanOut/N;
+//   * a child under a long-lived parent: BM_Link_ChildCreateDestroy vs
+//     BM_StdStop_LinkedChildCreateDestroy;
+//   * wake latency, a ping-pong round trip of two wakes:
+//     BM_WakeLatency_{CondVarWait,EventWait,SleepFor,FdWait} vs
+//     BM_WakeLatency_StdCondVarNotify (and std's own interruptible wait,
+//     BM_WakeLatency_StdCondVarAnyStopToken).
+// Single-threaded results compare best in CPU time on a busy machine; the
+// threaded ones use real time. Run with -c opt:
+//   tools/bazel run -c opt //benchmarks:cancel_benchmark --
+//       --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
+//   (one command line).
 #include <unistd.h>
 
 #include <chrono>
@@ -123,7 +128,7 @@ BENCHMARK(BM_StdStopToken_Copy);
 
 // --- Callback registration -------------------------------------------------
 
-void BM_Callback_Register(benchmark::State& state) {
+void BM_Callback_RegisterDeregister(benchmark::State& state) {
   CancellationSource source;
   const CancellationToken token = source.Token();
   int64_t runs = 0;
@@ -135,9 +140,9 @@ void BM_Callback_Register(benchmark::State& state) {
   if (runs != 0) state.SkipWithError("a callback ran");
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Callback_Register);
+BENCHMARK(BM_Callback_RegisterDeregister);
 
-void BM_StdStopCallback_Register(benchmark::State& state) {
+void BM_StdStopCallback_RegisterDeregister(benchmark::State& state) {
   std::stop_source source;
   const std::stop_token token = source.get_token();
   int64_t runs = 0;
@@ -149,10 +154,10 @@ void BM_StdStopCallback_Register(benchmark::State& state) {
   if (runs != 0) state.SkipWithError("a callback ran");
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_StdStopCallback_Register);
+BENCHMARK(BM_StdStopCallback_RegisterDeregister);
 
 // Two threads registering on one token: the list lock is contended.
-void BM_Callback_RegisterContended(benchmark::State& state) {
+void BM_Callback_RegisterDeregisterContended(benchmark::State& state) {
   static CancellationSource* const source = new CancellationSource();
   const CancellationToken token = source->Token();
   int64_t runs = 0;
@@ -162,9 +167,9 @@ void BM_Callback_RegisterContended(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Callback_RegisterContended)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Callback_RegisterDeregisterContended)->Threads(2)->UseRealTime();
 
-void BM_StdStopCallback_RegisterContended(benchmark::State& state) {
+void BM_StdStopCallback_RegisterDeregisterContended(benchmark::State& state) {
   static std::stop_source* const source = new std::stop_source();
   const std::stop_token token = source->get_token();
   int64_t runs = 0;
@@ -174,7 +179,9 @@ void BM_StdStopCallback_RegisterContended(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_StdStopCallback_RegisterContended)->Threads(2)->UseRealTime();
+BENCHMARK(BM_StdStopCallback_RegisterDeregisterContended)
+    ->Threads(2)
+    ->UseRealTime();
 
 // --- Fan-out ---------------------------------------------------------------
 // Each iteration makes a source, registers N callbacks (not timed), then
