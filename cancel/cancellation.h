@@ -36,8 +36,11 @@
 // source and token copy destroyed), so creating and destroying many children
 // under a long-lived parent keeps memory flat. Deadlines are served by one
 // shared timer thread (started on first use, joined at exit), never a thread
-// per deadline. A token reports its effective deadline: the earliest of its
-// own and its parents'.
+// per deadline. That thread is the requester of a deadline cancellation, so
+// the callbacks of a source cancelled by its deadline (and of its children)
+// run on it: keep them short, as a slow one delays every other deadline. A
+// token reports its effective deadline: the earliest of its own and its
+// parents'.
 //
 // THREAD SAFETY
 // Every operation of every type here is safe to call concurrently from any
@@ -117,7 +120,10 @@ class CancellationToken {
   }
 
   // A std::stop_token that is stop-requested when this token is cancelled,
-  // for code written against std::jthread / std::stop_token. The bridge is
+  // for code written against std::jthread / std::stop_token: the requester
+  // requests it before running this token's callbacks, and a thread that
+  // has seen IsCancellationRequested() gets a requested one (std callbacks
+  // on it run on whichever of the two gets there first). The bridge is
   // created on first use (one allocation per state) and shared afterwards.
   // For a default-constructed token, returns a std::stop_token that can never
   // be stopped.
@@ -220,12 +226,16 @@ class CancellationSource {
 //   * If cancellation was already requested, the constructor runs the
 //     callback immediately, on the constructing thread.
 //   * Otherwise the callback runs exactly once, on the thread that requests
-//     cancellation, if that happens before the registration is destroyed;
-//     never both, never neither.
-//   * The destructor deregisters. If the callback is running on another
-//     thread at that moment, the destructor waits for it to return. If the
-//     destructor runs inside the callback itself (same thread), it does not
-//     wait (no deadlock).
+//     cancellation, unless the registration is destroyed before that thread
+//     reaches it. Never both, never neither: a registration racing the
+//     request gets exactly one of the two.
+//   * The destructor deregisters. A callback that has not started by then
+//     never runs -- even if cancellation was already requested and the
+//     requester is still busy with the token's other callbacks (as with
+//     std::stop_callback). If the callback is running on another thread at
+//     that moment, the destructor waits for it to return. If the destructor
+//     runs inside the callback itself (same thread), it does not wait (no
+//     deadlock).
 //   * A token that can never be cancelled: the callback never runs.
 //   * The callback must not throw (std::terminate). No cancelpool lock is held
 //     while it runs, so it may register, deregister, cancel other sources, or

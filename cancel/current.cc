@@ -17,24 +17,23 @@ void ThrowIfCancellationRequested() {
   }
 }
 
-DeferCancellationScope::DeferCancellationScope() noexcept
-    : uncaught_at_entry_(std::uncaught_exceptions()) {
+DeferCancellationScope::DeferCancellationScope() noexcept {
   ++tls_cancel_context.defer_depth;
 }
 
-DeferCancellationScope::~DeferCancellationScope() noexcept(false) {
-  if (!active_) return;
-  active_ = false;
-  if (--tls_cancel_context.defer_depth == 0 &&
-      std::uncaught_exceptions() == uncaught_at_entry_) {
-    ThrowIfCancellationRequested();
-  }
-}
+DeferCancellationScope::~DeferCancellationScope() noexcept(false) { Exit(); }
 
 void DeferCancellationScope::Exit() {
   if (!active_) return;
   active_ = false;
-  if (--tls_cancel_context.defer_depth == 0) ThrowIfCancellationRequested();
+  // Not while any exception is propagating: not only one thrown inside the
+  // region, but also one unwinding through the destructor that contains the
+  // region (cleanup during unwinding); a second exception there would be
+  // std::terminate. The next check delivers it instead.
+  if (--tls_cancel_context.defer_depth == 0 &&
+      std::uncaught_exceptions() == 0) {
+    ThrowIfCancellationRequested();
+  }
 }
 
 }  // namespace cancelpool

@@ -20,9 +20,13 @@
 // (on the requesting thread) and other threads still see the cancellation.
 // When the outermost region ends, a cancellation that arrived meanwhile (or
 // before) is delivered: the region's destructor throws CancelledException,
-// unless an exception is already propagating (then nothing is thrown and the
-// next check sees the cancellation). Use `Exit()` to end a region explicitly
-// and get the same delivery at a point of your choosing.
+// unless an exception is already propagating -- one thrown inside the region,
+// or one unwinding through the destructor the region sits in -- (then nothing
+// is thrown and the next check sees the cancellation). Use `Exit()` to end a
+// region explicitly and get the same delivery at a point of your choosing.
+// A region that ends in a destructor with no exception propagating still
+// throws out of that destructor, which is std::terminate for a noexcept one:
+// there, end the region with `Exit()` inside a try block, or catch around it.
 // A CurrentTokenScope installed inside a deferred region starts undeferred
 // (nested work, e.g. a task run by a helping wait, is not deferred by its
 // caller's region); the region resumes when that scope ends.
@@ -93,7 +97,7 @@ class DeferCancellationScope final {
   DeferCancellationScope() noexcept;
   // Throws CancelledException if this is the outermost region, the current
   // token was cancelled, Exit() was not called, and no exception is
-  // propagating.
+  // propagating (std::uncaught_exceptions() == 0).
   ~DeferCancellationScope() noexcept(false);
   // Ends the region now; throws as the destructor would. Idempotent.
   void Exit();
@@ -103,7 +107,6 @@ class DeferCancellationScope final {
 
  private:
   bool active_ = true;
-  int uncaught_at_entry_;
 };
 
 }  // namespace cancelpool

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstdio>
+#include <memory>
 
 namespace cancelpool {
 namespace {
@@ -25,12 +26,18 @@ struct AbslMutexRelocker {
 };
 
 // Wakes an absl::Mutex waiter: releasing the mutex makes absl re-evaluate the
-// waiters' conditions.
+// waiters' conditions. The waiter returns only after retaking the mutex, that
+// is after our Unlock, so the node is completed early, under the mutex (the
+// waiter does not wait for the Unlock), and the Unlock touches only `mu`; an
+// absl::Mutex may be destroyed by a thread that acquired it after such an
+// Unlock, as absl::BlockingCounter relies on.
 struct MutexPoke {
   absl::Mutex* mu;
-  void operator()() const noexcept {
-    mu->Lock();
-    mu->Unlock();
+  void operator()(cancel_internal::CallbackNode* node) const noexcept {
+    absl::Mutex* const m = mu;  // a copy: this functor lives in the node
+    m->Lock();
+    CancelState::CompleteFromCallback(node);
+    m->Unlock();
   }
 };
 
@@ -44,28 +51,44 @@ struct ConditionOrCancelled {
   }
 };
 
-// One eventfd per thread for WaitForFd, created on first use, closed at
-// thread exit.
-class ThreadWakeFd {
+// An eventfd that WaitForFd polls beside the caller's fd and a cancellation
+// wake-up writes to. One per thread, created on first use. Shared: a wake-up
+// running on the cancelling thread holds a reference while it writes, so the
+// descriptor stays open (and its number is not reused) even if the waiting
+// thread has returned, and even exited, meanwhile.
+class WakeFd {
  public:
-  ~ThreadWakeFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int Get() {
+  WakeFd() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (fd_ < 0) {
-      fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      if (fd_ < 0) {
-        std::perror("cancelpool: eventfd");
-        std::abort();
-      }
+      std::perror("cancelpool: eventfd");
+      std::abort();
     }
-    return fd_;
+  }
+  ~WakeFd() { close(fd_); }
+  WakeFd(const WakeFd&) = delete;
+  WakeFd& operator=(const WakeFd&) = delete;
+
+  int fd() const { return fd_; }
+  void Signal() const {
+    const uint64_t one = 1;
+    // A full counter (impossible in practice) still leaves it readable.
+    (void)!write(fd_, &one, sizeof(one));
+  }
+  // Consumes any pending signal (nonblocking).
+  void Drain() const {
+    uint64_t drained;
+    (void)!read(fd_, &drained, sizeof(drained));
   }
 
  private:
-  int fd_ = -1;
+  const int fd_;
 };
-thread_local ThreadWakeFd tls_wake_fd;
+
+const std::shared_ptr<WakeFd>& ThreadWakeFd() {
+  thread_local const std::shared_ptr<WakeFd> wake_fd =
+      std::make_shared<WakeFd>();
+  return wake_fd;
+}
 
 }  // namespace
 
@@ -151,14 +174,15 @@ WaitResult Event::Wait(const CancellationToken& token, absl::Time deadline) {
 WaitResult WaitForFd(int fd, FdInterest interest,
                      const CancellationToken& token, absl::Time deadline) {
   CancelState* state = WatchedState(token);
-  if (state != nullptr && state->IsCancellationRequested()) {
-    return WaitResult::kCancelled;
-  }
-  const int wake_fd = tls_wake_fd.Get();
-  auto wake = [wake_fd]() noexcept {
-    const uint64_t one = 1;
-    // A full counter (impossible in practice) still leaves it readable.
-    (void)!write(wake_fd, &one, sizeof(one));
+  const std::shared_ptr<WakeFd>& wake_fd = ThreadWakeFd();
+  // On the cancelling thread: take a reference to the eventfd, complete the
+  // node early (the waiter need not wait for the write system call), then
+  // write. A write that lands after this wait returned is a stale wake-up
+  // that a later wait on this thread drains.
+  auto wake = [wake_fd](cancel_internal::CallbackNode* node) noexcept {
+    const std::shared_ptr<WakeFd> keep = wake_fd;  // the closure is in node
+    CancelState::CompleteFromCallback(node);
+    keep->Signal();
   };
   WaitResult result = WaitResult::kTimeout;
   {
@@ -166,12 +190,20 @@ WaitResult WaitForFd(int fd, FdInterest interest,
     pollfd fds[2];
     fds[0].fd = fd;
     fds[0].events = interest == FdInterest::kReadable ? POLLIN : POLLOUT;
-    fds[1].fd = wake_fd;
+    fds[1].fd = wake_fd->fd();
     fds[1].events = POLLIN;
     for (;;) {
       fds[0].revents = fds[1].revents = 0;
+      // Checked after the waker was constructed: a request that came before
+      // its registration is seen here, one that comes after writes wake_fd.
+      // Once cancelled, poll only looks (timeout 0), so that a ready fd still
+      // wins over cancellation.
+      const bool cancelled =
+          state != nullptr && state->IsCancellationRequested();
       int timeout_ms = -1;
-      if (deadline != absl::InfiniteFuture()) {
+      if (cancelled) {
+        timeout_ms = 0;
+      } else if (deadline != absl::InfiniteFuture()) {
         const absl::Duration left = deadline - absl::Now();
         timeout_ms = left <= absl::ZeroDuration()
                          ? 0
@@ -184,7 +216,7 @@ WaitResult WaitForFd(int fd, FdInterest interest,
         result = WaitResult::kReady;  // an error: let the caller's I/O say it
         break;
       }
-      if (state != nullptr && state->IsCancellationRequested()) {
+      if (cancelled || (state != nullptr && state->IsCancellationRequested())) {
         result = WaitResult::kCancelled;
         break;
       }
@@ -193,14 +225,12 @@ WaitResult WaitForFd(int fd, FdInterest interest,
         break;
       }
       // A stale wake-up left by an earlier wait on this thread: drain, retry.
-      uint64_t drained;
-      (void)!read(wake_fd, &drained, sizeof(drained));
+      wake_fd->Drain();
     }
   }
-  // The waker is gone; drain any wake-up it wrote so the next wait starts
-  // clean.
-  uint64_t drained;
-  (void)!read(wake_fd, &drained, sizeof(drained));
+  // The waker is gone; drain what it wrote, if it wrote already, so that the
+  // next wait usually starts clean.
+  wake_fd->Drain();
   return result;
 }
 

@@ -67,6 +67,7 @@ WaitResult AwaitWithCancellation(absl::Mutex& mu,
 
 // Waits on a std::condition_variable, with `lock` held, until `predicate()`
 // holds, `token` is cancelled or `deadline` passes. Returns with `lock` held.
+// An exception thrown by `predicate` propagates, also with `lock` held.
 // The std::condition_variable_any::wait(lock, stop_token, pred) of this
 // library.
 template <typename Predicate>
@@ -127,9 +128,16 @@ WaitResult WaitForFd(int fd, FdInterest interest,
 namespace cancel_internal {
 
 // Registers a wake-up for the duration of a wait. Unlike CancellationCallback
-// it never runs `wake` inline: if the token is already cancelled when it
-// registers, `cancelled()` is simply true from the start (the waiter has not
-// blocked yet, so there is nobody to wake).
+// it never runs `wake` inline. `wake(node)` runs on the cancelling thread; it
+// may call CancelState::CompleteFromCallback(node) (see cancel_state.h,
+// "EARLY COMPLETION"), after which neither it nor anything else touches this
+// waker, so it must copy its captures to locals before that call. If the
+// token is already cancelled when the waker is constructed (including a
+// request that lands after the waiter's own check but before the
+// registration), nothing is registered and `cancelled()` is true at once, so
+// a waiter that watches `cancelled()`, or checks the state after constructing
+// the waker, cannot sleep through it. If the token can never be cancelled
+// (null state), nothing is registered and `cancelled()` stays false.
 template <typename Wake>
 class ScopedWaker final : private CallbackNode {
  public:
@@ -139,7 +147,8 @@ class ScopedWaker final : private CallbackNode {
     if (state->TryAddCallback(this)) {
       state_ = state;
     } else {
-      // Cancelled between the caller's check and this registration.
+      // TryAddCallback refuses only an already-cancelled state. Relaxed: read
+      // by this thread, or by threads that see it through the caller's mutex.
       fired_.store(true, std::memory_order_relaxed);
     }
   }
@@ -152,7 +161,8 @@ class ScopedWaker final : private CallbackNode {
   template <typename Lock>
   void Unregister(Lock& lock) noexcept {
     if (state_ == nullptr) return;
-    if (!state_->TryRemoveCallback(this)) {
+    if (!state_->TryRemoveCallback(this) &&
+        !CancelState::IsCallbackComplete(this)) {
       lock.unlock();
       CancelState::WaitCallbackComplete(this);
       lock.lock();
@@ -162,7 +172,9 @@ class ScopedWaker final : private CallbackNode {
   ScopedWaker(const ScopedWaker&) = delete;
   ScopedWaker& operator=(const ScopedWaker&) = delete;
 
-  // Acquire: pairs with the release store in Invoke.
+  // True once the wake-up ran or the token was found already cancelled.
+  // Acquire: pairs with the release store in Invoke (the requester's writes
+  // before the request are visible once this returns true).
   bool cancelled() const noexcept {
     return fired_.load(std::memory_order_acquire);
   }
@@ -172,7 +184,7 @@ class ScopedWaker final : private CallbackNode {
     auto* self = static_cast<ScopedWaker*>(node);
     // Release: pairs with the acquire in cancelled().
     self->fired_.store(true, std::memory_order_release);
-    self->wake_();
+    self->wake_(node);  // may complete the node: *self is off limits after
   }
 
   Wake wake_;
@@ -200,35 +212,50 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
     return WaitResult::kCancelled;
   }
   std::mutex* mu = lock.mutex();
-  // On the cancelling thread: take the waiter's mutex so the notification
-  // cannot fall between the waiter's check and its wait, then notify.
-  auto wake = [mu, &cv]() noexcept {
-    { std::lock_guard<std::mutex> guard(*mu); }
-    cv.notify_all();
+  // On the cancelling thread: take the waiter's mutex, so the notification
+  // cannot fall between the waiter's check and its wait, and hold it over the
+  // notification. The waiter returns only after retaking the mutex, that is
+  // after the unlock below, so the node is completed early (the waiter does
+  // not wait for the notify) and what follows touches only `mu` and `cv`.
+  auto wake = [mu, &cv](cancel_internal::CallbackNode* node) noexcept {
+    std::mutex* const m = mu;  // copies: the closure lives in the node
+    std::condition_variable* const c = &cv;
+    m->lock();
+    cancel_internal::CancelState::CompleteFromCallback(node);
+    c->notify_all();
+    m->unlock();
   };
   cancel_internal::ScopedWaker<decltype(wake)> waker(state, wake);
   const bool infinite = deadline == absl::InfiniteFuture();
   const auto chrono_deadline = absl::ToChronoTime(deadline);
   WaitResult result;
-  for (;;) {
-    if (predicate()) {
-      result = WaitResult::kReady;
-      break;
+  try {
+    for (;;) {
+      if (predicate()) {
+        result = WaitResult::kReady;
+        break;
+      }
+      if (state != nullptr && state->IsCancellationRequested()) {
+        result = WaitResult::kCancelled;
+        break;
+      }
+      if (infinite) {
+        cv.wait(lock);
+      } else if (cv.wait_until(lock, chrono_deadline) ==
+                 std::cv_status::timeout) {
+        result = predicate() ? WaitResult::kReady
+                 : (state != nullptr && state->IsCancellationRequested())
+                     ? WaitResult::kCancelled
+                     : WaitResult::kTimeout;
+        break;
+      }
     }
-    if (state != nullptr && state->IsCancellationRequested()) {
-      result = WaitResult::kCancelled;
-      break;
-    }
-    if (infinite) {
-      cv.wait(lock);
-    } else if (cv.wait_until(lock, chrono_deadline) ==
-               std::cv_status::timeout) {
-      result = predicate() ? WaitResult::kReady
-               : (state != nullptr && state->IsCancellationRequested())
-                   ? WaitResult::kCancelled
-                   : WaitResult::kTimeout;
-      break;
-    }
+  } catch (...) {
+    // The predicate threw with `lock` held. ~ScopedWaker would wait for a
+    // wake-up running on the cancelling thread while holding the mutex that
+    // wake-up needs; Unregister drops the lock for that wait.
+    waker.Unregister(lock);
+    throw;
   }
   waker.Unregister(lock);
   return result;

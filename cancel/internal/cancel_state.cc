@@ -56,6 +56,10 @@ std::stop_token CancelState::GetStopToken() noexcept {
       delete fresh;
     }
   }
+  // A caller that has seen the cancellation gets a requested token, even if
+  // the requester has not reached the bridge yet (or the creator above has
+  // not requested it yet).
+  if (IsCancellationRequested()) bridge->source.request_stop();
   return bridge->source.get_token();
 }
 
@@ -80,8 +84,9 @@ void CancelState::Lock() noexcept {
 bool CancelState::TryRef() noexcept {
   uint32_t n = refs_.load(std::memory_order_relaxed);
   while (n != 0) {
-    // Relaxed is enough: the caller already holds the timer mutex, which
-    // orders this against the destructor's Disarm().
+    // Relaxed is enough: the memory is valid (see the header), and the
+    // matching Unref's acq_rel orders everything this owner does against the
+    // destruction.
     if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
       return true;
     }
@@ -137,8 +142,17 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
   const uint32_t previous =
       word_.fetch_or(kRequested, std::memory_order_acq_rel);
   Unlock();
-  // Step 4.
+  // Step 4. A callback may drop the last reference (see the protocol).
+  const bool held = TryRef();
   OnCancellationRequested(previous);
+  // The std bridge first, before any callback: std-style code polling a
+  // stop_token (which a callback may be waiting for) must not lag behind.
+  // Acquire: pairs with GetStopToken's publishing CAS. A bridge published
+  // after this load is registered as a callback (step 5) or requested by its
+  // creator; request_stop() is idempotent.
+  if (StopBridge* bridge = stop_bridge_.load(std::memory_order_acquire)) {
+    bridge->source.request_stop();
+  }
   // Step 5.
   for (;;) {
     Lock();
@@ -164,6 +178,7 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
       node->completed_.store(true, std::memory_order_release);
     }
   }
+  if (held) Unref();  // may destroy *this: the last access
   return true;
 }
 
@@ -173,11 +188,25 @@ absl::Status CancelState::Reason() const noexcept {
 }
 
 bool CancelState::TryAddCallback(CallbackNode* node) noexcept {
-  if (IsCancellationRequested()) return false;
-  Lock();
-  if ((word_.load(std::memory_order_relaxed) & kRequested) != 0) {
-    Unlock();
-    return false;
+  // Take kLocked unless kRequested is set. kRequested is only ever set by a
+  // requester holding kLocked (step 3), so once our CAS from a word without
+  // it succeeds, no request can slip in before we unlock: no second check.
+  SpinWait spin;
+  // Acquire (load and failed CAS): a refusal lets the caller run its
+  // callback inline, after the request's writes (release in step 3).
+  uint32_t w = word_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((w & kRequested) != 0) return false;
+    if ((w & kLocked) != 0) {
+      spin.Once();
+      w = word_.load(std::memory_order_acquire);
+      continue;
+    }
+    // Acquire on success: pairs with Unlock's release (list state).
+    if (word_.compare_exchange_weak(w, w | kLocked, std::memory_order_acquire,
+                                    std::memory_order_acquire)) {
+      break;
+    }
   }
   node->prev_ = nullptr;
   node->next_ = head_;
@@ -213,6 +242,17 @@ bool CancelState::TryRemoveCallback(CallbackNode* node) noexcept {
     return true;
   }
   return false;
+}
+
+void CancelState::CompleteFromCallback(CallbackNode* node) noexcept {
+  // `destroyed_flag_` points into the requester's frame (step 5) and is only
+  // used on this, the requesting, thread: after the callback returns, the
+  // requester sees the flag and leaves the node alone.
+  if (node->destroyed_flag_ != nullptr) *node->destroyed_flag_ = true;
+  node->destroyed_flag_ = nullptr;
+  // Release: pairs with the acquire in WaitCallbackComplete /
+  // IsCallbackComplete. The last access to `node` by this thread.
+  node->completed_.store(true, std::memory_order_release);
 }
 
 void CancelState::WaitCallbackComplete(CallbackNode* node) noexcept {

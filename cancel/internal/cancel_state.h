@@ -23,12 +23,24 @@
 //   3. fetch_or(kRequested) (acq_rel): the linearization point. Readers that
 //      see kRequested (acquire) see `reason_`. Close() cannot slip in between
 //      1 and 3: it waits while kLocked is set.
-//   4. Drop kLocked; call OnCancellationRequested(old word) (the pool resolves
-//      a task that had not started; user destructors may run, so no lock).
+//   4. Drop kLocked; take a reference (TryRef) for steps 4-5; call
+//      OnCancellationRequested(old word) (the pool resolves a task that had
+//      not started; user destructors may run, so no lock); request the std
+//      bridge's stop_source if there is one, so that std::stop_tokens do not
+//      wait for the callbacks (the bridge is also a callback, for a bridge
+//      created concurrently, and GetStopToken requests it for a caller that
+//      saw kRequested).
 //   5. While the callback list is non-empty: under kLocked unlink the head
 //      node and remember it in `running_`; drop kLocked; invoke it; mark it
 //      complete unless it was destroyed from inside itself. No lock is held
-//      while user code runs.
+//      while user code runs. Then drop the reference of step 4, which may
+//      destroy the state.
+//   The reference lets a callback drop the state's last owner (an object
+//   that tears itself down on cancellation) while its own request runs: a
+//   propagation from a parent link or a std::stop_token holds none. TryRef
+//   fails only for a state whose count already reached zero: its destructor
+//   is waiting (ParentLink::Detach, ~std::stop_callback) for this very
+//   propagation, and no owner is left to observe the request.
 //   Races ruled out: two requesters (step 1 admits one); a reader seeing
 //   kRequested with a stale reason (step 2 before the release in 3); a request
 //   racing Close() (exactly one of "request won" / "closed first"); a callback
@@ -44,6 +56,18 @@
 //   again, and return without waiting. Otherwise wait until the requester
 //   marks the node complete (`completed_`, release/acquire), after which the
 //   requester never touches the node again.
+//
+// EARLY COMPLETION (CompleteFromCallback)
+//   A callback may mark its own node complete before it returns, and so tell
+//   the requester not to touch the node afterwards; from then on the callback
+//   does not touch the node either. The interruptible waits use this so that
+//   a woken waiter need not wait for the end of its wake-up (a notify or
+//   write system call, during which, on a busy machine, the waiter would
+//   otherwise spin). The condition-variable and mutex waits' wake-up takes the
+//   waiter's mutex, completes the node, notifies and unlocks: the waiter can
+//   only return after retaking that mutex, so the notify and unlock touch only
+//   the caller's objects, which outlive the wait. WaitForFd's wake-up takes a
+//   reference to the waiter's eventfd, completes the node, then writes.
 //
 // MEMORY ORDERING
 //   Everything the requesting thread did before RequestCancellation
@@ -139,11 +163,26 @@ class CancelState {
   // releasing any lock that callback may need.
   bool TryRemoveCallback(CallbackNode* node) noexcept;
   static void WaitCallbackComplete(CallbackNode* node) noexcept;
+  // True once the requester (or the callback itself, see below) marked a
+  // taken node complete. Acquire: pairs with the release that marks it.
+  static bool IsCallbackComplete(const CallbackNode* node) noexcept {
+    return node->completed_.load(std::memory_order_acquire);
+  }
+  // Called by the callback of `node`, on the requesting thread, while a
+  // requester is running it: marks the node complete now, as if the callback
+  // had returned, so that a RemoveCallback waiting on another thread may
+  // return and free it; the requester will not touch the node again, and
+  // neither may the rest of the callback (copy what it needs first). Not for
+  // callbacks run inline by a registration. At most once per node.
+  static void CompleteFromCallback(CallbackNode* node) noexcept;
 
   // Reference counting for the enclosing allocation.
   void Ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   // Adds a reference only if the count is not already zero (the deadline
-  // timer uses this to avoid reviving a state being destroyed).
+  // timer and a request use this to avoid reviving a state being destroyed).
+  // The caller must know the memory is still valid: the timer holds its
+  // mutex, which the destructor's Disarm() takes; a request runs before the
+  // destructor's unlinking returns.
   bool TryRef() noexcept;
   void Unref() noexcept {
     // acq_rel: the release publishes this owner's writes to whoever sees the

@@ -154,7 +154,7 @@ void TaskBase::Resolve(TaskOutcome outcome) noexcept {
 
 TaskBase::BlockResult TaskBase::BlockUntilResolved(CancelState* waiter,
                                                    absl::Time deadline) {
-  auto wake = [this]() noexcept {
+  auto wake = [this](cancel_internal::CallbackNode*) noexcept {
     // Changing the word makes a concurrent FUTEX_WAIT fail, so the waiter
     // re-checks its token. Relaxed: the waiter's acquire load of its own
     // token's state provides the ordering that matters.
