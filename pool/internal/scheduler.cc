@@ -308,6 +308,7 @@ bool Scheduler::AnyWorkVisible() const {
 bool Scheduler::MaybeTerminateLocked() {
   if (terminated_.load(std::memory_order_relaxed)) return true;
   if (phase_.load(std::memory_order_acquire) == kRunning) return false;
+  if (cancel_passes_ != 0) return false;
   if (idle_.size() != workers_.size()) return false;
   if (AnyWorkVisible()) return false;
   terminated_.store(true, std::memory_order_release);
@@ -351,7 +352,12 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
     task->RequestCancellation(cancel_reason_);
   }
   if (!task->TryStart()) {
-    if (owns_queue_ref) task->Unref();
+    if (owns_queue_ref) {
+      DropQueueRef(task);
+    } else if (!task->WasStarted()) {
+      // A helping wait on a task whose cancellation is being resolved.
+      task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
+    }
     return;
   }
   if (options_.max_queued_tasks != 0) {
@@ -453,7 +459,7 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         task->ResolveRejected(absl::FailedPreconditionError(
             "thread pool is shut down: Submit after Shutdown"));
       }
-      task->Unref();
+      DropQueueRef(task);
       return;
     }
   }
@@ -525,6 +531,18 @@ void Scheduler::CancelTaskForShutdown(TaskBase* task) {
   task->RequestCancellation(cancel_reason_);
 }
 
+void Scheduler::DropQueueRef(TaskBase* task) {
+  // Not started and not resolved although its start failed: a cancellation
+  // request set kRequested, and the requesting thread is resolving the task
+  // (destroying its callable, counting it, resolving the future). Wait for
+  // it, so nobody can observe termination -- or destroy the pool -- before
+  // that thread is done with the task and the Scheduler.
+  if (!task->WasStarted() && !task->IsResolved()) {
+    task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
+  }
+  task->Unref();
+}
+
 void Scheduler::CancelRunningTasks(const absl::Status& reason) {
   for (auto& w : workers_) {
     SpinWait spin;
@@ -559,7 +577,7 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
       TaskBase* next = t->next_in_queue;
       t->next_in_queue = nullptr;
       t->RequestCancellation(reason);
-      t->Unref();
+      DropQueueRef(t);
       t = next;
     }
   }
@@ -572,7 +590,7 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
         break;
       }
       t->RequestCancellation(reason);
-      t->Unref();
+      DropQueueRef(t);
     }
   }
 }
@@ -593,6 +611,12 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
       injector_.Close();
       shutdown_reason_ = reason;
       cancel_reason_ = reason;
+      {
+        // Until this call's queued-task pass is over, the tasks it took out
+        // of the queues are unresolved but in no queue: no termination.
+        absl::MutexLock idle_lock(&idle_mu_);
+        ++cancel_passes_;
+      }
       phase_.store(kCancelling, std::memory_order_release);
       cancel_running_.store(true, std::memory_order_seq_cst);  // S1
       cancel_now = true;
@@ -603,6 +627,7 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
     CancelQueuedTasks(reason);
   }
   absl::MutexLock lock(&idle_mu_);
+  if (cancel_now) --cancel_passes_;
   MaybeTerminateLocked();
 }
 

@@ -69,10 +69,18 @@
 // PROTOCOL: TERMINATION
 // Shutdown sets phase_ (draining or cancelling) and closes the injection
 // queue to outside submissions. Workers keep running. Quiescence -- every
-// worker in the idle list and every queue empty -- can then no longer be
-// left (no running task can submit, and outside submissions are refused),
-// so the worker that completes it at P1 (or Shutdown itself, if all were
-// already idle) sets terminated_ and unparks everybody; workers exit.
+// worker in the idle list, every queue empty, and no Shutdown(kCancel) in the
+// middle of cancelling queued tasks it took out of the queues -- can then no
+// longer be left (no running task can submit, and outside submissions are
+// refused), so the worker that completes it at P1 (or Shutdown itself, if all
+// were already idle) sets terminated_ and unparks everybody; workers exit.
+// Unresolved tasks are never "only in flight on another thread" at that
+// point: a queue reference to a task whose cancellation-before-start is being
+// resolved by the requesting thread (a deadline timer, a parent, Cancel(), a
+// concurrent Shutdown) is dropped only once that thread has resolved it
+// (DropQueueRef) -- so termination, AwaitTermination and ~ThreadPool come
+// after every resolution and its counter update, and no such thread touches
+// the Scheduler after it may be freed.
 #ifndef CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 #define CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 
@@ -201,6 +209,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   void CancelRunningTasks(const absl::Status& reason);
   void CancelQueuedTasks(const absl::Status& reason);
   void CancelTaskForShutdown(TaskBase* task);
+  // Drops a queue's reference to `task` (whose start failed or which a
+  // shutdown took out of a queue), first waiting until it is resolved if a
+  // cancellation-before-start is being resolved on another thread.
+  static void DropQueueRef(TaskBase* task);
   WaitResult HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
                        absl::Time deadline);
 
@@ -223,6 +235,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   alignas(64) std::atomic<uint64_t> outside_submitted_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> cancelled_before_start_{0};
+
+  // Shutdown(kCancel) calls between taking the cancel decision and the end of
+  // their queued-task pass; termination waits for zero (see TERMINATION).
+  int cancel_passes_ ABSL_GUARDED_BY(idle_mu_) = 0;
 
   std::atomic<int> phase_{kRunning};
   // seq_cst: S1 of the running-task protocol.
