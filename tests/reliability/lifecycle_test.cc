@@ -60,12 +60,6 @@
 #include "cancelpool/pool/thread_pool.h"
 #include "gtest/gtest.h"
 
-#if defined(__SANITIZE_THREAD__)
-// The fork test's child creates threads after a multi-threaded fork, which
-// TSan refuses by default. Its own checks still run in the parent.
-extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
-#endif
-
 namespace cancelpool {
 namespace {
 
@@ -262,6 +256,12 @@ TEST(LifecycleTest, ShutdownFromInsideOwnTask) {
 }
 
 TEST(LifecycleTest, ForkWhileBusy) {
+#if defined(__SANITIZE_THREAD__)
+  // TSan cannot follow a child that starts threads after a multi-threaded
+  // fork ("dup thread with used id"; by default it kills such a child). The
+  // default and ASan builds run this test.
+  GTEST_SKIP() << "ThreadSanitizer does not support threads after fork()";
+#endif
   ThreadPool pool(4);
   std::atomic<bool> stop{false};
   std::vector<Future<void>> busy;

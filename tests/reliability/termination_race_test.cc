@@ -42,16 +42,25 @@ TEST(TerminationRaceTest, DeadlineCancellationDuringDrain) {
   Future<void> victim;
   {
     ThreadPool pool(1);
-    absl::Notification blocker_started;
-    // Occupies the only worker until the victim's deadline has fired.
+    absl::Notification blocker_started, victim_submitted;
+    CancellationToken victim_token;
+    // Occupies the only worker until the victim's deadline has fired (its
+    // token is cancelled first thing in the timer's request; the slow
+    // destructor runs after that, on the timer thread).
     Future<void> blocker = pool.Submit([&] {
       blocker_started.Notify();
-      absl::SleepFor(absl::Milliseconds(30));
+      victim_submitted.WaitForNotification();
+      const absl::Time give_up = absl::Now() + absl::Seconds(30);
+      while (!victim_token.IsCancellationRequested() && absl::Now() < give_up) {
+        absl::SleepFor(absl::Microseconds(100));
+      }
     });
     blocker_started.WaitForNotification();
     victim = pool.SubmitWith(
         TaskOptions::WithTimeout(absl::Milliseconds(10)),
         [s = SlowToDestroy(absl::Milliseconds(200), &destroyed)] {});
+    victim_token = victim.token();
+    victim_submitted.Notify();
     pool.Shutdown(ShutdownMode::kDrain);
     ASSERT_TRUE(pool.AwaitTermination(absl::Now() + absl::Seconds(30)));
     const ShutdownReport report = pool.Report();
@@ -73,16 +82,22 @@ TEST(TerminationRaceTest, FutureCancelDuringDrain) {
   std::thread canceller;
   {
     ThreadPool pool(1);
-    absl::Notification blocker_started;
+    absl::Notification blocker_started, victim_submitted;
+    CancellationToken victim_token;
     Future<void> blocker = pool.Submit([&] {
       blocker_started.Notify();
-      absl::SleepFor(absl::Milliseconds(30));
+      victim_submitted.WaitForNotification();
+      const absl::Time give_up = absl::Now() + absl::Seconds(30);
+      while (!victim_token.IsCancellationRequested() && absl::Now() < give_up) {
+        absl::SleepFor(absl::Microseconds(100));
+      }
     });
     blocker_started.WaitForNotification();
     victim = pool.Submit(
         [s = SlowToDestroy(absl::Milliseconds(200), &destroyed)] {});
+    victim_token = victim.token();
+    victim_submitted.Notify();
     canceller = std::thread([&victim] { victim.Cancel(); });
-    absl::SleepFor(absl::Milliseconds(5));
     pool.Shutdown(ShutdownMode::kDrain);
     ASSERT_TRUE(pool.AwaitTermination(absl::Now() + absl::Seconds(30)));
     const ShutdownReport report = pool.Report();
