@@ -257,7 +257,7 @@ constexpr TokenArg DetectTokenArg() {
 template <typename F>
 struct CallableTraits {
   static constexpr TokenArg kTokenArg = DetectTokenArg<F>();
-  using RawResult = decltype([] {
+  using RawResult = typename decltype([] {
     if constexpr (kTokenArg == TokenArg::kOurs) {
       return std::type_identity<
           std::invoke_result_t<F&, CancellationToken>>();

@@ -51,6 +51,17 @@
 //   * A stale thief reading a slot the owner is overwriting after wrap-around:
 //     slots are atomics, so the read is not a data race; the value read is
 //     discarded because the thief's CAS on `top_` fails (top moved on).
+// Model-checked with Relacy through this very code (Atomics = a Relacy
+// policy): tests/reliability/deque_model_test.cc.
+//
+// TEST-ONLY BUG INJECTION
+// An Atomics policy may define `static constexpr bool
+// kInjectBugRelaxedStealBottom = true` to re-insert a known bug: Steal()
+// loads bottom_ relaxed, so its slot read is no longer ordered after the
+// owner's slot write (the crossbeam-deque#726 class of bug). The model's
+// "has teeth" test uses it to show the checker catches that bug. StdAtomics
+// does not define it: the switch is off and resolves at compile time to the
+// seq_cst load above (no cost in production).
 #ifndef CANCELPOOL_POOL_INTERNAL_WORK_STEALING_DEQUE_H_
 #define CANCELPOOL_POOL_INTERNAL_WORK_STEALING_DEQUE_H_
 
@@ -59,6 +70,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 
 namespace cancelpool {
 namespace pool_internal {
@@ -73,6 +85,14 @@ struct StdAtomics {
   static constexpr std::memory_order release = std::memory_order_release;
   static constexpr std::memory_order seq_cst = std::memory_order_seq_cst;
 };
+
+// Test-only (see TEST-ONLY BUG INJECTION): false unless the policy opts in.
+template <typename A, typename = void>
+struct InjectRelaxedStealBottom : std::false_type {};
+template <typename A>
+struct InjectRelaxedStealBottom<
+    A, std::void_t<decltype(A::kInjectBugRelaxedStealBottom)>>
+    : std::bool_constant<A::kInjectBugRelaxedStealBottom> {};
 
 template <typename T, typename Atomics = StdAtomics>
 class WorkStealingDeque;
@@ -114,6 +134,11 @@ class WorkStealingDeque final {
  private:
   friend class DequeOwner<T, Atomics>;
   friend class DequeStealer<T, Atomics>;
+
+  // seq_cst (see ALGORITHM); relaxed only under the test-only bug switch.
+  static constexpr auto kStealBottomOrder =
+      InjectRelaxedStealBottom<Atomics>::value ? Atomics::relaxed
+                                               : Atomics::seq_cst;
 
   static size_t RoundUp(size_t n) {
     size_t c = 2;
@@ -161,7 +186,7 @@ class WorkStealingDeque final {
   // elsewhere"; `*lost_race` tells them apart).
   T Steal(bool* lost_race) {
     int64_t t = top_.load(Atomics::seq_cst);
-    const int64_t b = bottom_.load(Atomics::seq_cst);
+    const int64_t b = bottom_.load(kStealBottomOrder);
     if (t >= b) return nullptr;
     // Relaxed: visibility comes from the bottom_ load above (see header).
     T item = slots_[t & mask_].load(Atomics::relaxed);

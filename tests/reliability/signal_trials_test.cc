@@ -1,0 +1,297 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// Randomized real-signal trials: fork+exec signal_child (a SignalShutdown
+// "server", see there), wait for its READY, deliver SIGTERM/SIGINT with
+// kill(2) at a random moment -- idle, during heavy submission, during a
+// drain, a second signal during a drain, sometimes a third -- then read its
+// REPORT from a pipe and check:
+//   * no hang: READY within 30 s, exit within 60 s of the last signal (else
+//     SIGKILL and fail);
+//   * exit status 0 (or 128+signo after a third signal, which exits at once);
+//   * the report: terminated, completed + failed + cancelled_before_start +
+//     cancelled_while_running + rejected == submitted == the child's own
+//     count of Submit calls; the signal count and escalation stage.
+// CI-sized: 50 trials. CANCELPOOL_SIGNAL_TRIALS=N for the long run,
+// CANCELPOOL_SIGNAL_SEED=S to change (or reproduce) the trial sequence; each
+// trial prints its parameters.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+uint64_t EnvOr(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
+uint64_t Mix(uint64_t& s) {
+  s += 0x9E3779B97F4A7C15ull;
+  uint64_t z = s;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+std::string ChildPath() {
+  // Runfiles: the test runs in its runfiles root.
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  if (srcdir != nullptr && ws != nullptr) {
+    return absl::StrCat(srcdir, "/", ws, "/tests/reliability/signal_child");
+  }
+  return "bazel-bin/tests/reliability/signal_child";
+}
+
+struct Child {
+  pid_t pid = -1;
+  int out = -1;  // read end of its stdout
+  std::string buffer;
+};
+
+// fork+exec with stdout on a pipe. Only async-signal-safe calls in the child.
+bool Spawn(const std::vector<std::string>& args, Child* child) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copy
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  child->pid = pid;
+  child->out = fds[0];
+  return true;
+}
+
+// Reads until a full line is available or EOF/timeout. Returns false on
+// timeout; *eof on EOF.
+bool ReadLine(Child* c, absl::Time deadline, std::string* line, bool* eof) {
+  *eof = false;
+  for (;;) {
+    const size_t nl = c->buffer.find('\n');
+    if (nl != std::string::npos) {
+      *line = c->buffer.substr(0, nl);
+      c->buffer.erase(0, nl + 1);
+      return true;
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    pollfd p = {c->out, POLLIN, 0};
+    const int n = poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    char buf[4096];
+    const ssize_t r = read(c->out, buf, sizeof(buf));
+    if (r <= 0) {
+      *eof = true;
+      if (!c->buffer.empty()) {
+        *line = c->buffer;
+        c->buffer.clear();
+        return true;
+      }
+      return true;
+    }
+    c->buffer.append(buf, static_cast<size_t>(r));
+  }
+}
+
+std::map<std::string, uint64_t> ParseReport(const std::string& line) {
+  std::map<std::string, uint64_t> m;
+  std::istringstream in(line);
+  std::string word;
+  in >> word;  // REPORT
+  while (in >> word) {
+    const size_t eq = word.find('=');
+    if (eq == std::string::npos) continue;
+    m[word.substr(0, eq)] = std::strtoull(word.c_str() + eq + 1, nullptr, 10);
+  }
+  return m;
+}
+
+struct Trial {
+  std::string scenario;  // child scenario
+  int signals = 1;       // how many to send
+  int workers = 2;
+  int signo[3] = {SIGTERM, SIGTERM, SIGTERM};
+  absl::Duration delay[3];  // before each signal
+  uint64_t seed = 0;
+  std::string Describe() const {
+    return absl::StrFormat(
+        "scenario=%s workers=%d signals=%d (%s,%s,%s) delays=%s,%s,%s seed=%d",
+        scenario, workers, signals, strsignal(signo[0]), strsignal(signo[1]),
+        strsignal(signo[2]), absl::FormatDuration(delay[0]),
+        absl::FormatDuration(delay[1]), absl::FormatDuration(delay[2]), seed);
+  }
+};
+
+Trial MakeTrial(uint64_t& rng) {
+  static const char* kScenarios[] = {"idle", "heavy", "drain", "second",
+                                     "heavy", "drain", "second", "third"};
+  static constexpr int kWorkers[] = {1, 2, 8};
+  Trial t;
+  t.scenario = kScenarios[Mix(rng) % 8];
+  t.workers = kWorkers[Mix(rng) % 3];
+  t.seed = Mix(rng);
+  for (int i = 0; i < 3; ++i) t.signo[i] = Mix(rng) % 2 ? SIGTERM : SIGINT;
+  t.delay[0] = absl::Microseconds(Mix(rng) % 20000);
+  t.delay[1] = absl::Microseconds(Mix(rng) % 20000);
+  t.delay[2] = absl::Microseconds(Mix(rng) % 5000);
+  if (t.scenario == "second") {
+    t.signals = 2;
+  } else if (t.scenario == "third") {
+    t.scenario = "second";
+    t.signals = 3;
+  } else if (Mix(rng) % 4 == 0) {
+    t.signals = 2;  // a second signal during whatever is going on
+  }
+  return t;
+}
+
+// Returns "" on success, else what went wrong.
+std::string RunTrial(const Trial& t) {
+  Child c;
+  if (!Spawn({ChildPath(), "--scenario=" + t.scenario,
+              absl::StrCat("--workers=", t.workers),
+              absl::StrCat("--seed=", t.seed)},
+             &c)) {
+    return absl::StrCat("spawn failed: ", strerror(errno));
+  }
+  auto fail = [&c](std::string why) {
+    kill(c.pid, SIGKILL);
+    waitpid(c.pid, nullptr, 0);
+    close(c.out);
+    return why;
+  };
+  std::string line;
+  bool eof = false;
+  if (!ReadLine(&c, absl::Now() + absl::Seconds(30), &line, &eof)) {
+    return fail("HANG: no READY within 30 s");
+  }
+  if (line != "READY") return fail(absl::StrCat("expected READY, got '", line, "'"));
+  for (int i = 0; i < t.signals; ++i) {
+    absl::SleepFor(t.delay[i]);
+    if (kill(c.pid, t.signo[i]) != 0) {
+      return fail(absl::StrCat("kill: ", strerror(errno)));
+    }
+  }
+  std::string report;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  for (;;) {
+    if (!ReadLine(&c, deadline, &line, &eof)) {
+      return fail("HANG: no exit within 60 s of the last signal");
+    }
+    if (line.rfind("REPORT", 0) == 0) report = line;
+    if (eof) break;
+  }
+  close(c.out);
+  int status = 0;
+  // EOF on stdout: the process is exiting; bound the wait anyway.
+  for (int i = 0; waitpid(c.pid, &status, WNOHANG) == 0; ++i) {
+    if (i > 60000) {
+      kill(c.pid, SIGKILL);
+      waitpid(c.pid, &status, 0);
+      return "HANG: stdout closed but the process did not exit";
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  // Pending signals of one number coalesce, so the one handled third may
+  // be either number.
+  if (t.signals == 3 && WIFEXITED(status) && report.empty() &&
+      (WEXITSTATUS(status) == 128 + SIGTERM ||
+       WEXITSTATUS(status) == 128 + SIGINT)) {
+    return "";  // the operator's "stop now": immediate exit, no report
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::StrCat("bad exit status ", status,
+                        WIFSIGNALED(status)
+                            ? absl::StrCat(" (signal ", WTERMSIG(status), ")")
+                            : absl::StrCat(" (exit ", WEXITSTATUS(status), ")"));
+  }
+  if (report.empty()) return "no REPORT line";
+  auto m = ParseReport(report);
+  const uint64_t accounted = m["completed"] + m["failed"] +
+                             m["cancelled_before_start"] +
+                             m["cancelled_while_running"] + m["rejected"];
+  if (m["shut"] != 1 || m["terminated"] != 1 || m["report_terminated"] != 1) {
+    return absl::StrCat("not terminated: ", report);
+  }
+  if (accounted != m["submitted"]) {
+    return absl::StrCat("identity broken: ", report);
+  }
+  if (m["submitted"] != m["calls"]) {
+    return absl::StrCat("submitted != Submit calls: ", report);
+  }
+  if (m["signals"] < 1 || m["signals"] > static_cast<uint64_t>(t.signals)) {
+    return absl::StrCat("signal count: ", report);
+  }
+  const uint64_t want_stage = m["signals"] >= 2 ? 2 : 1;  // draining/cancelling
+  if (m["stage"] != want_stage) return absl::StrCat("stage: ", report);
+  if (t.scenario == "second" && t.signals >= 2 && m["signals"] >= 2 &&
+      m["cancelled_before_start"] + m["cancelled_while_running"] == 0) {
+    return absl::StrCat("second signal did not cancel anything: ", report);
+  }
+  return "";
+}
+
+TEST(SignalTrialsTest, RandomKills) {
+  const uint64_t trials = EnvOr("CANCELPOOL_SIGNAL_TRIALS", 50);
+  uint64_t rng = EnvOr("CANCELPOOL_SIGNAL_SEED", 7);
+  std::printf("[signals] %llu trials, CANCELPOOL_SIGNAL_SEED=%llu\n",
+              (unsigned long long)trials, (unsigned long long)rng);
+  uint64_t failures = 0, delivered = 0, by_signals[4] = {0, 0, 0, 0};
+  std::map<std::string, uint64_t> by_scenario;
+  const absl::Time start = absl::Now();
+  for (uint64_t i = 0; i < trials; ++i) {
+    const Trial t = MakeTrial(rng);
+    const absl::Time trial_start = absl::Now();
+    const std::string err = RunTrial(t);
+    const double ms = absl::ToDoubleMilliseconds(absl::Now() - trial_start);
+    delivered += t.signals;
+    by_signals[t.signals]++;
+    by_scenario[t.scenario]++;
+    std::printf("trial %llu: %s -> %s (%.0f ms)\n", (unsigned long long)i,
+                t.Describe().c_str(), err.empty() ? "ok" : err.c_str(), ms);
+    std::fflush(stdout);
+    if (!err.empty()) {
+      ++failures;
+      ADD_FAILURE() << "trial " << i << " (" << t.Describe() << "): " << err;
+    }
+  }
+  std::printf(
+      "[signals] trials=%llu signals_delivered=%llu failures=%llu "
+      "one/two/three-signal trials=%llu/%llu/%llu seconds=%.1f |",
+      (unsigned long long)trials, (unsigned long long)delivered,
+      (unsigned long long)failures, (unsigned long long)by_signals[1],
+      (unsigned long long)by_signals[2], (unsigned long long)by_signals[3],
+      absl::ToDoubleSeconds(absl::Now() - start));
+  for (const auto& [k, v] : by_scenario) {
+    std::printf(" %s=%llu", k.c_str(), (unsigned long long)v);
+  }
+  std::printf("\n");
+}
+
+}  // namespace

@@ -1,0 +1,111 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// The randomized-schedule harness shared by the seeded stress test
+// (stress_test.cc, stress_runner.cc) and the API-sequence fuzzer
+// (fuzz_target.cc): one interpreter, two sources of decisions.
+//
+// A SCHEDULE is a program of pool operations decided up front from a
+// `Choices` source (a seeded PRNG, or fuzzer bytes), then executed:
+//   * a pool with 1, 2 or 8 workers and random options (small local deques
+//     to force the overflow path, small idle_spin_rounds, sometimes
+//     max_queued_tasks);
+//   * outside submits from the main thread and from a second client thread,
+//     with optional deadline and parent token; each task has a pre-decided
+//     PLAN: return a value, return an error, throw, sleep cooperatively on
+//     its token (then return the reason or throw CancelledException, via its
+//     own or the thread's current token), spin ignoring its token, shut the
+//     pool down from inside, or submit nested children (and maybe wait on
+//     them: helping waits, Get);
+//   * cancels (futures, cancel handles, parent sources, default and
+//     moved-from futures), waits (Wait, WaitFor, Get), pauses, Stats();
+//   * mid-schedule and final shutdown in each mode: drain, cancel,
+//     drain-then-cancel, or just the destructor.
+// CHECKS after the pool terminated (any failure -> ScheduleResult::error):
+//   * no hang: termination within a generous deadline;
+//   * completed + failed + cancelled_before_start + cancelled_while_running
+//     + rejected == submitted, and submitted == Submit calls made;
+//   * every future resolved exactly once: each is ready, its outcome is
+//     consistent with what its callable did (ran and returned / threw /
+//     acknowledged cancellation, or never ran), and the outcome tallies
+//     equal the pool's counters one for one (a double resolution or a lost
+//     task would break the tally);
+//   * every task's callable destroyed exactly once (a counting probe moves
+//     with the callable) and run at most once.
+#ifndef CANCELPOOL_TESTS_RELIABILITY_STRESS_HARNESS_H_
+#define CANCELPOOL_TESTS_RELIABILITY_STRESS_HARNESS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "cancelpool/pool/options.h"
+
+namespace cancelpool {
+namespace reliability {
+
+// Where decisions come from. Next(bound) returns a value in [0, bound).
+class Choices {
+ public:
+  virtual ~Choices() = default;
+  virtual uint32_t Next(uint32_t bound) = 0;
+  // True once a byte source ran dry (the fuzzer stops generating ops).
+  virtual bool Exhausted() const { return false; }
+  bool OneIn(uint32_t n) { return Next(n) == 0; }
+};
+
+// A seeded PRNG (splitmix64): the same seed gives the same schedule.
+class SeededChoices final : public Choices {
+ public:
+  explicit SeededChoices(uint64_t seed) : state_(seed) {}
+  uint32_t Next(uint32_t bound) override;
+
+ private:
+  uint64_t state_;
+};
+
+// Fuzzer bytes; zeros once they run out (Exhausted() then true).
+class ByteChoices final : public Choices {
+ public:
+  ByteChoices(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  uint32_t Next(uint32_t bound) override;
+  bool Exhausted() const override { return pos_ >= size_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+struct HarnessLimits {
+  int max_ops = 40;            // operations per client thread
+  int max_children = 3;        // nested submits per task
+  int max_depth = 2;           // nesting depth
+  int max_sleep_us = 300;      // cooperative sleeps, pauses
+  int max_spin_us = 100;       // token-ignoring busy work
+  absl::Duration hang_deadline = absl::Seconds(120);
+};
+
+enum class EndMode { kDrain, kCancel, kDrainThenCancel, kDestructor };
+const char* EndModeName(EndMode mode);
+
+struct ScheduleResult {
+  bool ok = true;
+  std::string error;        // the first failed check, with context
+  std::string summary;      // one line: configuration and figures
+  int workers = 0;
+  EndMode end_mode = EndMode::kDrain;
+  uint64_t ops = 0;
+  PoolStats stats;
+};
+
+// Builds and runs one schedule from `choices`; never throws or aborts on a
+// failed check (the caller decides).
+ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits);
+
+// Seeded runs: schedule `seed` is RunSchedule(SeededChoices(seed)).
+ScheduleResult RunSeed(uint64_t seed, const HarnessLimits& limits);
+
+}  // namespace reliability
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_TESTS_RELIABILITY_STRESS_HARNESS_H_
