@@ -40,6 +40,8 @@
 // Last: Relacy's macros (see relacy_atomics.h).
 #include "tests/reliability/relacy_atomics.h"
 
+CANCELPOOL_RELACY_ALLOCATION_GLUE()
+
 namespace cancelpool {
 namespace reliability {
 namespace {
@@ -176,14 +178,16 @@ TEST_F(DequeModelTest, ExhaustiveAtPreemptionBound) {
 
 TEST_F(DequeModelTest, RandomSearchCapacity2) {
   ModelRun run = RunModel<Correct2>(
-      Search::kRandom, EnvOr("CANCELPOOL_MODEL_ITERATIONS", 100000));
+      Search::kRandom,
+      EnvOr("CANCELPOOL_MODEL_ITERATIONS", 100000 / kCiScaleDown));
   Report("deque cap 2, random", run);
   EXPECT_TRUE(run.ok) << run.output;
 }
 
 TEST_F(DequeModelTest, RandomSearchCapacity4) {
   ModelRun run = RunModel<Correct4>(
-      Search::kRandom, EnvOr("CANCELPOOL_MODEL_ITERATIONS", 100000) / 2);
+      Search::kRandom,
+      EnvOr("CANCELPOOL_MODEL_ITERATIONS", 100000 / kCiScaleDown) / 2);
   Report("deque cap 4, random", run);
   EXPECT_TRUE(run.ok) << run.output;
 }

@@ -45,6 +45,8 @@
 // Last: Relacy's macros (see relacy_atomics.h).
 #include "tests/reliability/relacy_atomics.h"
 
+CANCELPOOL_RELACY_ALLOCATION_GLUE()
+
 namespace cancelpool {
 namespace reliability {
 namespace {
@@ -436,7 +438,8 @@ TEST_F(ParkingModelTest, ExhaustiveAtPreemptionBound) {
 
 TEST_F(ParkingModelTest, RandomSearch) {
   ModelRun run = RunModel<ParkingModel<Bug::kNone>>(
-      Search::kRandom, EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000));
+      Search::kRandom,
+      EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
   Report("parking, random", run);
   EXPECT_TRUE(run.ok) << run.output;
 }

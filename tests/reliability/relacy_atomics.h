@@ -22,6 +22,7 @@
 #define CANCELPOOL_TESTS_RELIABILITY_RELACY_ATOMICS_H_
 
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <source_location>
 #include <memory>
@@ -47,6 +48,34 @@
 #undef memory_order_release
 #undef memory_order_acq_rel
 #undef memory_order_seq_cst
+
+// Relacy replaces the global unsized operator new/delete (context.hpp):
+// inside a simulation they use Relacy's checked heap, outside it
+// malloc/free. Two consequences for a model binary, handled by expanding
+// CANCELPOOL_RELACY_ALLOCATION_GLUE() once at namespace scope:
+//   * C++14 code frees with the *sized* operator delete, which Relacy does
+//     not replace (libstdc++'s forwards to the unsized one, ASan's does not):
+//     route the sized forms to Relacy's, or memory crosses heaps;
+//   * under ASan, frees through ASan's own operators of blocks Relacy's
+//     operator new took from malloc are reported as "alloc-dealloc-mismatch"
+//     -- a bookkeeping difference between two ASan-managed heaps, not a
+//     memory error -- so that one check is off by default (ASAN_OPTIONS still
+//     overrides it; leaks, overflows and use-after-free are still reported),
+//     and the fiber stacks Relacy itself never frees are not reported as
+//     leaks.
+#define CANCELPOOL_RELACY_ALLOCATION_GLUE()                             \
+  void operator delete(void* p, std::size_t) noexcept {                 \
+    ::operator delete(p);                                               \
+  }                                                                     \
+  void operator delete[](void* p, std::size_t) noexcept {               \
+    ::operator delete[](p);                                             \
+  }                                                                     \
+  extern "C" const char* __asan_default_options() {                     \
+    return "alloc_dealloc_mismatch=0";                                  \
+  }                                                                     \
+  extern "C" const char* __lsan_default_suppressions() {                \
+    return "leak:create_fiber\n"; /* Relacy never frees fiber stacks */ \
+  }
 
 namespace cancelpool {
 namespace reliability {
@@ -138,6 +167,13 @@ struct ModelRun {
 };
 
 enum class Search { kRandom, kContextBound, kFull };
+
+// CI sizes shrink in the (several times slower) ASan build.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr uint64_t kCiScaleDown = 4;
+#else
+inline constexpr uint64_t kCiScaleDown = 1;
+#endif
 
 // Relacy replaces the global operator new/delete and, inside a simulation,
 // serves them from its own checked heap; a std::ostringstream growing while

@@ -13,7 +13,8 @@
 //     count of Submit calls; the signal count and escalation stage.
 // CI-sized: 50 trials. CANCELPOOL_SIGNAL_TRIALS=N for the long run,
 // CANCELPOOL_SIGNAL_SEED=S to change (or reproduce) the trial sequence; each
-// trial prints its parameters.
+// trial prints its parameters. CANCELPOOL_SIGNAL_CHILD=path runs another
+// signal_child binary (e.g. when running this test outside Bazel).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -52,6 +53,7 @@ uint64_t Mix(uint64_t& s) {
 }
 
 std::string ChildPath() {
+  if (const char* v = std::getenv("CANCELPOOL_SIGNAL_CHILD")) return v;
   // Runfiles: the test runs in its runfiles root.
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* ws = std::getenv("TEST_WORKSPACE");
