@@ -20,9 +20,16 @@ ThreadPool::ThreadPool(int num_workers)
 
 ThreadPool::~ThreadPool() {
   if (scheduler_->OnWorkerThread()) {
-    // Cannot wait for ourselves: drain in the background (see DESTRUCTION).
+    // Cannot wait for ourselves: drain in the background and cancel what is
+    // left when the grace ends, from the deadline timer (see DESTRUCTION).
     scheduler_->Shutdown(ShutdownMode::kDrain,
                          absl::CancelledError("thread pool destroyed"));
+    if (destructor_grace_ != absl::InfiniteDuration()) {
+      scheduler_->CancelAt(
+          absl::Now() + destructor_grace_,
+          absl::CancelledError(
+              "thread pool destroyed: grace period over, cancelling"));
+    }
     scheduler_->JoinOrDetachWorkers();
     return;
   }

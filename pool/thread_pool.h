@@ -71,8 +71,10 @@
 // joins the workers. It never hangs on a task that observes its token; a task
 // that ignores its token keeps the destructor waiting. Destroying the pool
 // from inside one of its own tasks starts the same drain but cannot wait for
-// it: the workers are detached, finish the remaining work, and free the
-// pool's internals when the last one exits.
+// it: the workers are detached, finish the remaining work (cancelled, as
+// above, if it is still there when the grace ends -- the shared
+// deadline-timer thread does that), and free the pool's internals when the
+// last one exits.
 //
 // STATISTICS
 // Stats() may be called at any time from any thread; see PoolStats.
