@@ -860,6 +860,37 @@ TEST_P(ShutdownTest, NoTerminationWhileACancelIsStillResolvingATask) {
   EXPECT_FALSE(ran.load());
 }
 
+TEST_P(ShutdownTest, DestroyPoolInsideTaskStillCancelsAfterTheGrace) {
+  // The destructor drains for destructor_grace and then cancels; from
+  // inside a task it cannot wait, but a task that only stops when cancelled
+  // must still be cancelled when the grace ends -- or the detached workers
+  // would never exit.
+  absl::Notification internals_gone, stubborn_started;
+  ThreadPoolOptions options;
+  options.num_workers = std::max(2, workers());
+  options.destructor_grace = absl::Milliseconds(100);
+  options.on_worker_stop =
+      [wire = std::make_shared<Tripwire>(&internals_gone)](int) {};
+  auto pool = std::make_unique<ThreadPool>(std::move(options));
+  Future<void> stubborn =
+      pool->Submit([&](CancellationToken t) -> absl::Status {
+        stubborn_started.Notify();
+        if (SleepFor(absl::Seconds(10), t) == WaitResult::kCancelled) {
+          return t.Reason();
+        }
+        return absl::InternalError("never cancelled");
+      });
+  stubborn_started.WaitForNotification();
+  Future<void> killer = pool->Submit([&] { pool.reset(); });
+  ASSERT_TRUE(killer.WaitFor(kLong));
+  ASSERT_TRUE(stubborn.WaitFor(kLong));
+  absl::Status s = stubborn.Get();
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_EQ(stubborn.outcome(), TaskOutcome::kCancelled);
+  ASSERT_TRUE(internals_gone.WaitForNotificationWithTimeout(kLong))
+      << "the pool's internals were never freed";
+}
+
 TEST_P(ShutdownTest, DestructorWithPendingWorkLosesNothing) {
   std::atomic<int> ran{0};
   std::vector<Future<void>> fs;
