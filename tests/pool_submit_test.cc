@@ -299,11 +299,10 @@ TEST_P(SubmitTest, OwnDeadlineHoldsAfterAParentTaskWithEarlierDeadlineEnds) {
   // deadline must still fire.
   ThreadPool pool(workers());
   Future<Future<void>> parent = pool.SubmitWith(
-      TaskOptions::WithTimeout(absl::Milliseconds(200)),
-      [&pool](CancellationToken t) {
+      TaskOptions::WithTimeout(absl::Seconds(1)), [&pool](CancellationToken t) {
         TaskOptions child_options;
         child_options.parent = t;
-        child_options.deadline = absl::Now() + absl::Milliseconds(400);
+        child_options.deadline = absl::Now() + absl::Milliseconds(1300);
         return pool.SubmitWith(
             child_options, [](CancellationToken ct) -> absl::Status {
               if (SleepFor(absl::Seconds(5), ct) == WaitResult::kCancelled) {
@@ -314,7 +313,8 @@ TEST_P(SubmitTest, OwnDeadlineHoldsAfterAParentTaskWithEarlierDeadlineEnds) {
             });
       });
   absl::StatusOr<Future<void>> child = parent.Get();
-  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(child.ok()) << child.status()
+                          << " (the parent did not even start within 1 s)";
   EXPECT_EQ(parent.outcome(), TaskOutcome::kSucceeded);
   absl::Status s = child->Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
