@@ -40,7 +40,11 @@
 // Wait*/Get block the caller until the task resolves. Called from a worker
 // of the task's pool they never deadlock, even with one worker: the worker
 // runs other tasks -- the awaited one first, if it has not started -- while
-// it waits. Waiting on a future from inside the very task that produces it
+// it waits. Caveat, shared with other help-first work-stealing pools: an
+// unrelated task run this way sits on top of the waiting task's stack frame,
+// so if it in turn waits (directly or through others) for the waiting task
+// to finish, neither can: do not wait, inside a task, for a task that is an
+// ancestor of the current one. Waiting on a future from inside the very task that produces it
 // (or a task nested under it by such a helping wait) would deadlock: Wait()
 // returns at once, WaitFor/WaitUntil return false, and Get() returns
 // absl::FailedPreconditionError. Waits on an empty future return at once
