@@ -321,7 +321,7 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
   }
 
   // Caller holds idle_mu.
-  bool MaybeTerminateLocked() {  // 308-316
+  bool MaybeTerminateLocked() {  // 308-317 (cancel_passes_: kCancel only)
     if (terminated_.load(rl::mo_relaxed, $)) return true;
     if (phase_.load(rl::mo_acquire, $) == kRunning) return false;
     if (idle_count != kWorkers) return false;
@@ -331,19 +331,19 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
     return true;
   }
 
-  bool Park(Worker* w) {  // 318-346
+  bool Park(Worker* w) {  // 319-347
     const int self = static_cast<int>(w - workers);
     {
-      Lock lock(idle_mu);                                   // 320: P1
-      idle_[idle_count++] = self;                           // 321
-      sleepers_.fetch_add(1, rl::mo_seq_cst, $);            // 322
-      if (MaybeTerminateLocked()) return false;             // 323
+      Lock lock(idle_mu);                                   // 321: P1
+      idle_[idle_count++] = self;                           // 322
+      sleepers_.fetch_add(1, rl::mo_seq_cst, $);            // 323
+      if (MaybeTerminateLocked()) return false;             // 324
     }
-    w->searching = false;                                   // 326: P2
-    searching_.fetch_sub(1, rl::mo_seq_cst, $);             // 327
-    if (AnyWorkVisible()) {                                 // 329: P3
+    w->searching = false;                                   // 327: P2
+    searching_.fetch_sub(1, rl::mo_seq_cst, $);             // 328
+    if (AnyWorkVisible()) {                                 // 330: P3
       Lock lock(idle_mu);
-      for (int i = 0; i < idle_count; ++i) {                // 331-338
+      for (int i = 0; i < idle_count; ++i) {                // 332-339
         if (idle_[i] != self) continue;
         idle_[i] = idle_[--idle_count];
         sleepers_.fetch_sub(1, rl::mo_seq_cst, $);
@@ -353,40 +353,40 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
       }
       // A notifier already took us off the list; its unpark is coming.
     }
-    w->parker.Park();                                       // 342: P4
-    if (terminated_.load(rl::mo_acquire, $)) return false;  // 343
-    w->searching = true;                                    // 344
+    w->parker.Park();                                       // 343: P4
+    if (terminated_.load(rl::mo_acquire, $)) return false;  // 344
+    w->searching = true;                                    // 345
     return true;
   }
 
-  void RunTask(Worker* w, Task* task) {  // 348-397, reduced to the run
+  void RunTask(Worker* w, Task* task) {  // 349-403, reduced to the run
     ++runs[task->id];
     if (task->id == kChildOf) Submit(w, &tasks[kTasks - 1]);
   }
 
-  // 399-461: the queueing part (inside: PushLocal; outside: injector).
+  // 405-467: the queueing part (inside: PushLocal; outside: injector).
   void Submit(Worker* w, Task* task) {
     if (w != nullptr) {
-      PushLocal(w, task);                                   // 440
+      PushLocal(w, task);                                   // 446
     } else {
-      if (phase_.load(rl::mo_acquire, $) != kRunning) return;  // 409/415
+      if (phase_.load(rl::mo_acquire, $) != kRunning) return;  // 415/421
       task->next_in_queue = nullptr;
       if (InjectorPush(task, task, 1, /*outside=*/true) !=
           PushResult::kOk) {
-        return;                                             // 443-458
+        return;                                             // 449-464
       }
     }
-    Notify();                                               // 460
+    Notify();                                               // 466
   }
 
-  void Shutdown() {  // 580-607, kDrain
+  void Shutdown() {  // 598-632, kDrain
     {
       Lock lock(injector_mu);  // injector_.Close()
       inj_closed = true;
     }
-    phase_.store(kDraining, rl::mo_release, $);             // 590
-    Lock lock(idle_mu);                                     // 605
-    MaybeTerminateLocked();                                 // 606
+    phase_.store(kDraining, rl::mo_release, $);             // 608
+    Lock lock(idle_mu);                                     // 629
+    MaybeTerminateLocked();                                 // 631
   }
 
   void WorkerMain(Worker* w) {  // 166-184
