@@ -1,11 +1,13 @@
 // Copyright 2026 The cancelpool Authors.
 #include "cancelpool/pool/internal/task_allocator.h"
 
+#include <pthread.h>
+
 #include <new>
 
-#include "absl/base/const_init.h"
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include <atomic>
+
+#include "cancelpool/cancel/internal/spin.h"
 
 namespace cancelpool {
 namespace pool_internal {
@@ -71,19 +73,46 @@ struct BlockList {
   }
 };
 
+// A minimal lock for the central pool: no Abseil bookkeeping (in debug
+// builds absl::Mutex consults a process-wide deadlock detector, whose own lock
+// a fork()ed child may inherit held), so the fork handlers below are safe.
+class CentralLock {
+ public:
+  void Lock() {
+    cancel_internal::SpinWait spin;
+    // Acquire: pairs with Unlock's release.
+    while (locked_.exchange(true, std::memory_order_acquire)) spin.Once();
+  }
+  void Unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+class CentralLockGuard {
+ public:
+  explicit CentralLockGuard(CentralLock& lock) : lock_(lock) { lock_.Lock(); }
+  ~CentralLockGuard() { lock_.Unlock(); }
+  CentralLockGuard(const CentralLockGuard&) = delete;
+  CentralLockGuard& operator=(const CentralLockGuard&) = delete;
+
+ private:
+  CentralLock& lock_;
+};
+
 // The process-wide pool behind the thread caches (blocks freed on workers
 // flow back to the threads that submit). One mutex per size class, taken
 // once per kTransferBatch blocks.
 class CentralPool {
  public:
   BlockList Take(size_t cls, size_t n) {
-    absl::MutexLock lock(&mu_[cls]);
+    CentralLockGuard lock(mu_[cls]);
     return lists_[cls].TakeFront(n);
   }
   void Give(size_t cls, BlockList blocks) {
     BlockList excess;
     {
-      absl::MutexLock lock(&mu_[cls]);
+      CentralLockGuard lock(mu_[cls]);
       lists_[cls].Splice(blocks);
       if (lists_[cls].count > kMaxCentralPerClass) {
         excess = lists_[cls].TakeFront(lists_[cls].count - kMaxCentralPerClass);
@@ -92,13 +121,27 @@ class CentralPool {
     excess.FreeAll();
   }
 
+  void LockAll() {
+    for (auto& mu : mu_) mu.Lock();
+  }
+  void UnlockAll() {
+    for (auto& mu : mu_) mu.Unlock();
+  }
+
  private:
-  absl::Mutex mu_[kClasses];
+  CentralLock mu_[kClasses];
   BlockList lists_[kClasses];
 };
 
 CentralPool& Central() {
-  static CentralPool* const pool = new CentralPool();  // never destroyed
+  // Never destroyed. fork(): hold every class lock across it, so a child
+  // never inherits one locked by a thread that does not exist there.
+  static CentralPool* const pool = [] {
+    auto* p = new CentralPool();
+    pthread_atfork([] { Central().LockAll(); }, [] { Central().UnlockAll(); },
+                   [] { Central().UnlockAll(); });
+    return p;
+  }();
   return *pool;
 }
 
