@@ -38,15 +38,22 @@
 //
 // WAITING
 // Wait*/Get block the caller until the task resolves. Called from a worker
-// of the task's pool they never deadlock, even with one worker: the worker
-// runs other tasks -- the awaited one first, if it has not started -- while
-// it waits. Caveat, shared with other help-first work-stealing pools: an
-// unrelated task run this way sits on top of the waiting task's stack frame,
-// so if it in turn waits (directly or through others) for the waiting task
-// to finish, neither can: do not wait, inside a task, for a task that is an
-// ancestor of the current one. Waiting on a future from inside the very task that produces it
-// (or a task nested under it by such a helping wait) would deadlock: Wait()
-// returns at once, WaitFor/WaitUntil return false, and Get() returns
+// of the task's pool they never deadlock, even with one worker, as long as
+// the program's own waits form no cycle: while it waits, the worker runs
+// (1) the awaited task itself, if nobody has started it (its queue entry is
+// then skipped), and (2) tasks created by the waiting task or by the awaited
+// one -- fork-join children, which is how a parent waiting on a stolen child
+// keeps the core busy ("leapfrogging"). It never runs unrelated queued work
+// meanwhile: stacked on top of the waiting task, such a task could wait
+// (even indirectly) for it, and neither could finish. When nothing of that
+// kind is runnable, the worker blocks; other workers take the rest.
+// One case remains that threads would survive and we do not: a child task,
+// run under a helping wait of W as in (2), that itself waits for W (or for
+// a task that waits for W) -- do not hand a task's own future, or a future
+// that waits on it, to the tasks it spawns and then wait inside it.
+// Waiting on a future from inside the very task that produces it (or a task
+// nested under it by a helping wait) would deadlock: Wait() returns at once,
+// WaitFor/WaitUntil return false, and Get() returns
 // absl::FailedPreconditionError. Waits on an empty future return at once
 // (IsReady() is true; Get() returns FailedPrecondition).
 //

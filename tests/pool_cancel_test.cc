@@ -23,26 +23,14 @@
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "gtest/gtest.h"
+#include "cancelpool/tests/test_util.h"
 
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-
-constexpr absl::Duration kLong = absl::Seconds(60);
-
-struct Gate {
-  absl::Notification started;
-  absl::Notification release;
-  void Block() {
-    started.Notify();
-    release.WaitForNotificationWithTimeout(kLong);
-  }
-};
+using testing_util::Gate;
+using testing_util::kLong;
+using testing_util::kSanitizer;
 
 // Records where and when the object captured by a callable is destroyed.
 // Captured through a shared_ptr that only the callable holds, so moves of

@@ -21,19 +21,16 @@
 #include "absl/time/time.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "gtest/gtest.h"
+#include "cancelpool/tests/test_util.h"
 
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
+using testing_util::Gate;
+using testing_util::kLong;
+using testing_util::kSanitizer;
 
 // Generous: the machine is a loaded 2-core box and TSan is ~10x slower.
-constexpr absl::Duration kLong = absl::Seconds(60);
-
 // Polls `done` (yielding) until it holds or kLong passes; false on timeout.
 bool PollUntil(const std::function<bool()>& done) {
   const absl::Time deadline = absl::Now() + kLong;
@@ -435,16 +432,6 @@ TEST(PoolOptionsTest, StartAndStopHooksRunOncePerWorkerOnThatWorker) {
 
 // ---------------------------------------------------------------------------
 // Admission control.
-
-struct Gate {
-  absl::Notification started;
-  absl::Notification release;
-  // Runs as a task: announces itself and blocks until released.
-  void Block() {
-    started.Notify();
-    release.WaitForNotificationWithTimeout(kLong);
-  }
-};
 
 TEST(PoolAdmissionTest, FullPoolRejectsAtOnceWithResourceExhausted) {
   constexpr size_t kLimit = 8;

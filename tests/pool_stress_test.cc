@@ -28,17 +28,13 @@
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "gtest/gtest.h"
+#include "cancelpool/tests/test_util.h"
 
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-
-constexpr absl::Duration kLong = absl::Seconds(60);
+using testing_util::kLong;
+using testing_util::kSanitizer;
 
 void ExpectStatsAddUp(const PoolStats& s) {
   EXPECT_EQ(s.submitted, s.completed + s.failed + s.cancelled_before_start +

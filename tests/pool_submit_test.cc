@@ -22,20 +22,13 @@
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "gtest/gtest.h"
+#include "cancelpool/tests/test_util.h"
 
 namespace cancelpool {
 namespace {
 
-constexpr absl::Duration kLong = absl::Seconds(60);
-
-struct Gate {
-  absl::Notification started;
-  absl::Notification release;
-  void Block() {
-    started.Notify();
-    release.WaitForNotificationWithTimeout(kLong);
-  }
-};
+using testing_util::Gate;
+using testing_util::kLong;
 
 class SubmitTest : public ::testing::TestWithParam<int> {
  protected:

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,26 +19,14 @@
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "gtest/gtest.h"
+#include "cancelpool/tests/test_util.h"
 
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-
-constexpr absl::Duration kLong = absl::Seconds(60);
-
-struct Gate {
-  absl::Notification started;
-  absl::Notification release;
-  void Block() {
-    started.Notify();
-    release.WaitForNotificationWithTimeout(kLong);
-  }
-};
+using testing_util::Gate;
+using testing_util::kLong;
+using testing_util::kSanitizer;
 
 struct PoolParam {
   int workers;
@@ -131,14 +120,10 @@ TEST_P(WaitInsideTest, ManyRootsFromOutsideEachWaitingInside) {
 }
 
 TEST_P(WaitInsideTest, ChainOfTasksEachWaitingOnTheNextQueuedOne) {
-  // KNOWN DEFECT (issue left open): with help-first waits a worker helping
-  // task i may stack an earlier chain member j < i on top of it; j waits
-  // (through the chain) for i, which cannot resume: deadlock, and the pool's
-  // destructor then reads a freed task in CancelRunningTasks (seen under
-  // ASan with 8 workers). Fix planned: leapfrogging (steal only from the
-  // awaited task's thief) or the pool-tests branch's no-unrelated-help rule.
-  GTEST_SKIP() << "known help-first deadlock, see comment";
-
+  // Regression: with help-first waits that ran any queued task, a worker
+  // helping task i could stack an earlier chain member j < i on top of it;
+  // j waits (through the chain) for i, which cannot resume: deadlock. The
+  // helping rule (scheduler.h, HELPING WAITS) only nests the wait tree.
   // Task i waits on task i+1, which is submitted later from outside and so
   // queued behind it.
   absl::Notification all_submitted;
@@ -331,6 +316,116 @@ TEST(SelfWaitSingleWorkerTest,
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, SelfWaitTest, ::testing::Values(1, 2, 8));
+
+}  // namespace
+}  // namespace cancelpool
+
+namespace cancelpool {
+namespace {
+
+using testing_util::Gate;
+using testing_util::kLong;
+
+// A waiting task must not get unrelated work stacked on top of it that
+// ends up waiting for it. Three workers: A runs `gated` (blocked), B runs
+// `outer`, which waits on `gated`; C runs `waits_on_outer`. `unrelated`
+// waits on `waits_on_outer`, which waits on `outer`. No cycle: once `gated`
+// ends, everything can finish -- unless B, while `outer` waits, ran
+// `unrelated` on top of it: `outer` then cannot resume before `unrelated`
+// returns, which waits (via C) for `outer` itself.
+TEST(WaitInsideThreeWorkersTest, WaitingTaskIsNotBuriedUnderWorkThatWaitsOnIt) {
+  Gate gate;
+  absl::Notification outer_started, unrelated_submitted, unrelated_started, go,
+      c_started;
+  Future<int>* outer_ptr = nullptr;
+  Future<int>* c_ptr = nullptr;
+  // Bounded waits, so that a deadlock fails the test instead of hanging it.
+  constexpr absl::Duration kBound = absl::Seconds(10);
+  ThreadPool pool(3);
+  Future<void> gated = pool.Submit([&] { gate.Block(); });
+  gate.started.WaitForNotification();
+  Future<int> waits_on_outer = pool.Submit([&]() -> int {
+    c_started.Notify();
+    go.WaitForNotificationWithTimeout(kLong);
+    if (!outer_ptr->WaitFor(kBound)) return -1;  // deadlocked
+    return outer_ptr->outcome() == TaskOutcome::kSucceeded ? 1 : -2;
+  });
+  c_started.WaitForNotification();
+  Future<int> outer = pool.Submit([&]() -> int {
+    outer_started.Notify();
+    unrelated_submitted.WaitForNotificationWithTimeout(kLong);
+    return gated.WaitFor(kBound) ? 1 : -1;
+  });
+  outer_ptr = &outer;
+  c_ptr = &waits_on_outer;
+  outer_started.WaitForNotification();
+  // All three workers are busy: `unrelated` stays queued until one helps.
+  Future<int> unrelated = pool.Submit([&]() -> int {
+    unrelated_started.Notify();
+    if (!c_ptr->WaitFor(kBound)) return -1;
+    return c_ptr->outcome() == TaskOutcome::kSucceeded ? 1 : -2;
+  });
+  unrelated_submitted.Notify();
+  // Under a policy that helps with unrelated work, `unrelated` now starts on
+  // top of `outer`; give it the chance, then let the rest go.
+  unrelated_started.WaitForNotificationWithTimeout(absl::Seconds(1));
+  go.Notify();
+  gate.release.Notify();
+  ASSERT_TRUE(outer.WaitFor(kLong));
+  ASSERT_TRUE(waits_on_outer.WaitFor(kLong));
+  ASSERT_TRUE(unrelated.WaitFor(kLong));
+  EXPECT_EQ(*outer.Get(), 1);
+  EXPECT_EQ(*waits_on_outer.Get(), 1)
+      << "a task waiting on `outer` timed out: `outer` was stuck under "
+         "unrelated work stacked on it by its own helping wait";
+  EXPECT_EQ(*unrelated.Get(), 1);
+}
+
+// Leapfrogging: a parent waiting on a child that another worker stole runs
+// that child's own children. Two workers: the parent P runs on A; its child
+// C starts on B (P holds A), pushes kGrand grandchildren onto B's deque and
+// then blocks until all of them have run -- without waiting on their
+// futures, so B cannot run them itself. Only A, waiting on C, can: if A
+// only blocked (or ran unrelated work), C would never finish.
+TEST(WaitInsideTwoWorkersTest, WaiterRunsChildrenOfTheTaskItWaitsFor) {
+  constexpr int kGrand = 16;
+  ThreadPool pool(2);
+  std::atomic<int> grand_done{0};
+  std::atomic<int> ran_on_parent_thread{0};
+  absl::Notification all_grand_done;
+  absl::Notification child_started;
+  std::thread::id parent_thread;
+  std::vector<Future<void>> grand(kGrand);
+  Future<bool> parent = pool.Submit([&]() -> bool {
+    parent_thread = std::this_thread::get_id();
+    Future<bool> child = pool.Submit([&]() -> bool {
+      child_started.Notify();
+      for (int i = 0; i < kGrand; ++i) {
+        grand[i] = pool.Submit([&] {
+          if (std::this_thread::get_id() == parent_thread) {
+            ran_on_parent_thread.fetch_add(1);
+          }
+          if (grand_done.fetch_add(1) + 1 == kGrand) all_grand_done.Notify();
+        });
+      }
+      return all_grand_done.WaitForNotificationWithTimeout(kLong);
+    });
+    // Hold this worker until the other one has started the child (it can
+    // only start there), then wait: the wait must leapfrog.
+    if (!child_started.WaitForNotificationWithTimeout(kLong)) return false;
+    if (!child.WaitFor(kLong)) return false;
+    return *child.Get();
+  });
+  ASSERT_TRUE(parent.WaitFor(kLong + kLong));
+  EXPECT_TRUE(*parent.Get()) << "the child never saw its children run";
+  EXPECT_EQ(grand_done.load(), kGrand);
+  EXPECT_EQ(ran_on_parent_thread.load(), kGrand)
+      << "every grandchild should have run on the waiting parent's worker";
+  for (auto& g : grand) {
+    ASSERT_TRUE(g.WaitFor(kLong));
+    EXPECT_EQ(g.outcome(), TaskOutcome::kSucceeded);
+  }
+}
 
 }  // namespace
 }  // namespace cancelpool

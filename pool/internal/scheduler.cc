@@ -383,7 +383,11 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   if (options_.max_queued_tasks != 0) {
     queued_.fetch_sub(1, std::memory_order_relaxed);
   }
-  RunningFrame frame{task, tls_running_frame};
+  // HELPING: entries pushed onto our deque from now on (at or above `mark`)
+  // belong to this task's wait tree; a helper waiting on it may take them.
+  const int64_t mark = w->owner.Bottom();
+  task->set_runner(w->index, mark);
+  RunningFrame frame{task, tls_running_frame, mark};
   tls_running_frame = &frame;
   // R1: publish the task in place of the outer one (null unless a helping
   // wait nests us). A CAS, not a store: a cancel shutdown may be holding a
@@ -513,8 +517,54 @@ void Scheduler::OnCancelledBeforeStart() noexcept {
   }
 }
 
+TaskBase* Scheduler::Leapfrog(Worker* w, TaskBase* task) {
+  int index = 0;
+  int64_t mark = 0;
+  if (!task->runner(&index, &mark) || index == w->index) return nullptr;
+  Worker* victim = workers_[static_cast<size_t>(index)].get();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool lost = false;
+    TaskBase* stolen = victim->stealer.StealAbove(mark, &lost);
+    if (stolen != nullptr) {
+      // H3: `mark` is only meaningful while `task` runs. Checked after the
+      // steal: if `task` is still unresolved now, the victim was inside it
+      // (or above it) when it pushed what we took -- the victim can only
+      // reuse those indices for other work after popping below `mark`,
+      // which it does only after `task` resolved, and our steal's seq_cst
+      // load of its bottom would then have synchronised with that later
+      // push, making the resolution visible here.
+      if (task->IsResolved()) {
+        Requeue(stolen);  // maybe unrelated: leave it to the main loops
+        return nullptr;
+      }
+      Bump(w->steals);
+      return stolen;
+    }
+    if (!lost) break;
+  }
+  return nullptr;
+}
+
 WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task,
                                 CancelState* waiter, absl::Time deadline) {
+  // HELPING. A task run by a helping wait is stacked on top of the waiting
+  // task W, which cannot resume before it returns. So a waiting worker runs
+  // only tasks of W's wait tree:
+  //   H1. the awaited task T itself, if nobody started it;
+  //   H2. entries of its own deque pushed since W started (fork-join
+  //       children of W, or of tasks nested above it);
+  //   H3. "leapfrogging" (Wagner & Calder): entries of the deque of the
+  //       worker running T, pushed since T started (T's children).
+  // Never the injection queue or arbitrary victims: a stacked unrelated
+  // task that waits, even indirectly, for W would deadlock although the
+  // program's waits form no cycle (the chain and three-worker tests in
+  // pool_wait_test.cc). With H1-H3 every nested task is one W waits for, or
+  // one created by such a task, so blocking can only close a cycle the
+  // program's own waits form -- the one remaining case being a task that
+  // waits for a task that started waiting before it was created (a child
+  // waiting on its parent's waiter); future.h documents it.
+  const int64_t own_mark =
+      tls_running_frame != nullptr ? tls_running_frame->mark : INT64_MIN;
   // Sleep slices once nothing is runnable: short at first (new stealable
   // work appears within microseconds in fork-join), growing to a bound so a
   // long wait costs almost nothing. A resolved task wakes us at once.
@@ -527,16 +577,19 @@ WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task,
     if (waiter != nullptr && waiter->IsCancellationRequested()) {
       return WaitResult::kCancelled;
     }
-    // Our own newest task first: in fork-join it is usually the awaited one.
-    TaskBase* other = w->owner.Pop();
-    if (other == nullptr && !task->WasStarted()) {
-      // The awaited task, queued elsewhere and not started: run it here. Its
-      // queue entry is skipped when popped (TryStart fails there).
+    // H2 first: in fork-join our newest child is usually the awaited one.
+    TaskBase* other = w->owner.PopAbove(own_mark);
+    if (other == nullptr && !task->WasStarted() &&
+        !task->ResolvingBeforeStart()) {
+      // H1. Its queue entry is skipped when popped (TryStart fails there).
+      // Our own reference: the entry's may be dropped meanwhile, and the
+      // caller's future is the only other holder.
+      task->Ref();
       RunTask(w, task, /*owns_queue_ref=*/false);
+      task->Unref();
       continue;
     }
-    if (other == nullptr) other = TakeFromInjector(w);
-    if (other == nullptr) other = StealFromOthers(w);
+    if (other == nullptr) other = Leapfrog(w, task);  // H3
     if (other != nullptr) {
       RunTask(w, other, /*owns_queue_ref=*/true);
       idle_rounds = 0;
@@ -546,10 +599,10 @@ WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task,
     if (deadline != absl::InfiniteFuture() && absl::Now() >= deadline) {
       return WaitResult::kTimeout;
     }
-    // Nothing runnable within reach: the awaited task is running elsewhere.
-    // Keep looking for stealable work for a while (it is usually produced
-    // by the very task we wait for), then sleep in slices. Every queued task
-    // is reachable by other workers too, so no slice can deadlock.
+    // Nothing of the wait tree within reach: T runs elsewhere and its
+    // children (if any) are taken. Keep looking for a while (T usually
+    // pushes more soon), then sleep in slices. Every other queued task is
+    // reachable by the other workers' main loops.
     if (idle_rounds < options_.idle_spin_rounds) {
       ++idle_rounds;
       for (int i = 0; i < 16; ++i) CpuRelax();

@@ -47,6 +47,22 @@
 // Why no herd: one push wakes at most one worker, and none while somebody is
 // searching.
 //
+// PROTOCOL: HELPING WAITS (scheduler.cc, HelpUntil)
+// A worker whose task W waits for task T runs, on top of W, only:
+//   H1. T itself, if not started (TryStart decides against its queue entry);
+//   H2. entries of its own deque at or above W's mark (the deque's Bottom()
+//       when W started): children of W or of tasks nested above it;
+//   H3. entries of the deque of T's runner at or above T's mark (read from
+//       T's runner_ word): T's children. After the steal, T must still be
+//       unresolved, else the entry is requeued -- the runner only reuses
+//       indices above T's mark after T resolved, and a steal that read such
+//       a reuse synchronised with it, so the check sees the resolution.
+// Races/failures ruled out: an unrelated task stacked on W that waits for W
+// (the help-first deadlock: no queue but the wait tree's is ever read while
+// waiting); running T twice (TryStart); stealing below the mark (the index
+// is checked before the CAS on top_, and a successful CAS from t takes index
+// t); a stale mark after T finished (the H3 re-check).
+//
 // PROTOCOL: REACHING RUNNING TASKS AT SHUTDOWN (without a pool-wide token)
 // Each worker publishes the task it is running in `current_` (one per
 // worker; a helping wait nests tasks, restoring the outer one after).
@@ -176,9 +192,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
 
-  // Waits for `task` from the current thread: helping (running other tasks,
-  // or the awaited one if still queued) on a worker of this pool; blocking
-  // elsewhere. Returns kReady, kCancelled (waiter's token) or kTimeout.
+  // Waits for `task` from the current thread: on a worker of this pool a
+  // helping wait that runs only the awaited task and tasks of the wait tree
+  // (HelpUntil, steps H1-H3); elsewhere it blocks. Returns kReady,
+  // kCancelled (waiter's token) or kTimeout.
   WaitResult Wait(TaskBase* task, CancelState* waiter, absl::Time deadline);
 
   void Shutdown(ShutdownMode mode, absl::Status reason)
@@ -236,6 +253,8 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   void CancelTaskForShutdown(TaskBase* task);
   WaitResult HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
                        absl::Time deadline);
+  // H3 of HelpUntil: steals a child of `task` from the worker running it.
+  TaskBase* Leapfrog(Worker* w, TaskBase* task);
 
   static thread_local Worker* tls_worker_;
 

@@ -142,6 +142,23 @@ class TaskBase : public CancelState {
   enum class BlockResult { kResolved, kWaiterCancelled, kTimeout };
   BlockResult BlockUntilResolved(CancelState* waiter, absl::Time deadline);
 
+  // Where the task runs, for leapfrogging (scheduler.cc, HelpUntil): the
+  // runner's worker index and its deque's Bottom() when the task started.
+  // Set once by the runner right after TryStart (release; pairs with the
+  // acquire in runner()). 0 = not started yet (or not on a worker).
+  void set_runner(int worker_index, int64_t deque_mark) noexcept {
+    runner_.store((static_cast<uint64_t>(worker_index) + 1) << kRunnerShift |
+                      static_cast<uint64_t>(deque_mark),
+                  std::memory_order_release);
+  }
+  bool runner(int* worker_index, int64_t* deque_mark) const noexcept {
+    const uint64_t r = runner_.load(std::memory_order_acquire);
+    if (r == 0) return false;
+    *worker_index = static_cast<int>(r >> kRunnerShift) - 1;
+    *deque_mark = static_cast<int64_t>(r & ((uint64_t{1} << kRunnerShift) - 1));
+    return true;
+  }
+
   Scheduler* scheduler() const noexcept { return scheduler_; }
   void set_scheduler(Scheduler* s) noexcept { scheduler_ = s; }
   // Links the token under `parent` (may be null) and arms `deadline` (may
@@ -180,7 +197,11 @@ class TaskBase : public CancelState {
   void OnCancellationRequested(uint32_t previous_word) noexcept override;
   void Resolve(TaskOutcome outcome) noexcept;
 
+  // Deque indices stay far below 2^48 (one per push).
+  static constexpr int kRunnerShift = 48;
+
   Scheduler* scheduler_ = nullptr;
+  std::atomic<uint64_t> runner_{0};
   // Written before Resolve's release RMW; read after an acquire of kResolved.
   TaskOutcome outcome_ = TaskOutcome::kPending;
   cancel_internal::ParentLink parent_link_;
@@ -326,10 +347,14 @@ class TaskImpl final : public FutureState<typename CallableTraits<F>::Value> {
   bool alive_ = true;
 };
 
-// A running task on this thread, for self-wait detection.
+// A running task on this thread, for self-wait detection and for the
+// helping rule (scheduler.cc, HelpUntil): `mark` is the worker deque's
+// Bottom() when the task started; entries at or above it were pushed by this
+// task or by tasks nested above it.
 struct RunningFrame {
   TaskBase* task;
   RunningFrame* outer;
+  int64_t mark;
 };
 inline thread_local RunningFrame* tls_running_frame = nullptr;
 

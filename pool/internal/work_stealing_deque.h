@@ -182,10 +182,26 @@ class WorkStealingDeque final {
     return item;
   }
 
-  // Returns nullptr if empty or if it lost a race (callers treat both as "try
-  // elsewhere"; `*lost_race` tells them apart).
-  T Steal(bool* lost_race) {
+  // The owner's bottom index: elements pushed from now on get indices at or
+  // above it. Owner only (relaxed: only the owner writes bottom_, and outside
+  // Pop() it never holds the transient decremented value).
+  int64_t Bottom() const { return bottom_.load(Atomics::relaxed); }
+
+  // Pop(), but only an element at index >= `mark` (one pushed after the
+  // owner read Bottom() == mark). Pop() takes index bottom-1, so refusing
+  // when bottom <= mark is enough.
+  T PopAbove(int64_t mark) {
+    if (bottom_.load(Atomics::relaxed) <= mark) return nullptr;
+    return Pop();
+  }
+
+  // Returns nullptr if empty, if the oldest element's index is below
+  // `min_index`, or if it lost a race (callers treat all as "try elsewhere";
+  // `*lost_race` tells the race apart). Indices only grow at the top, so a
+  // successful CAS from t proves the element taken had index t.
+  T Steal(bool* lost_race, int64_t min_index) {
     int64_t t = top_.load(Atomics::seq_cst);
+    if (t < min_index) return nullptr;
     const int64_t b = bottom_.load(kStealBottomOrder);
     if (t >= b) return nullptr;
     // Relaxed: visibility comes from the bottom_ load above (see header).
@@ -215,6 +231,11 @@ class DequeOwner final {
   bool Push(T item) { return deque_->Push(item); }
   // nullptr when empty.
   T Pop() { return deque_->Pop(); }
+  // The index the next Push() will use; see PopAbove.
+  int64_t Bottom() const { return deque_->Bottom(); }
+  // Pops only an element pushed after Bottom() returned `mark`: a helping
+  // wait takes only work the waiting task (or what runs above it) created.
+  T PopAbove(int64_t mark) { return deque_->PopAbove(mark); }
   size_t SizeHint() const { return deque_->SizeHint(); }
 
  private:
@@ -227,7 +248,14 @@ class DequeStealer final {
  public:
   explicit DequeStealer(WorkStealingDeque<T, Atomics>* deque)
       : deque_(deque) {}
-  T Steal(bool* lost_race = nullptr) { return deque_->Steal(lost_race); }
+  T Steal(bool* lost_race = nullptr) {
+    return deque_->Steal(lost_race, INT64_MIN);
+  }
+  // Steals only an element whose index is >= `min_index`, i.e. one the owner
+  // pushed after its Bottom() was `min_index` (leapfrogging, scheduler.cc).
+  T StealAbove(int64_t min_index, bool* lost_race = nullptr) {
+    return deque_->Steal(lost_race, min_index);
+  }
   bool MaybeEmpty() const { return deque_->MaybeEmpty(); }
 
  private:
