@@ -39,7 +39,7 @@ absl::StatusOr<std::string> LookUp(CancellationToken token, std::string key) {
   return "value of " + key;
 }
 
-// Fork-join: waiting inside a task runs other tasks, so it never deadlocks.
+// Fork-join: waiting inside a task runs its children, so it never deadlocks.
 long Sum(cancelpool::ThreadPool& pool, const long* v, size_t n) {
   if (n <= 1024) {
     long s = 0;
