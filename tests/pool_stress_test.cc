@@ -55,7 +55,15 @@ TEST(PoolStatsTest, ReadableAtAnyTimeAndMonotonic) {
   options.num_workers = 2;
   options.local_queue_capacity = 4;
   ThreadPool pool(std::move(options));
-  int64_t snapshots = 0;
+  std::atomic<int64_t> snapshots{0};
+  // Waits (bounded) until the reader has taken more than `n` snapshots, so
+  // that reads overlap the workload however the threads are scheduled.
+  auto await_snapshots_beyond = [&snapshots](int64_t n) {
+    const absl::Time deadline = absl::Now() + kLong;
+    while (snapshots.load() <= n && absl::Now() < deadline) {
+      std::this_thread::yield();
+    }
+  };
   std::thread reader([&] {
     PoolStats last;
     while (!stop.load()) {
@@ -75,6 +83,7 @@ TEST(PoolStatsTest, ReadableAtAnyTimeAndMonotonic) {
       std::this_thread::yield();
     }
   });
+  await_snapshots_beyond(0);
   const int n = kSanitizer ? 300 : 3000;
   std::vector<Future<void>> fs;
   for (int i = 0; i < n; ++i) {
@@ -97,9 +106,10 @@ TEST(PoolStatsTest, ReadableAtAnyTimeAndMonotonic) {
   for (auto& f : fs) f.Wait();
   pool.Shutdown();
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
+  await_snapshots_beyond(snapshots.load());  // one more, of the final state
   stop = true;
   reader.join();
-  EXPECT_GT(snapshots, 0);
+  EXPECT_GT(snapshots.load(), 1);
   const PoolStats s = pool.Stats();
   EXPECT_EQ(s.submitted, static_cast<uint64_t>(n + n / 4));
   EXPECT_EQ(s.failed, static_cast<uint64_t>(n / 4));

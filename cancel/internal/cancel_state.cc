@@ -137,11 +137,24 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
   // Step 2.
   reason_ = reason.ok() ? DefaultCancelReason() : std::move(reason);
   requesting_thread_ = std::this_thread::get_id();
-  // Step 3: publish. Release pairs with the acquire load in
-  // IsCancellationRequested()/Reason(); acquire pairs with owner-bit updates.
+  // Once kRequested is set the list can only shrink (registrations are
+  // refused and run inline), so an empty list now means no callback -- and
+  // no registered std bridge -- will ever need this request's step 5.
+  const bool has_callbacks = head_ != nullptr;
+  // Step 3: publish, and drop kLocked in the same RMW (we hold kLocked and
+  // kRequested is clear, so adding kRequested - kLocked sets the one and
+  // clears the other; other bits are untouched). Release pairs with the
+  // acquire load in IsCancellationRequested()/Reason() and with the next
+  // locker's acquire; acquire pairs with owner-bit updates.
   const uint32_t previous =
-      word_.fetch_or(kRequested, std::memory_order_acq_rel);
-  Unlock();
+      word_.fetch_add(kRequested - kLocked, std::memory_order_acq_rel);
+  if (!has_callbacks) {
+    // Fast path (step 4 only): nothing runs user callbacks, so nothing can
+    // drop an owner behind our back except what OnCancellationRequested
+    // itself does, and after it returns this thread does not touch *this.
+    OnCancellationRequested(previous);
+    return true;
+  }
   // Step 4. A callback may drop the last reference (see the protocol).
   const bool held = TryRef();
   OnCancellationRequested(previous);

@@ -20,10 +20,15 @@
 //   1. Take kLocked with a CAS that fails (returns false: lost) if kRequested
 //      or kClosed is set.
 //   2. Write `reason_` and `requesting_thread_`.
-//   3. fetch_or(kRequested) (acq_rel): the linearization point. Readers that
-//      see kRequested (acquire) see `reason_`. Close() cannot slip in between
-//      1 and 3: it waits while kLocked is set.
-//   4. Drop kLocked; take a reference (TryRef) for steps 4-5; call
+//   3. Set kRequested and drop kLocked in one RMW (acq_rel): the
+//      linearization point. Readers that see kRequested (acquire) see
+//      `reason_`. Close() cannot slip in between 1 and 3: it waits while
+//      kLocked is set. Before it, still under kLocked, note whether the
+//      callback list is empty: after it the list can only shrink, so an
+//      empty list means step 5 has nothing to do, and the request ends after
+//      OnCancellationRequested without touching the state again (no
+//      reference needed: no user callback runs).
+//   4. Take a reference (TryRef) for steps 4-5; call
 //      OnCancellationRequested(old word) (the pool resolves a task that had
 //      not started; user destructors may run, so no lock); request the std
 //      bridge's stop_source if there is one, so that std::stop_tokens do not
