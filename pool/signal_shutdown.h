@@ -21,6 +21,11 @@
 //   3rd signal  the process exits at once with status 128 + signal number
 //               (std::_Exit: no destructors, no atexit handlers) -- the
 //               operator's "stop now".
+// Counting is the kernel's: a standard signal sent while the same signal is
+// still pending (not yet read by the dedicated thread) is merged with it, so
+// two SIGTERMs sent within a scheduling delay of each other may count as one
+// (the grace timer still escalates). Operators pressing Ctrl-C repeatedly
+// are far slower than that.
 // Trigger(signo) does the same as receiving `signo`, for tests and service
 // managers that stop a process without a signal.
 //

@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
     if (a.rfind("--workers=", 0) == 0) workers = std::atoi(a.c_str() + 10);
     if (a.rfind("--seed=", 0) == 0) seed = std::strtoull(a.c_str() + 7, nullptr, 10);
   }
-  ss_options.grace = absl::Seconds(30);  // the drain never times out here
+  // The drain never times out here (kChildGrace in signal_trials_test.cc).
+  ss_options.grace = absl::Seconds(30);
   auto installed = SignalShutdown::Install(std::move(ss_options));
   if (!installed.ok()) {
     std::printf("ERROR %s\n", installed.status().ToString().c_str());
