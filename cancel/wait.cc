@@ -2,19 +2,24 @@
 #include "cancelpool/cancel/wait.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstdio>
 #include <memory>
 
+#include "cancelpool/cancel/internal/deadline_timer.h"
+
 namespace cancelpool {
 namespace {
 
 using cancel_internal::CancelState;
+using cancel_internal::RealtimeNow;
 using cancel_internal::ScopedWaker;
 using cancel_internal::WatchedState;
 
@@ -84,9 +89,34 @@ class WakeFd {
   const int fd_;
 };
 
+// Bumped in every child of fork(). The race it rules out: the forking
+// thread's eventfd is shared with the child (fork() duplicates the
+// descriptor, and both refer to one counter). Had the child kept using it, a
+// WaitForFd in the child would drain wake-ups that the parent's cancelling
+// threads wrote for the same thread's wait in the parent -- which would then
+// sleep on (a lost wake-up) -- and the parent's writes would wake the child.
+// So a thread whose eventfd predates the last fork() gets a new one. Only
+// the forking thread exists in the child, and it was inside fork(), not in a
+// wait: no wake-up of the child's own still refers to the old eventfd.
+std::atomic<uint64_t> fork_generation{0};
+
 const std::shared_ptr<WakeFd>& ThreadWakeFd() {
-  thread_local const std::shared_ptr<WakeFd> wake_fd =
-      std::make_shared<WakeFd>();
+  // Registered before the first eventfd of the process is created.
+  static const bool registered [[maybe_unused]] =
+      pthread_atfork(nullptr, nullptr, [] {
+        fork_generation.fetch_add(1, std::memory_order_relaxed);
+      }) == 0;
+  thread_local std::shared_ptr<WakeFd> wake_fd;
+  thread_local uint64_t generation = 0;
+  // Relaxed: the bump happens in this thread (the child handler runs on the
+  // forking thread), or in another process's copy of this memory.
+  const uint64_t now = fork_generation.load(std::memory_order_relaxed);
+  if (wake_fd == nullptr || generation != now) {
+    // In a child, this closes the child's copy of the inherited descriptor
+    // only; the parent's stays open.
+    wake_fd = std::make_shared<WakeFd>();
+    generation = now;
+  }
   return wake_fd;
 }
 
@@ -129,7 +159,7 @@ WaitResult AwaitWithCancellation(absl::Mutex& mu,
 WaitResult SleepUntil(absl::Time deadline, const CancellationToken& token) {
   CancelState* state = WatchedState(token);
   if (state == nullptr) {
-    absl::SleepFor(deadline - absl::Now());
+    absl::SleepFor(deadline - RealtimeNow());
     return WaitResult::kTimeout;
   }
   if (state->IsCancellationRequested()) return WaitResult::kCancelled;
@@ -142,7 +172,7 @@ WaitResult SleepUntil(absl::Time deadline, const CancellationToken& token) {
 }
 
 WaitResult SleepFor(absl::Duration duration, const CancellationToken& token) {
-  return SleepUntil(absl::Now() + duration, token);
+  return SleepUntil(RealtimeNow() + duration, token);
 }
 
 WaitResult SleepUntil(absl::Time deadline) {
@@ -150,7 +180,7 @@ WaitResult SleepUntil(absl::Time deadline) {
 }
 
 WaitResult SleepFor(absl::Duration duration) {
-  return SleepUntil(absl::Now() + duration, CurrentToken());
+  return SleepUntil(RealtimeNow() + duration, CurrentToken());
 }
 
 void Event::Set() {
@@ -204,7 +234,7 @@ WaitResult WaitForFd(int fd, FdInterest interest,
       if (cancelled) {
         timeout_ms = 0;
       } else if (deadline != absl::InfiniteFuture()) {
-        const absl::Duration left = deadline - absl::Now();
+        const absl::Duration left = deadline - RealtimeNow();
         timeout_ms = left <= absl::ZeroDuration()
                          ? 0
                          : static_cast<int>(absl::ToInt64Milliseconds(
@@ -220,7 +250,7 @@ WaitResult WaitForFd(int fd, FdInterest interest,
         result = WaitResult::kCancelled;
         break;
       }
-      if (n == 0 && timeout_ms >= 0 && absl::Now() >= deadline) {
+      if (n == 0 && timeout_ms >= 0 && RealtimeNow() >= deadline) {
         result = WaitResult::kTimeout;
         break;
       }

@@ -19,8 +19,18 @@
 // the new entry becomes the heap top).
 //
 // After the exit hook has run, Arm() still records deadlines but nothing fires
-// them (no thread may start during static destruction). In a child process
-// after fork() the timer thread is restarted lazily by the next Arm().
+// them (no thread may start during static destruction).
+//
+// fork(): the forking thread holds mu_ across fork() (pthread_atfork prepare
+// and parent handlers), so the child's copy of the heap and flags is
+// consistent. The child handler (ResetInForkChild) makes no absl::Mutex call:
+// it rebuilds mu_ and wake_ in place, drops the deadlines armed before the
+// fork (they belong to the parent's threads and objects) and forgets the
+// timer thread, which does not exist in the child; the child's next Arm()
+// starts a fresh one. Also, as the cancel library loads, deadline_timer.cc
+// runs Abseil's lazy one-time initialisations and registers a child handler
+// that turns Abseil's mutex deadlock detection off in every child of fork()
+// (it says why).
 #ifndef CANCELPOOL_CANCEL_INTERNAL_DEADLINE_TIMER_H_
 #define CANCELPOOL_CANCEL_INTERNAL_DEADLINE_TIMER_H_
 
@@ -38,6 +48,22 @@ namespace cancel_internal {
 
 class CancelState;
 
+// The current time, from clock_gettime(CLOCK_REALTIME) (the vDSO: no system
+// call, no lock). The deadline timer and the interruptible waits
+// (cancel/wait.cc) use it instead of absl::Now() so that a thread busy in
+// them is never inside Abseil's clock critical section when another thread
+// calls fork(). On x86-64 this Abseil extrapolates absl::Now() from the
+// cycle counter, and its slow path takes a process-wide spin lock: on every
+// call for about 0.5 s after the process's first call (calibration), then
+// about every 2 s, and in every caller while one recalibrates. A parent
+// thread holding that lock at fork() leaves it held forever in the child,
+// whose next slow-path absl::Now() spins for good (LifecycleTest.
+// ForkWhileBusy: 5 hangs in 500 freshly started runs, the child stuck in
+// GetCurrentTimeNanosSlowPath, while the busy tasks slept with SleepFor,
+// then based on absl::Now()). Same clock as absl::Now() (realtime), so
+// deadlines from either compare correctly.
+absl::Time RealtimeNow() noexcept;
+
 class DeadlineTimer final {
  public:
   static DeadlineTimer& Get();
@@ -54,7 +80,7 @@ class DeadlineTimer final {
   DeadlineTimer() = default;
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
   void StopAtExit() ABSL_LOCKS_EXCLUDED(mu_);
-  void ForgetThreadAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void ResetInForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   void SiftUp(size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SiftDown(size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
