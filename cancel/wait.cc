@@ -6,11 +6,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include "cancelpool/cancel/internal/deadline_timer.h"
@@ -235,10 +237,14 @@ WaitResult WaitForFd(int fd, FdInterest interest,
         timeout_ms = 0;
       } else if (deadline != absl::InfiniteFuture()) {
         const absl::Duration left = deadline - RealtimeNow();
+        // Clamped: a deadline more than ~24.8 days away does not fit poll's
+        // int (the loop polls again until the deadline).
         timeout_ms = left <= absl::ZeroDuration()
                          ? 0
-                         : static_cast<int>(absl::ToInt64Milliseconds(
-                               absl::Ceil(left, absl::Milliseconds(1))));
+                         : static_cast<int>(std::min<int64_t>(
+                               absl::ToInt64Milliseconds(
+                                   absl::Ceil(left, absl::Milliseconds(1))),
+                               std::numeric_limits<int>::max()));
       }
       const int n = poll(fds, 2, timeout_ms);
       if (n < 0 && errno == EINTR) continue;
