@@ -23,7 +23,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -1551,16 +1550,7 @@ void RegisterAll() {
 }  // namespace cancelpool_bench
 
 int main(int argc, char** argv) {
-  // Our own flag first (Google Benchmark rejects flags it does not know).
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--cancelpool_quick") == 0) {
-      cancelpool_bench::g_quick = true;
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  argc = out;
+  cancelpool_bench::g_quick = cancelpool_bench::TakeQuickFlag(&argc, argv);
   const int workers = cancelpool_bench::NumWorkers();
   // Let TBB start one worker per core (its default is cores - 1, the caller
   // taking the last slot), so the worker arena has as many threads as ours.

@@ -16,7 +16,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -270,15 +269,7 @@ void RegisterAll() {
 }  // namespace cancelpool_bench
 
 int main(int argc, char** argv) {
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--cancelpool_quick") == 0) {
-      cancelpool_bench::g_quick = true;
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  argc = out;
+  cancelpool_bench::g_quick = cancelpool_bench::TakeQuickFlag(&argc, argv);
   cancelpool_bench::RegisterAll();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -13,12 +13,30 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 
 namespace cancelpool_bench {
+
+// Removes our own --cancelpool_quick flag from argv (Google Benchmark rejects
+// flags it does not know) and says whether it was there: reduced sizes for
+// the CI smoke run.
+inline bool TakeQuickFlag(int* argc, char** argv) {
+  bool quick = false;
+  int out = 1;
+  for (int i = 1; i < *argc; ++i) {
+    if (std::string_view(argv[i]) == "--cancelpool_quick") {
+      quick = true;
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  *argc = out;
+  return quick;
+}
 
 // Worker count for every system: the number of cores.
 inline int NumWorkers() {

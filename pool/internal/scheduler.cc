@@ -261,15 +261,21 @@ TaskBase* Scheduler::StealFromOthers(Worker* w) {
   for (size_t i = 0; i < n; ++i) {
     Worker* victim = workers_[(start + i) % n].get();
     if (victim == w) continue;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      bool lost = false;
-      TaskBase* task = victim->stealer.Steal(&lost);
-      if (task != nullptr) {
-        Bump(w->steals);
-        return task;
-      }
-      if (!lost) break;
+    if (TaskBase* task = StealFrom(w, victim, INT64_MIN)) return task;
+  }
+  return nullptr;
+}
+
+TaskBase* Scheduler::StealFrom(Worker* w, Worker* victim, int64_t min_index) {
+  // A lost race means the deque was not empty: try once more.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool lost = false;
+    TaskBase* task = victim->stealer.StealAbove(min_index, &lost);
+    if (task != nullptr) {
+      Bump(w->steals);
+      return task;
     }
+    if (!lost) break;
   }
   return nullptr;
 }
@@ -521,28 +527,20 @@ TaskBase* Scheduler::Leapfrog(Worker* w, TaskBase* task) {
   int index = 0;
   int64_t mark = 0;
   if (!task->runner(&index, &mark) || index == w->index) return nullptr;
-  Worker* victim = workers_[static_cast<size_t>(index)].get();
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    bool lost = false;
-    TaskBase* stolen = victim->stealer.StealAbove(mark, &lost);
-    if (stolen != nullptr) {
-      // H3: `mark` is only meaningful while `task` runs. Checked after the
-      // steal: if `task` is still unresolved now, the victim was inside it
-      // (or above it) when it pushed what we took -- the victim can only
-      // reuse those indices for other work after popping below `mark`,
-      // which it does only after `task` resolved, and our steal's seq_cst
-      // load of its bottom would then have synchronised with that later
-      // push, making the resolution visible here.
-      if (task->IsResolved()) {
-        Requeue(stolen);  // maybe unrelated: leave it to the main loops
-        return nullptr;
-      }
-      Bump(w->steals);
-      return stolen;
-    }
-    if (!lost) break;
+  TaskBase* stolen =
+      StealFrom(w, workers_[static_cast<size_t>(index)].get(), mark);
+  // H3: `mark` is only meaningful while `task` runs. Checked after the
+  // steal: if `task` is still unresolved now, the victim was inside it (or
+  // above it) when it pushed what we took -- the victim can only reuse those
+  // indices for other work after popping below `mark`, which it does only
+  // after `task` resolved, and our steal's seq_cst load of its bottom would
+  // then have synchronised with that later push, making the resolution
+  // visible here.
+  if (stolen != nullptr && task->IsResolved()) {
+    Requeue(stolen);  // maybe unrelated: leave it to the main loops
+    return nullptr;
   }
-  return nullptr;
+  return stolen;
 }
 
 WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task,

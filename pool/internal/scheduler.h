@@ -233,6 +233,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   TaskBase* FindWorkOnce(Worker* w);
   TaskBase* TakeFromInjector(Worker* w);
   TaskBase* StealFromOthers(Worker* w);
+  // Steals from `victim` an entry at index >= `min_index` (INT64_MIN: any),
+  // retrying once after a lost race; counts the steal.
+  TaskBase* StealFrom(Worker* w, Worker* victim, int64_t min_index);
   // Runs `task` on worker `w`. `owns_queue_ref`: drop the queue's reference
   // afterwards.
   void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
