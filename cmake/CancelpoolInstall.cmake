@@ -41,6 +41,7 @@ install(FILES
 # Abseil's own .pc files (Debian's libabsl-dev installs them).
 file(RELATIVE_PATH CANCELPOOL_PC_UP
   "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+string(REGEX REPLACE "/$" "" CANCELPOOL_PC_UP "${CANCELPOOL_PC_UP}")
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
   set(CANCELPOOL_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 else()
