@@ -1,21 +1,23 @@
 # Helpers for cancelpool's CMakeLists.txt.
 
 # cancelpool_link_include_prefix(<dir> <subdir>...)
-# Makes <dir>/cancelpool/<subdir> a symbolic link to the source directory
-# <subdir>, so that "cancelpool/<subdir>/x.h" resolves with <dir> on the
-# include path, in the build tree as after installation.
+# Links <dir>/cancelpool/<subdir>/.../x.h to each header under the source
+# directory <subdir>, so that "cancelpool/<subdir>/x.h" resolves with <dir>
+# on the include path, in the build tree as after installation. Headers, not
+# directories, are linked: a linked directory would show its BUILD files to
+# a `bazel build //...` run over a build tree inside the checkout.
 function(cancelpool_link_include_prefix dir)
-  file(MAKE_DIRECTORY "${dir}/cancelpool")
   foreach(sub IN LISTS ARGN)
-    set(link "${dir}/cancelpool/${sub}")
-    if(IS_SYMLINK "${link}")
-      file(READ_SYMLINK "${link}" target)
-      if(target STREQUAL "${PROJECT_SOURCE_DIR}/${sub}")
-        continue()
+    file(GLOB_RECURSE headers CONFIGURE_DEPENDS
+      RELATIVE "${PROJECT_SOURCE_DIR}/${sub}" "${PROJECT_SOURCE_DIR}/${sub}/*.h")
+    foreach(header IN LISTS headers)
+      set(link "${dir}/cancelpool/${sub}/${header}")
+      if(NOT IS_SYMLINK "${link}")
+        get_filename_component(link_dir "${link}" DIRECTORY)
+        file(MAKE_DIRECTORY "${link_dir}")
+        file(CREATE_LINK "${PROJECT_SOURCE_DIR}/${sub}/${header}" "${link}" SYMBOLIC)
       endif()
-      file(REMOVE "${link}")
-    endif()
-    file(CREATE_LINK "${PROJECT_SOURCE_DIR}/${sub}" "${link}" SYMBOLIC)
+    endforeach()
   endforeach()
 endfunction()
 

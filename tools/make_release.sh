@@ -16,10 +16,11 @@
 # benchmarks/out/, caches). The archive is reproducible: the same commit
 # gives the same bytes (git archive's file times are the commit's; gzip -n).
 #
-# Prints the archive's path, then its sha256, the value for http_archive's
-# sha256 (README, "Use a release with http_archive"):
+# Prints the archive's path, its sha256 (for http_archive's sha256) and its
+# integrity (for Bzlmod's archive_override); README, "Releases":
 #   /path/to/cancelpool-0.1.0.tar.gz
-#   sha256 4f1c...
+#   sha256 87fd...
+#   integrity sha256-h/3W...
 set -euo pipefail
 
 die() { echo "make_release: error: $*" >&2; exit 1; }
@@ -63,5 +64,9 @@ git -C "$repo" archive --format=tar --prefix="$name/" "$rev" -- . \
 mv "$tmp" "$archive"
 trap - EXIT
 
+sha256="$(sha256sum "$archive" | cut -d' ' -f1)"
+# Bzlmod's integrity: "sha256-" and the digest's bytes in base64.
+integrity="sha256-$(printf "$(sed 's/../\\x&/g' <<<"$sha256")" | base64 -w0)"
 echo "$archive"
-echo "sha256 $(sha256sum "$archive" | cut -d' ' -f1)"
+echo "sha256 $sha256"
+echo "integrity $integrity"

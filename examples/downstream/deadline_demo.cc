@@ -42,11 +42,11 @@ void DeadlineInterruptsWait() {
   const cancelpool::WaitResult result =
       never_set.Wait(source.Token(), start + kHangTimeout);
   const absl::Duration waited = absl::Now() - start;
-  std::printf("  wait returned %s after %s; reason: %s\n",
-              cancelpool::WaitResultName(result),
-              absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1)))
-                  .c_str(),
-              source.Token().Reason().ToString().c_str());
+  std::printf(
+      "  wait returned %s after %s; reason: %s\n",
+      cancelpool::WaitResultName(result),
+      absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))).c_str(),
+      source.Token().Reason().ToString().c_str());
   Expect(result == cancelpool::WaitResult::kCancelled,
          "the wait was cancelled");
   Expect(absl::IsDeadlineExceeded(source.Token().Reason()),

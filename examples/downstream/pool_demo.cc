@@ -24,7 +24,8 @@ int main() {
     cancelpool::TaskOptions options;
     options.parent = requests[i].Token();
     answers.push_back(pool.SubmitWith(
-        options, [i](cancelpool::CancellationToken token) -> absl::StatusOr<int> {
+        options,
+        [i](cancelpool::CancellationToken token) -> absl::StatusOr<int> {
           if (i == 3 && cancelpool::SleepFor(absl::Seconds(60), token) ==
                             cancelpool::WaitResult::kCancelled) {
             return token.Reason();
