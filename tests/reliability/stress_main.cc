@@ -50,6 +50,11 @@ StressConfig StressConfigFromEnv(StressConfig c) {
 
 StressTotals RunStress(const StressConfig& config) {
   StressTotals t;
+  if (!config.error.empty()) {  // a bad setting fails the run, unrun
+    t.failures = 1;
+    t.first_failure = config.error;
+    return t;
+  }
   absl::Mutex mu;  // guards t and stdout
   HarnessLimits limits;
   limits.hostile = config.hostile;

@@ -37,7 +37,7 @@ struct StressConfig {
   bool verbose = false;
   int jobs = 1;  // schedules run concurrently (independent pools)
   uint32_t hostile = kHostileDefault;  // HostileOp bits
-  std::string error;  // a bad setting (the run should not start)
+  std::string error;  // a bad setting: RunStress then fails without running
 };
 
 // Defaults overridden from the environment.

