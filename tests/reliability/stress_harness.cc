@@ -255,7 +255,7 @@ Op MakeOp(Choices& c, const HarnessLimits& limits, bool main_client) {
   // No choice is consumed unless a hostile op is enabled: with none, the
   // schedules are those of the plain harness.
   if (const std::vector<HostileOp> hostile = HostileOps(limits.hostile);
-      !hostile.empty() && c.OneIn(12)) {
+      !hostile.empty() && c.OneIn(24)) {
     op.kind = OpKind::kHostile;
     op.hostile = hostile[c.Next(static_cast<uint32_t>(hostile.size()))];
     op.target = c.Next(1u << 16);
