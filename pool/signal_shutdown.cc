@@ -1,4 +1,45 @@
 // Copyright 2026 The cancelpool Authors.
+//
+// THE PROTOCOL (reader thread, stage thread, and the callers of Watch,
+// Unwatch and WaitForShutdown; everything below happens under mu_ unless it
+// says otherwise).
+//  1. The reader takes each signal (signalfd, or Trigger's list woken by the
+//     eventfd) and counts it. 1st: stage_ = kDraining, grace_deadline_ set,
+//     a kDrain action queued. 2nd, or grace_deadline_ passed: stage_ =
+//     kCancelling, grace_deadline_ cleared, a kCancel action queued (once).
+//     3rd: writes one line to stderr and std::_Exit()s, without mu_ and
+//     without waiting for anything. The reader never runs user code and
+//     never calls into a pool: the exit cannot wait for either (issue 11,
+//     item 19: it used to run the hooks and the pools' Shutdown itself).
+//  2. The stage thread pops actions in order. For each: it runs the hook
+//     (without mu_, and without counting a pool call: Unwatch does not wait
+//     for hooks); then, in one critical section, copies pools_ and
+//     increments pool_calls_in_progress_; calls Shutdown(mode, reason) on
+//     each copied pool without mu_; then decrements.
+//  3. Unwatch(p), in one critical section: removes p from pools_, then waits
+//     (mu_.Await releases mu_ while waiting) until pool_calls_in_progress_
+//     is 0 and p is not in awaited_. Rules out the stage thread calling p
+//     after Unwatch returned: its copy is taken with the count raised in
+//     one critical section (step 2), so either the copy is after the
+//     removal (no p) or the count is raised until those calls end.
+//  4. WaitForShutdown, after the first signal, repeatedly: picks (under mu_)
+//     a watched entry not yet seen terminated, adds its pool to awaited_,
+//     calls AwaitTermination on it without mu_ for at most one slice
+//     (kAwaitSlice), then removes it from awaited_. It never keeps a pool
+//     across a release of mu_ without its awaited_ entry: this rules out
+//     calling a pool that another thread unwatched and destroyed meanwhile
+//     (issue 11, item 3: it used to copy the list and call each pool later,
+//     a use after free). The slice bounds how long Unwatch waits for it
+//     (step 3), so a thread that unwatches a pool in order to finish it
+//     itself cannot deadlock against a WaitForShutdown that waits for that
+//     pool. Entries seen terminated are remembered by Watch id, not
+//     address, so a new pool at a freed pool's address is still waited for.
+//     When every entry is seen terminated and pool_calls_in_progress_ is 0,
+//     it removes those entries (the stage thread's later copies cannot
+//     include them) and returns true.
+//  5. The destructor stops the reader (stop_reader_, eventfd) and joins it,
+//     so no action is queued afterwards; then stops the stage thread
+//     (stop_stages_), which finishes the queued actions first, and joins it.
 #include "cancelpool/pool/signal_shutdown.h"
 
 #include <dirent.h>
@@ -15,7 +56,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,12 +67,16 @@
 namespace cancelpool {
 namespace {
 
-// One SignalShutdown at a time (signalfd consumes the signals).
+// One SignalShutdown at a time (signalfd consumes the signals). seq_cst.
 std::atomic<bool> g_installed{false};
 
+// WaitForShutdown's longest single AwaitTermination call (PROTOCOL, step 4).
+constexpr absl::Duration kAwaitSlice = absl::Milliseconds(10);
+
 // Counts the threads other than the caller that leave any of `signals`
-// unblocked (they could receive a signal meant for the dedicated thread),
+// unblocked (they could receive a signal meant for the dedicated threads),
 // from /proc/self/task/*/status's SigBlk mask. -1 if /proc is unreadable.
+// `signals` are valid (1..64): Install checks them first.
 int CountThreadsNotBlocking(const std::vector<int>& signals) {
   DIR* dir = opendir("/proc/self/task");
   if (dir == nullptr) return -1;
@@ -59,6 +106,21 @@ int CountThreadsNotBlocking(const std::vector<int>& signals) {
 
 }  // namespace
 
+namespace signal_shutdown_internal {
+
+int PollTimeoutMs(absl::Time now, absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  const absl::Duration left = deadline - now;  // saturates; may be infinite
+  if (left <= absl::ZeroDuration()) return 0;
+  // Rounded up, so that a wake-up is never before the deadline; clamped,
+  // because more than ~24.8 days does not fit poll's int.
+  return static_cast<int>(std::min<int64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+      std::numeric_limits<int>::max()));
+}
+
+}  // namespace signal_shutdown_internal
+
 std::string SignalShutdown::SignalName(int signo) {
   switch (signo) {
     case SIGINT:
@@ -80,8 +142,28 @@ std::string SignalShutdown::SignalName(int signo) {
 
 absl::StatusOr<std::unique_ptr<SignalShutdown>> SignalShutdown::Install(
     Options options) {
+  // Every input first: nothing below may use an unchecked signal number.
   if (options.signals.empty()) {
     return absl::InvalidArgumentError("SignalShutdown: no signals to handle");
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signo : options.signals) {
+    if (signo == SIGKILL || signo == SIGSTOP) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("SignalShutdown: ", SignalName(signo),
+                       " (", signo, ") cannot be caught"));
+    }
+    // sigaddset refuses <= 0, >= NSIG and glibc's internal signals.
+    if (signo <= 0 || signo > 64 || sigaddset(&set, signo) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("SignalShutdown: invalid signal ", signo));
+    }
+  }
+  if (options.grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SignalShutdown: negative grace ",
+                     absl::FormatDuration(options.grace)));
   }
   if (g_installed.exchange(true)) {
     return absl::AlreadyExistsError(
@@ -97,15 +179,6 @@ absl::StatusOr<std::unique_ptr<SignalShutdown>> SignalShutdown::Install(
         "Call it first thing in main(), or block the signals in those "
         "threads and set allow_existing_threads"));
   }
-  sigset_t set;
-  sigemptyset(&set);
-  for (int signo : options.signals) {
-    if (sigaddset(&set, signo) != 0) {
-      g_installed.store(false);
-      return absl::InvalidArgumentError(
-          absl::StrCat("SignalShutdown: invalid signal ", signo));
-    }
-  }
   if (int err = pthread_sigmask(SIG_BLOCK, &set, nullptr); err != 0) {
     g_installed.store(false);
     return absl::InternalError(
@@ -113,19 +186,29 @@ absl::StatusOr<std::unique_ptr<SignalShutdown>> SignalShutdown::Install(
   }
   const int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) {
+    const int err = errno;
     g_installed.store(false);
-    return absl::InternalError(
-        absl::StrCat("signalfd: ", std::strerror(errno)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("signalfd: ", std::strerror(err)));
   }
   const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0) {
+    const int err = errno;
     close(sfd);
     g_installed.store(false);
-    return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("eventfd: ", std::strerror(err)));
   }
+  // From here the destructor cleans up (it joins only started threads).
   std::unique_ptr<SignalShutdown> s(
       new SignalShutdown(std::move(options), sfd, efd));
-  s->thread_ = std::thread([raw = s.get()] { raw->Run(); });
+  try {
+    s->stages_ = std::thread([raw = s.get()] { raw->RunStages(); });
+    s->reader_ = std::thread([raw = s.get()] { raw->RunReader(); });
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("SignalShutdown: cannot start a thread: ", e.what()));
+  }
   return s;
 }
 
@@ -133,13 +216,19 @@ SignalShutdown::SignalShutdown(Options options, int signal_fd, int wake_fd)
     : options_(std::move(options)), signal_fd_(signal_fd), wake_fd_(wake_fd) {}
 
 SignalShutdown::~SignalShutdown() {
+  // PROTOCOL, step 5.
   {
     absl::MutexLock lock(&mu_);
-    stopping_ = true;
+    stop_reader_ = true;
   }
   const uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
-  thread_.join();
+  if (reader_.joinable()) reader_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    stop_stages_ = true;
+  }
+  if (stages_.joinable()) stages_.join();
   close(signal_fd_);
   close(wake_fd_);
   g_installed.store(false);
@@ -150,9 +239,10 @@ void SignalShutdown::Watch(ThreadPool* pool) {
   absl::Status reason;
   {
     absl::MutexLock lock(&mu_);
-    if (std::find(pools_.begin(), pools_.end(), pool) == pools_.end()) {
-      pools_.push_back(pool);
-    }
+    const bool watched =
+        std::any_of(pools_.begin(), pools_.end(),
+                    [pool](const Watched& w) { return w.pool == pool; });
+    if (!watched) pools_.push_back({pool, next_watch_id_++});
     stage = stage_;
     reason = reason_;
   }
@@ -163,21 +253,16 @@ void SignalShutdown::Watch(ThreadPool* pool) {
 }
 
 void SignalShutdown::Unwatch(ThreadPool* pool) {
+  // PROTOCOL, step 3.
   absl::MutexLock lock(&mu_);
-  pools_.erase(std::remove(pools_.begin(), pools_.end(), pool), pools_.end());
-  AwaitNoPoolCallsLocked();
-}
-
-void SignalShutdown::AwaitNoPoolCallsLocked() {
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return pool_calls_in_progress_ == 0;
+  pools_.erase(std::remove_if(pools_.begin(), pools_.end(),
+                              [pool](const Watched& w) { return w.pool == pool; }),
+               pools_.end());
+  auto released = [this, pool]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pool_calls_in_progress_ == 0 &&
+           std::find(awaited_.begin(), awaited_.end(), pool) == awaited_.end();
   };
-  mu_.Await(absl::Condition(&idle));
-}
-
-void SignalShutdown::EndPoolCalls() {
-  absl::MutexLock lock(&mu_);
-  --pool_calls_in_progress_;
+  mu_.Await(absl::Condition(&released));
 }
 
 void SignalShutdown::Trigger(int signo) {
@@ -199,22 +284,43 @@ bool SignalShutdown::WaitForSignal(absl::Time deadline) {
 
 bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
   if (!WaitForSignal(deadline)) return false;
-  std::vector<ThreadPool*> pools;
-  {
-    absl::MutexLock lock(&mu_);
-    pools = pools_;
-  }
-  bool all = true;
-  for (ThreadPool* pool : pools) all &= pool->AwaitTermination(deadline);
-  if (!all) return false;
-  // The signal thread may still be inside a pool's Shutdown(); wait for it,
-  // and unwatch, so the caller may destroy the pools now.
+  // PROTOCOL, step 4.
+  std::vector<uint64_t> terminated;  // Watch ids seen terminated
+  auto seen = [&terminated](const Watched& w) {
+    return std::find(terminated.begin(), terminated.end(), w.id) !=
+           terminated.end();
+  };
   absl::MutexLock lock(&mu_);
-  AwaitNoPoolCallsLocked();
-  for (ThreadPool* pool : pools) {
-    pools_.erase(std::remove(pools_.begin(), pools_.end(), pool),
-                 pools_.end());
+  for (;;) {
+    auto next = std::find_if_not(pools_.begin(), pools_.end(), seen);
+    if (next == pools_.end()) {
+      // All terminated; the stage thread may still be inside a pool's
+      // Shutdown(). Wait for it (pools watched meanwhile: loop again).
+      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return pool_calls_in_progress_ == 0;
+      };
+      if (!mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) {
+        return false;
+      }
+      if (std::all_of(pools_.begin(), pools_.end(), seen)) break;
+      continue;
+    }
+    ThreadPool* const pool = next->pool;
+    const uint64_t id = next->id;
+    awaited_.push_back(pool);
+    mu_.Unlock();
+    const bool done =
+        pool->AwaitTermination(std::min(deadline, absl::Now() + kAwaitSlice));
+    mu_.Lock();
+    awaited_.erase(std::find(awaited_.begin(), awaited_.end(), pool));
+    if (done) {
+      terminated.push_back(id);
+    } else if (absl::Now() >= deadline) {
+      return false;
+    }
   }
+  pools_.erase(std::remove_if(pools_.begin(), pools_.end(), seen),
+               pools_.end());
   return true;
 }
 
@@ -233,59 +339,43 @@ absl::Status SignalShutdown::reason() const {
   return reason_;
 }
 
-void SignalShutdown::StartCancelling(absl::Status reason, int signo) {
-  std::vector<ThreadPool*> pools;
-  {
-    absl::MutexLock lock(&mu_);
-    if (stage_ == Stage::kCancelling) return;
-    stage_ = Stage::kCancelling;
-    reason_ = reason;
-    grace_deadline_ = absl::InfiniteFuture();
-    pools = pools_;
-    ++pool_calls_in_progress_;
-  }
-  if (options_.on_cancel) options_.on_cancel(signo);
-  for (ThreadPool* pool : pools) pool->Shutdown(ShutdownMode::kCancel, reason);
-  EndPoolCalls();
+void SignalShutdown::EscalateLocked(absl::Status reason, int signo) {
+  if (stage_ == Stage::kCancelling) return;
+  stage_ = Stage::kCancelling;
+  reason_ = reason;
+  grace_deadline_ = absl::InfiniteFuture();
+  actions_.push_back({ShutdownMode::kCancel, signo, std::move(reason)});
 }
 
-void SignalShutdown::HandleSignal(int signo) {
-  int n;
-  int first;
-  std::vector<ThreadPool*> pools;
-  absl::Status reason;
+void SignalShutdown::OnSignal(int signo) {
+  // PROTOCOL, step 1. Runs on the reader only.
   {
     absl::MutexLock lock(&mu_);
-    n = ++received_;
+    const int n = ++received_;
     if (n == 1) {
       first_signal_ = signo;
       stage_ = Stage::kDraining;
       reason_ = absl::CancelledError(
           absl::StrCat(SignalName(signo), " received: draining"));
       grace_deadline_ = absl::Now() + options_.grace;
-      pools = pools_;
-      reason = reason_;
-      ++pool_calls_in_progress_;
+      actions_.push_back({ShutdownMode::kDrain, signo, reason_});
+      return;
     }
-    first = first_signal_;
+    if (n == 2) {
+      const int first = first_signal_;
+      EscalateLocked(
+          absl::CancelledError(
+              signo == first
+                  ? absl::StrCat(SignalName(signo),
+                                 " received twice: cancelling")
+                  : absl::StrCat(SignalName(signo), " received after ",
+                                 SignalName(first), ": cancelling")),
+          signo);
+      return;
+    }
   }
-  if (n == 1) {
-    if (options_.on_first_signal) options_.on_first_signal(signo);
-    for (ThreadPool* pool : pools) pool->Shutdown(ShutdownMode::kDrain, reason);
-    EndPoolCalls();
-    return;
-  }
-  if (n == 2) {
-    StartCancelling(
-        absl::CancelledError(
-            signo == first
-                ? absl::StrCat(SignalName(signo), " received twice: cancelling")
-                : absl::StrCat(SignalName(signo), " received after ",
-                               SignalName(first), ": cancelling")),
-        signo);
-    return;
-  }
-  // Third signal: stop now. No destructors, no atexit handlers.
+  // Third signal: stop now. No destructors, no atexit handlers, and nothing
+  // to wait for (the stage thread may be stuck in user code).
   const std::string msg = absl::StrFormat(
       "cancelpool: %s received a third time: exiting now\n",
       SignalName(signo));
@@ -293,34 +383,25 @@ void SignalShutdown::HandleSignal(int signo) {
   std::_Exit(128 + signo);
 }
 
-void SignalShutdown::Run() {
+void SignalShutdown::RunReader() {
   pthread_setname_np(pthread_self(), "cancelpool-sig");
   for (;;) {
     absl::Time grace_deadline;
-    int first;
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
+      if (stop_reader_) return;
       grace_deadline = grace_deadline_;
-      first = first_signal_;
-    }
-    int timeout_ms = -1;
-    if (grace_deadline != absl::InfiniteFuture()) {
-      const absl::Duration left = grace_deadline - absl::Now();
-      timeout_ms =
-          left <= absl::ZeroDuration()
-              ? 0
-              : static_cast<int>(absl::ToInt64Milliseconds(
-                    absl::Ceil(left, absl::Milliseconds(1))));
     }
     pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    const int n = poll(fds, 2, timeout_ms);
+    const int n = poll(
+        fds, 2,
+        signal_shutdown_internal::PollTimeoutMs(absl::Now(), grace_deadline));
     if (n < 0 && errno != EINTR) return;
     if (n > 0 && (fds[0].revents & POLLIN) != 0) {
       signalfd_siginfo info;
       while (read(signal_fd_, &info, sizeof(info)) ==
              static_cast<ssize_t>(sizeof(info))) {
-        HandleSignal(static_cast<int>(info.ssi_signo));
+        OnSignal(static_cast<int>(info.ssi_signo));
       }
     }
     if (n > 0 && (fds[1].revents & POLLIN) != 0) {
@@ -331,16 +412,48 @@ void SignalShutdown::Run() {
         absl::MutexLock lock(&mu_);
         triggered.swap(triggered_);
       }
-      for (int signo : triggered) HandleSignal(signo);
+      for (int signo : triggered) OnSignal(signo);
     }
-    if (grace_deadline != absl::InfiniteFuture() &&
-        absl::Now() >= grace_deadline) {
-      StartCancelling(
+    absl::MutexLock lock(&mu_);
+    if (grace_deadline_ != absl::InfiniteFuture() &&
+        absl::Now() >= grace_deadline_) {
+      EscalateLocked(
           absl::CancelledError(absl::StrCat(
-              SignalName(first), " grace period (",
+              SignalName(first_signal_), " grace period (",
               absl::FormatDuration(options_.grace), ") over: cancelling")),
-          first);
+          first_signal_);
     }
+  }
+}
+
+void SignalShutdown::RunStages() {
+  pthread_setname_np(pthread_self(), "cancelpool-stage");
+  for (;;) {
+    Action action;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !actions_.empty() || stop_stages_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (actions_.empty()) return;  // stop_stages_, and nothing left to do
+      action = std::move(actions_.front());
+      actions_.pop_front();
+    }
+    // PROTOCOL, step 2.
+    auto& hook = action.mode == ShutdownMode::kDrain ? options_.on_first_signal
+                                                     : options_.on_cancel;
+    if (hook) hook(action.signo);
+    std::vector<ThreadPool*> pools;
+    {
+      absl::MutexLock lock(&mu_);
+      pools.reserve(pools_.size());
+      for (const Watched& w : pools_) pools.push_back(w.pool);
+      ++pool_calls_in_progress_;
+    }
+    for (ThreadPool* pool : pools) pool->Shutdown(action.mode, action.reason);
+    absl::MutexLock lock(&mu_);
+    --pool_calls_in_progress_;
   }
 }
 

@@ -5,25 +5,39 @@
 //
 // MODEL
 // Install() blocks the chosen signals (SIGINT and SIGTERM by default) in the
-// calling thread and starts one dedicated thread that receives them through a
-// signalfd(2). Threads created afterwards inherit the blocked mask, so the
-// kernel never runs a handler: the signals queue up for the dedicated thread,
-// which handles them as ordinary code. Escalation, the way operators expect:
+// calling thread and starts two dedicated threads. Threads created
+// afterwards inherit the blocked mask, so the kernel never runs a handler:
+// the signals queue up for the dedicated threads, which handle them as
+// ordinary code.
+//   * The reader thread receives the signals through a signalfd(2), counts
+//     them, keeps the grace timer and decides the stage. It never runs user
+//     code and never calls into a pool, so nothing a hook, a pool or a
+//     cancellation callback does can delay it.
+//   * The stage thread carries out what the reader decided, in order: it
+//     runs the hooks and calls Shutdown() on the watched pools (which runs
+//     running tasks' cancellation callbacks, at kCancel). A slow hook delays
+//     the stages after it, never the third signal's exit.
+// Escalation, the way operators expect:
 //   1st signal  graceful drain: `on_first_signal` runs (say, stop accepting
 //               connections), then every watched pool gets
 //               Shutdown(kDrain). A grace timer starts.
 //   2nd signal, or the grace period ends:
-//               every watched pool gets Shutdown(kCancel, reason): queued
-//               tasks resolve as cancelled without running, running tasks'
-//               tokens are cancelled. The reason names the signal, e.g.
+//               `on_cancel` runs, then every watched pool gets
+//               Shutdown(kCancel, reason): queued tasks resolve as cancelled
+//               without running, running tasks' tokens are cancelled. The
+//               reason names the signal, e.g.
 //               CancelledError("SIGTERM received twice: cancelling") or
 //               CancelledError("SIGINT grace period (5s) over: cancelling").
 //   3rd signal  the process exits at once with status 128 + signal number
 //               (std::_Exit: no destructors, no atexit handlers) -- the
-//               operator's "stop now".
+//               operator's "stop now". The reader does this itself, whatever
+//               the stage thread is doing (a hook or a cancellation callback
+//               that blocks cannot hold it up).
+// stage(), signals_received() and reason() change when the reader decides,
+// which may be before the stage thread has acted.
 // Counting is the kernel's: a standard signal sent while the same signal is
-// still pending (not yet read by the dedicated thread) is merged with it, so
-// two SIGTERMs sent within a scheduling delay of each other may count as one
+// still pending (not yet read by the reader) is merged with it, so two
+// SIGTERMs sent within a scheduling delay of each other may count as one
 // (the grace timer still escalates). Operators pressing Ctrl-C repeatedly
 // are far slower than that.
 // Trigger(signo) does the same as receiving `signo`, for tests and service
@@ -47,14 +61,27 @@
 //     signals; two would race). A second Install() fails with
 //     AlreadyExists.
 //
+// ERRORS
+// Install() checks its options before anything else and answers
+// InvalidArgument, with nothing changed, for: no signals; a number that is
+// not a signal the process may block (<= 0, above 64, or one glibc keeps for
+// itself); SIGKILL or SIGSTOP (they cannot be caught); a negative grace.
+// Then AlreadyExists and FailedPrecondition as above; ResourceExhausted if a
+// thread or descriptor cannot be created (nothing is left installed).
+//
 // THREAD SAFETY AND LIFETIME
 // All methods are thread-safe. A watched pool must stay alive until it is
-// unwatched or the SignalShutdown is destroyed. Destroying the SignalShutdown
-// stops and joins its thread (it never shuts pools down by itself).
+// unwatched (Unwatch returned, or WaitForShutdown returned true) or the
+// SignalShutdown is destroyed. Destroying the SignalShutdown stops and joins
+// its threads; the stage thread first finishes what signals received before
+// then asked for (it never shuts pools down by itself otherwise). Hooks run
+// on the stage thread, one at a time.
 #ifndef CANCELPOOL_POOL_SIGNAL_SHUTDOWN_H_
 #define CANCELPOOL_POOL_SIGNAL_SHUTDOWN_H_
 
 #include <csignal>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -75,12 +102,17 @@ class SignalShutdown final {
   struct Options {
     // The signals to handle.
     std::vector<int> signals = {SIGINT, SIGTERM};
-    // How long the drain may take before everything is cancelled.
+    // How long the drain may take before everything is cancelled. Not
+    // negative; absl::InfiniteDuration() (or one so long that the end does
+    // not fit absl::Time) means only a second signal cancels. Any length
+    // works: the reader wakes at least every ~24.8 days (poll's limit) and
+    // checks again.
     absl::Duration grace = absl::Seconds(10);
-    // Runs on the signal thread at the first signal, before the pools start
+    // Runs on the stage thread at the first signal, before the pools start
     // draining (e.g. close the listening socket). Must not throw.
     absl::AnyInvocable<void(int signo)> on_first_signal;
-    // Runs on the signal thread when cancellation starts. Must not throw.
+    // Runs on the stage thread when cancellation starts, before the pools
+    // are cancelled. Must not throw.
     absl::AnyInvocable<void(int signo)> on_cancel;
     // See PROCESS-WIDE CONSEQUENCES.
     bool allow_existing_threads = false;
@@ -99,20 +131,24 @@ class SignalShutdown final {
   SignalShutdown& operator=(const SignalShutdown&) = delete;
 
   // Adds/removes a pool to shut down. A pool watched after the first signal
-  // is shut down at once in the current stage. Unwatch waits until the signal
-  // thread is no longer calling into any pool; afterwards the pool may be
-  // destroyed.
+  // is shut down at once, on the calling thread, in the current stage.
+  // Unwatch waits until the stage thread is no longer calling into any pool
+  // and no WaitForShutdown is waiting on this one (WaitForShutdown waits in
+  // slices of at most 10 ms, so that part is short); afterwards the pool may
+  // be destroyed.
   void Watch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
   void Unwatch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Acts as if `signo` had been received (it need not be in the handled set).
-  // Returns at once; the signal thread does the work.
+  // Returns at once; the reader and stage threads do the work.
   void Trigger(int signo) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until a first signal arrived and every watched pool has
   // terminated, or until `deadline`. Returns true in the first case; then the
-  // pools are unwatched (the signal thread will not touch them again) and may
-  // be destroyed. A later third signal still exits the process.
+  // pools are unwatched (the stage thread will not touch them again) and may
+  // be destroyed. A later third signal still exits the process. Other
+  // threads may Watch and Unwatch (and then destroy) pools meanwhile: an
+  // unwatched pool is no longer waited for, a newly watched one is.
   bool WaitForShutdown(absl::Time deadline = absl::InfiniteFuture())
       ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until the first signal (or Trigger), or `deadline`.
@@ -128,31 +164,58 @@ class SignalShutdown final {
   static std::string SignalName(int signo);
 
  private:
-  SignalShutdown(Options options, int signal_fd, int wake_fd);
-  void Run();
-  void HandleSignal(int signo) ABSL_LOCKS_EXCLUDED(mu_);
-  void StartCancelling(absl::Status reason, int signo)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  void AwaitNoPoolCallsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EndPoolCalls() ABSL_LOCKS_EXCLUDED(mu_);
+  // What the reader asks the stage thread to do.
+  struct Action {
+    ShutdownMode mode = ShutdownMode::kDrain;
+    int signo = 0;
+    absl::Status reason;
+  };
+  struct Watched {
+    ThreadPool* pool;
+    uint64_t id;  // unique per Watch: a new pool at a freed address differs
+  };
 
-  Options options_;
+  SignalShutdown(Options options, int signal_fd, int wake_fd);
+  void RunReader();
+  void RunStages();
+  void OnSignal(int signo) ABSL_LOCKS_EXCLUDED(mu_);
+  void EscalateLocked(absl::Status reason, int signo)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Options options_;  // the hooks are called only by the stage thread
   const int signal_fd_;
   const int wake_fd_;
   mutable absl::Mutex mu_;
-  std::vector<ThreadPool*> pools_ ABSL_GUARDED_BY(mu_);
+  std::vector<Watched> pools_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<int> triggered_ ABSL_GUARDED_BY(mu_);
+  std::deque<Action> actions_ ABSL_GUARDED_BY(mu_);
   Stage stage_ ABSL_GUARDED_BY(mu_) = Stage::kRunning;
   int received_ ABSL_GUARDED_BY(mu_) = 0;
   int first_signal_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status reason_ ABSL_GUARDED_BY(mu_);
   absl::Time grace_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Calls into watched pools the signal thread is making right now (it calls
+  bool stop_reader_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_stages_ ABSL_GUARDED_BY(mu_) = false;
+  // Calls into watched pools the stage thread is making right now (it calls
   // them without holding mu_). Unwatch and WaitForShutdown wait for zero.
   int pool_calls_in_progress_ ABSL_GUARDED_BY(mu_) = 0;
-  std::thread thread_;
+  // The pools WaitForShutdown calls are inside AwaitTermination of right
+  // now (one entry per call). Unwatch waits until its pool is not here.
+  std::vector<ThreadPool*> awaited_ ABSL_GUARDED_BY(mu_);
+  std::thread reader_;
+  std::thread stages_;
 };
+
+namespace signal_shutdown_internal {
+
+// The timeout for poll(2), in milliseconds, to wake at `deadline` when it is
+// `now`: -1 (wait without limit) for absl::InfiniteFuture(), 0 once the
+// deadline has passed, otherwise the time left rounded up and at most
+// INT_MAX (~24.8 days: the caller then polls again).
+int PollTimeoutMs(absl::Time now, absl::Time deadline);
+
+}  // namespace signal_shutdown_internal
 
 }  // namespace cancelpool
 

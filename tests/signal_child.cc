@@ -8,6 +8,8 @@
 //         stubborn  RUNNING tasks ignore their tokens (for the 3rd signal).
 //         heavy     3 threads submit short tasks until Submit is refused.
 //         idle      no tasks.
+//         slowhook  no tasks; the first signal's hook blocks for ten minutes
+//                   (the third signal must exit the process all the same).
 // Output (stdout, line by line): "READY" once the running tasks started (and
 // the submitters are going), "FIRST_SIGNAL <name>" and "CANCELLING <name>"
 // from the hooks,
@@ -28,6 +30,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/signal_shutdown.h"
 #include "cancelpool/pool/thread_pool.h"
@@ -62,8 +66,9 @@ int main(int argc, char** argv) {
   const int running = argc > 2 ? std::atoi(argv[2]) : 2;
   const int queued = argc > 3 ? std::atoi(argv[3]) : 10;
   sopts.grace = absl::Milliseconds(argc > 4 ? std::atoi(argv[4]) : 200);
-  sopts.on_first_signal = [](int signo) {
+  sopts.on_first_signal = [slow = mode == "slowhook"](int signo) {
     Say("FIRST_SIGNAL " + cancelpool::SignalShutdown::SignalName(signo));
+    if (slow) absl::SleepFor(absl::Minutes(10));
   };
   sopts.on_cancel = [](int signo) {
     Say("CANCELLING " + cancelpool::SignalShutdown::SignalName(signo));

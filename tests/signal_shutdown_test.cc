@@ -1,23 +1,53 @@
+// SignalShutdown tests.
 // Real-signal tests: start tests/signal_child as a child process, send it
 // SIGTERM/SIGINT with kill(2), and check what it reports and how it exits.
+// In-process tests: Install with SIGUSR2 only (blocking it in this process is
+// harmless) and drive the stages with Trigger(); anything that can hang or
+// must exit the process runs in a forked child (RunInChild).
+#include "cancelpool/pool/signal_shutdown.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <map>
+#include <memory>
+#include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace {
+
+using cancelpool::CancellationToken;
+using cancelpool::SignalShutdown;
+using cancelpool::ThreadPool;
+using cancelpool::testing_util::ChildResult;
+using cancelpool::testing_util::Gate;
+using cancelpool::testing_util::RunInChild;
 
 constexpr absl::Duration kGenerous = absl::Seconds(60);
 
@@ -237,6 +267,323 @@ TEST(SignalShutdownTest, SignalDuringHeavySubmissionLosesNothing) {
   ExpectIdentity(r, child.output());
   EXPECT_GT(r["submitted"], 0);
   EXPECT_GT(r["rejected"], 0);  // at least the refusals after shutdown
+}
+
+// ---------------------------------------------------------------------------
+// In-process tests (SIGUSR2 and Trigger).
+
+using cancelpool::testing_util::kLong;
+
+SignalShutdown::Options InProcessOptions() {
+  SignalShutdown::Options o;
+  o.signals = {SIGUSR2};
+  // Pool workers of this test, and the sanitizers' own threads, may exist.
+  o.allow_existing_threads = true;
+  return o;
+}
+
+std::unique_ptr<SignalShutdown> MustInstall(SignalShutdown::Options o) {
+  auto installed = SignalShutdown::Install(std::move(o));
+  EXPECT_TRUE(installed.ok()) << installed.status();
+  return installed.ok() ? *std::move(installed) : nullptr;
+}
+
+// Issue 11, item 17: the signal numbers were used (as shift amounts, to read
+// the other threads' masks) before they were validated, and the answer was
+// FailedPrecondition. Every invalid input must be InvalidArgument, whatever
+// other threads exist, and leave nothing installed.
+TEST(SignalShutdownInstallTest, InvalidInputIsInvalidArgumentWithOtherThreads) {
+  // A thread that leaves every signal unblocked (the main thread blocks
+  // none of these when it starts it).
+  absl::Notification done;
+  std::thread other([&done] { done.WaitForNotification(); });
+  struct Case {
+    std::vector<int> signals;
+    absl::Duration grace;
+  };
+  const absl::Duration ok_grace = absl::Seconds(1);
+  const Case cases[] = {
+      {{0}, ok_grace},           {{65}, ok_grace},
+      {{-1}, ok_grace},          {{INT_MIN}, ok_grace},
+      {{INT_MAX}, ok_grace},     {{SIGUSR2, 0}, ok_grace},
+      {{SIGUSR2, 65}, ok_grace}, {{SIGKILL}, ok_grace},
+      {{SIGUSR2, SIGSTOP}, ok_grace}, {{}, ok_grace},
+      {{SIGUSR2}, -absl::Seconds(1)},
+  };
+  for (const bool allow : {false, true}) {
+    for (const Case& c : cases) {
+      SignalShutdown::Options o;
+      o.signals = c.signals;
+      o.grace = c.grace;
+      o.allow_existing_threads = allow;
+      const std::string what =
+          absl::StrCat("signals {", absl::StrJoin(c.signals, ","), "} grace ",
+                       absl::FormatDuration(c.grace), " allow_existing_threads ",
+                       allow);
+      auto installed = SignalShutdown::Install(std::move(o));
+      EXPECT_EQ(installed.status().code(), absl::StatusCode::kInvalidArgument)
+          << what << ": " << installed.status();
+    }
+  }
+  done.Notify();
+  other.join();
+  // Nothing was left half-installed.
+  std::unique_ptr<SignalShutdown> s = MustInstall(InProcessOptions());
+  EXPECT_NE(s, nullptr);
+}
+
+// The scheduler state of thread `tid` of this process ('S' = sleeping).
+char ThreadState(pid_t tid) {
+  std::ifstream in(absl::StrCat("/proc/self/task/", tid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return '?';
+  return stat[paren + 2];
+}
+
+// Issue 11, item 3: WaitForShutdown snapshotted the watched pools and then
+// called each one, so a pool another thread unwatched and destroyed in
+// between was still called: a use after free, or, as here, where another
+// pool (never watched) is built in the destroyed pool's memory, a wait on
+// that unrelated pool (its task never ends, so WaitForShutdown never
+// returned true).
+TEST(SignalShutdownWaitTest, UnwatchAndDestroyWhileWaitForShutdownWaits) {
+  ThreadPool pool_p(1);
+  alignas(ThreadPool) unsigned char storage[sizeof(ThreadPool)];
+  ThreadPool* pool_a = new (storage) ThreadPool(1);
+  Gate gate_p, gate_a, gate_b;
+  auto fp = pool_p.Submit([&gate_p] { gate_p.Block(); });
+  auto fa = pool_a->Submit([&gate_a] { gate_a.Block(); });
+  ASSERT_TRUE(gate_p.started.WaitForNotificationWithTimeout(kLong));
+  ASSERT_TRUE(gate_a.started.WaitForNotificationWithTimeout(kLong));
+  std::unique_ptr<SignalShutdown> s = MustInstall(InProcessOptions());
+  ASSERT_NE(s, nullptr);
+  s->Watch(&pool_p);
+  s->Watch(pool_a);
+
+  std::atomic<pid_t> waiter_tid{0};
+  absl::Notification waiter_done;
+  bool waiter_result = false;
+  std::thread waiter([&] {
+    waiter_tid.store(gettid());
+    waiter_result = s->WaitForShutdown(absl::Now() + absl::Seconds(20));
+    waiter_done.Notify();
+  });
+  s->Trigger(SIGUSR2);
+  ASSERT_TRUE(s->WaitForSignal(absl::Now() + kLong));
+  // Only for this test's power against the old code (the fix is right in
+  // any order): let the waiter block inside a pool's wait before the pool
+  // goes away. Bounded; the outcome does not depend on it.
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (absl::Now() < until &&
+         !(pool_p.IsShutdown() && pool_a->IsShutdown() &&
+           waiter_tid.load() != 0 && ThreadState(waiter_tid.load()) == 'S')) {
+    std::this_thread::yield();
+  }
+  s->Unwatch(pool_a);
+  gate_a.release.Notify();
+  fa.Wait();
+  pool_a->~ThreadPool();
+  ThreadPool* pool_b = new (storage) ThreadPool(1);  // never watched
+  auto fb = pool_b->Submit([&gate_b] { gate_b.Block(); });
+  gate_p.release.Notify();
+  EXPECT_TRUE(waiter_done.WaitForNotificationWithTimeout(kLong));
+  gate_b.release.Notify();
+  waiter.join();
+  EXPECT_TRUE(waiter_result)
+      << "WaitForShutdown waited on a pool that was unwatched and destroyed";
+  EXPECT_TRUE(fp.IsReady());
+  s.reset();
+  pool_b->~ThreadPool();
+}
+
+// The same race without the choreography, many times: ASan sees a call into
+// a destroyed pool, TSan a race on it.
+TEST(SignalShutdownWaitTest, UnwatchAndDestroyRacesWaitForShutdown) {
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::unique_ptr<ThreadPool>> pools;
+    for (int i = 0; i < 4; ++i) pools.push_back(std::make_unique<ThreadPool>(1));
+    std::unique_ptr<SignalShutdown> s = MustInstall(InProcessOptions());
+    ASSERT_NE(s, nullptr);
+    for (auto& p : pools) s->Watch(p.get());
+    bool waiter_result = false;
+    std::thread waiter([&] {
+      waiter_result = s->WaitForShutdown(absl::Now() + kLong);
+    });
+    absl::Notification go;
+    std::thread unwatcher([&] {
+      go.WaitForNotification();
+      for (size_t i = 1; i < pools.size(); ++i) {
+        s->Unwatch(pools[i].get());
+        pools[i].reset();
+      }
+    });
+    s->Trigger(SIGUSR2);
+    go.Notify();
+    unwatcher.join();
+    waiter.join();
+    EXPECT_TRUE(waiter_result) << "round " << round;
+    s.reset();
+  }
+}
+
+// Issue 11, item 19: the third signal's immediate exit waited for user code
+// on the signal thread. Each case blocks in user code for ten minutes at a
+// different stage, then sends the third signal: the process must exit with
+// 128 + signo at once (the child's time limit is far shorter).
+enum class BlockIn { kFirstSignalHook, kCancelHook, kCancellationCallback };
+
+int ThirdSignalWhileUserCodeBlocks(BlockIn where) {
+  absl::Notification blocking;
+  absl::Notification never;
+  auto block = [&blocking, &never] {
+    blocking.Notify();
+    never.WaitForNotificationWithTimeout(absl::Minutes(10));
+  };
+  SignalShutdown::Options o = InProcessOptions();
+  if (where == BlockIn::kFirstSignalHook) o.on_first_signal = [&](int) { block(); };
+  if (where == BlockIn::kCancelHook) o.on_cancel = [&](int) { block(); };
+  auto installed = SignalShutdown::Install(std::move(o));
+  if (!installed.ok()) return 2;
+  std::unique_ptr<SignalShutdown> s = *std::move(installed);
+  ThreadPool pool(1);
+  absl::Notification running;
+  cancelpool::Future<void> task;
+  if (where == BlockIn::kCancellationCallback) {
+    // Shutdown(kCancel) runs the running task's cancellation callbacks on
+    // the thread that calls it.
+    task = pool.Submit([&](CancellationToken t) {
+      cancelpool::CancellationCallback cb(t, [&] { block(); });
+      running.Notify();
+      never.WaitForNotificationWithTimeout(absl::Minutes(10));
+    });
+    if (!running.WaitForNotificationWithTimeout(kLong)) return 3;
+  }
+  s->Watch(&pool);
+  s->Trigger(SIGTERM);
+  if (where == BlockIn::kFirstSignalHook &&
+      !blocking.WaitForNotificationWithTimeout(kLong)) {
+    return 4;
+  }
+  s->Trigger(SIGTERM);
+  if (where != BlockIn::kFirstSignalHook &&
+      !blocking.WaitForNotificationWithTimeout(kLong)) {
+    return 5;
+  }
+  s->Trigger(SIGTERM);  // exits the process with 128 + SIGTERM
+  never.WaitForNotificationWithTimeout(absl::Minutes(10));
+  return 6;
+}
+
+TEST(SignalShutdownExitTest, ThirdSignalExitsWhileFirstSignalHookBlocks) {
+  const ChildResult r = RunInChild(
+      [] { return ThirdSignalWhileUserCodeBlocks(BlockIn::kFirstSignalHook); },
+      absl::Seconds(30));
+  EXPECT_TRUE(r.exited() && r.exit_code == 128 + SIGTERM) << r.ToString();
+}
+
+TEST(SignalShutdownExitTest, ThirdSignalExitsWhileCancelHookBlocks) {
+  const ChildResult r = RunInChild(
+      [] { return ThirdSignalWhileUserCodeBlocks(BlockIn::kCancelHook); },
+      absl::Seconds(30));
+  EXPECT_TRUE(r.exited() && r.exit_code == 128 + SIGTERM) << r.ToString();
+}
+
+TEST(SignalShutdownExitTest, ThirdSignalExitsWhileCancellationCallbackBlocks) {
+  const ChildResult r = RunInChild(
+      [] {
+        return ThirdSignalWhileUserCodeBlocks(BlockIn::kCancellationCallback);
+      },
+      absl::Seconds(30));
+  EXPECT_TRUE(r.exited() && r.exit_code == 128 + SIGTERM) << r.ToString();
+}
+
+// The same with real signals: the first signal's hook blocks for ten
+// minutes; SIGINT then SIGTERM (distinct numbers, so the kernel cannot merge
+// them) are the second and third.
+TEST(SignalShutdownTest, ThirdRealSignalExitsWhileFirstSignalHookBlocks) {
+  Child child({"slowhook", "0", "0", "600000"});
+  ASSERT_TRUE(child.WaitForLine("READY")) << child.output();
+  child.Signal(SIGTERM);
+  ASSERT_TRUE(child.WaitForLine("FIRST_SIGNAL SIGTERM")) << child.output();
+  child.Signal(SIGINT);
+  child.Signal(SIGTERM);
+  const int status = child.Finish();
+  ASSERT_TRUE(WIFEXITED(status)) << child.output();
+  // The lower-numbered pending signal is read first: SIGTERM is the third.
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << child.output();
+  EXPECT_EQ(child.CountLinesStartingWith("REPORT"), 0);
+}
+
+// Issue 11, item 20: the poll timeout was the time left cast to int, so a
+// grace more than ~24.8 days away overflowed (a negative timeout: the grace
+// never ended; or a tiny one: early wake-ups).
+TEST(SignalShutdownPollTimeoutTest, RoundedUpAndClampedToInt) {
+  using cancelpool::signal_shutdown_internal::PollTimeoutMs;
+  const absl::Time now = absl::FromUnixSeconds(1800000000);
+  EXPECT_EQ(PollTimeoutMs(now, absl::InfiniteFuture()), -1);
+  EXPECT_EQ(PollTimeoutMs(now, now), 0);
+  EXPECT_EQ(PollTimeoutMs(now, now - absl::Seconds(1)), 0);
+  EXPECT_EQ(PollTimeoutMs(now, absl::InfinitePast()), 0);
+  EXPECT_EQ(PollTimeoutMs(now, now + absl::Nanoseconds(1)), 1);
+  EXPECT_EQ(PollTimeoutMs(now, now + absl::Microseconds(1500)), 2);
+  EXPECT_EQ(PollTimeoutMs(now, now + absl::Milliseconds(1500)), 1500);
+  EXPECT_EQ(PollTimeoutMs(now, now + absl::Milliseconds(INT_MAX)), INT_MAX);
+  const int64_t beyond[] = {
+      int64_t{INT_MAX} + 1,
+      int64_t{25} * 24 * 3600 * 1000,              // 25 days
+      int64_t{30} * 24 * 3600 * 1000,              // 30 days: was negative
+      (int64_t{1} << 32) + 5,                      // was 5 ms
+      (int64_t{1} << 32),                          // was 0 ms: a busy loop
+      int64_t{100} * 365 * 24 * 3600 * 1000,       // a century
+      std::numeric_limits<int64_t>::max() / 1000,  // near absl's range
+  };
+  for (const int64_t ms : beyond) {
+    EXPECT_EQ(PollTimeoutMs(now, now + absl::Milliseconds(ms)), INT_MAX) << ms;
+  }
+  EXPECT_EQ(PollTimeoutMs(absl::InfinitePast(), now), INT_MAX);
+}
+
+TEST(SignalShutdownTest, GraceBeyondTwentyFiveDaysEscalatesOnSecondSignal) {
+  const absl::Duration graces[] = {
+      absl::Hours(24 * 25) + absl::Milliseconds(1),
+      absl::Hours(24 * 30),
+      absl::Milliseconds((int64_t{1} << 32) + 5),
+      absl::Hours(24 * 365 * 1000),
+  };
+  for (const absl::Duration grace : graces) {
+    SCOPED_TRACE(absl::FormatDuration(grace));
+    ThreadPool pool(1);
+    absl::Notification running;
+    // Ends only when cancelled; reports the reason.
+    auto task = pool.Submit([&running](CancellationToken t) -> absl::Status {
+      running.Notify();
+      while (cancelpool::SleepFor(kLong, t) !=
+             cancelpool::WaitResult::kCancelled) {
+      }
+      return t.Reason();
+    });
+    ASSERT_TRUE(running.WaitForNotificationWithTimeout(kLong));
+    SignalShutdown::Options o = InProcessOptions();
+    o.grace = grace;
+    std::unique_ptr<SignalShutdown> s = MustInstall(std::move(o));
+    ASSERT_NE(s, nullptr);
+    s->Watch(&pool);
+    s->Trigger(SIGUSR2);
+    ASSERT_TRUE(s->WaitForSignal(absl::Now() + kLong));
+    EXPECT_EQ(s->stage(), SignalShutdown::Stage::kDraining);
+    EXPECT_FALSE(task.IsReady());  // the grace has not ended
+    s->Trigger(SIGUSR2);
+    ASSERT_TRUE(task.WaitFor(kLong));
+    const absl::Status reason = task.Get();
+    EXPECT_EQ(reason.code(), absl::StatusCode::kCancelled) << reason;
+    EXPECT_NE(reason.message().find("SIGUSR2 received twice"),
+              std::string::npos)
+        << reason;
+    EXPECT_EQ(s->stage(), SignalShutdown::Stage::kCancelling);
+    EXPECT_TRUE(s->WaitForShutdown(absl::Now() + kLong));
+  }
 }
 
 }  // namespace

@@ -7,6 +7,10 @@
 // checks exactly as the seeded stress test does (stress_harness.h). A failed
 // check aborts with the reason, so libFuzzer records the input.
 //
+// Hostile operations (stress_harness.h): the default set, or
+// CANCELPOOL_FUZZ_HOSTILE=SPEC (as CANCELPOOL_STRESS_HOSTILE in
+// stress_main.h; an unknown name aborts at once).
+//
 // Built two ways:
 //   * as a library (//tests/reliability:fuzz_target) replayed over the
 //     checked-in corpus by fuzz_replay_test, under gcc and the sanitizers;
@@ -15,11 +19,29 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "absl/time/time.h"
 #include "tests/reliability/stress_harness.h"
 
+namespace {
+
+uint32_t HostileFromEnv() {
+  uint32_t mask = cancelpool::reliability::kHostileDefault;
+  const char* v = std::getenv("CANCELPOOL_FUZZ_HOSTILE");
+  if (v != nullptr && *v != '\0' &&
+      !cancelpool::reliability::ParseHostileOps(v, &mask)) {
+    std::fprintf(stderr, "CANCELPOOL_FUZZ_HOSTILE: unknown operation in '%s'\n",
+                 v);
+    std::abort();
+  }
+  return mask;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const uint32_t hostile = HostileFromEnv();
   using cancelpool::reliability::ByteChoices;
   using cancelpool::reliability::HarnessLimits;
   using cancelpool::reliability::RunSchedule;
@@ -31,6 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_sleep_us = 50;
   limits.max_spin_us = 20;
   limits.hang_deadline = absl::Seconds(60);
+  limits.hostile = hostile;
   ByteChoices choices(data, size);
   const auto result = RunSchedule(choices, limits);
   if (!result.ok) {

@@ -5,7 +5,8 @@
 // pool, prints READY on stdout, keeps working according to --scenario until
 // the signals shut it down, then prints one REPORT line and exits 0.
 //
-//   signal_child --scenario=idle|heavy|drain|second --workers=N --seed=S
+//   signal_trials_child --scenario=idle|heavy|drain|second --workers=N
+//                       --seed=S
 //
 // Scenarios (what the pool is doing when the parent's kill(2) arrives):
 //   idle    nothing queued or running;

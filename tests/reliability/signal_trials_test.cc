@@ -1,7 +1,8 @@
 // Copyright 2026 The cancelpool Authors.
 //
-// Randomized real-signal trials: fork+exec signal_child (a SignalShutdown
-// "server", see there), wait for its READY, deliver SIGTERM/SIGINT with
+// Randomized real-signal trials: fork+exec signal_trials_child (a
+// SignalShutdown "server", built from signal_child.cc here; see there),
+// wait for its READY, deliver SIGTERM/SIGINT with
 // kill(2) at a random moment -- idle, during heavy submission, during a
 // drain, a second signal during a drain, sometimes a third -- then read its
 // REPORT from a pipe and check:
@@ -14,7 +15,7 @@
 // CI-sized: 50 trials. CANCELPOOL_SIGNAL_TRIALS=N for the long run,
 // CANCELPOOL_SIGNAL_SEED=S to change (or reproduce) the trial sequence; each
 // trial prints its parameters. CANCELPOOL_SIGNAL_CHILD=path runs another
-// signal_child binary (e.g. when running this test outside Bazel).
+// signal_trials_child binary (e.g. when running this test outside Bazel).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,9 +59,10 @@ std::string ChildPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* ws = std::getenv("TEST_WORKSPACE");
   if (srcdir != nullptr && ws != nullptr) {
-    return absl::StrCat(srcdir, "/", ws, "/tests/reliability/signal_child");
+    return absl::StrCat(srcdir, "/", ws,
+                        "/tests/reliability/signal_trials_child");
   }
-  return "bazel-bin/tests/reliability/signal_child";
+  return "bazel-bin/tests/reliability/signal_trials_child";
 }
 
 struct Child {
@@ -174,7 +176,7 @@ Trial MakeTrial(uint64_t& rng) {
 }
 
 // Returns "" on success, else what went wrong.
-// signal_child's SignalShutdown grace (signal_child.cc).
+// The child's SignalShutdown grace (signal_child.cc).
 constexpr absl::Duration kChildGrace = absl::Seconds(30);
 
 std::string RunTrial(const Trial& t) {

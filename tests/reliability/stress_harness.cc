@@ -1,10 +1,14 @@
 // Copyright 2026 The cancelpool Authors.
 #include "tests/reliability/stress_harness.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -16,7 +20,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
@@ -65,6 +71,62 @@ const char* EndModeName(EndMode mode) {
 
 namespace {
 
+struct HostileOpName {
+  uint32_t bit;
+  const char* name;
+};
+constexpr HostileOpName kHostileOpNames[] = {
+    {kHostileOverAligned, "over_aligned"},
+    {kHostileMoveOnly, "move_only"},
+    {kHostileCycleRun, "cycle_run"},
+    {kHostileCycleCancel, "cycle_cancel"},
+    {kHostileDestroyInside, "destroy_inside"},
+    {kHostileExtremeOptions, "extreme_options"},
+    {kHostileCancelFlood, "cancel_flood"},
+    {kHostileTimedWait, "timed_wait"},
+};
+
+}  // namespace
+
+bool ParseHostileOps(const std::string& spec, uint32_t* mask) {
+  absl::string_view rest = spec;
+  uint32_t m = 0;
+  if (!rest.empty() && rest[0] == '+') {
+    m = kHostileDefault;
+    rest.remove_prefix(1);
+  }
+  for (absl::string_view part : absl::StrSplit(rest, ',', absl::SkipEmpty())) {
+    if (part == "all") {
+      m |= kHostileAll;
+    } else if (part == "default") {
+      m |= kHostileDefault;
+    } else if (part != "none") {
+      bool found = false;
+      for (const HostileOpName& n : kHostileOpNames) {
+        if (part == n.name) {
+          m |= n.bit;
+          found = true;
+        }
+      }
+      if (!found) return false;
+    }
+  }
+  *mask = m;
+  return true;
+}
+
+std::string HostileOpsName(uint32_t mask) {
+  std::string out;
+  for (const HostileOpName& n : kHostileOpNames) {
+    if ((mask & n.bit) == 0) continue;
+    if (!out.empty()) out += ",";
+    out += n.name;
+  }
+  return out.empty() ? "none" : out;
+}
+
+namespace {
+
 // ---------------------------------------------------------------------------
 // The program.
 
@@ -105,6 +167,7 @@ enum class OpKind {
   kShutdown,      // mid-schedule
   kStats,
   kEmptyFutures,  // default and moved-from futures
+  kHostile,       // one of HOSTILE OPERATIONS (stress_harness.h)
 };
 
 struct Op {
@@ -113,6 +176,7 @@ struct Op {
   uint32_t target = 0;
   int micros = 0;
   ShutdownMode mode = ShutdownMode::kDrain;
+  HostileOp hostile = kHostileMoveOnly;  // kHostile
 };
 
 struct Program {
@@ -174,8 +238,29 @@ Plan MakePlan(Choices& c, const HarnessLimits& limits, int depth) {
   return p;
 }
 
+// The enabled operation-level hostile ops (extreme_options is a property of
+// the program, not an op).
+std::vector<HostileOp> HostileOps(uint32_t mask) {
+  std::vector<HostileOp> ops;
+  for (const HostileOpName& n : kHostileOpNames) {
+    if ((mask & n.bit) != 0 && n.bit != kHostileExtremeOptions) {
+      ops.push_back(static_cast<HostileOp>(n.bit));
+    }
+  }
+  return ops;
+}
+
 Op MakeOp(Choices& c, const HarnessLimits& limits, bool main_client) {
   Op op;
+  // No choice is consumed unless a hostile op is enabled: with none, the
+  // schedules are those of the plain harness.
+  if (const std::vector<HostileOp> hostile = HostileOps(limits.hostile);
+      !hostile.empty() && c.OneIn(24)) {
+    op.kind = OpKind::kHostile;
+    op.hostile = hostile[c.Next(static_cast<uint32_t>(hostile.size()))];
+    op.target = c.Next(1u << 16);
+    return op;
+  }
   const uint32_t r = c.Next(100);
   if (r < 50) {
     op.kind = OpKind::kSubmit;
@@ -220,6 +305,20 @@ Program MakeProgram(Choices& c, const HarnessLimits& limits) {
   p.options.max_queued_tasks = c.OneIn(4) ? 1 + c.Next(16) : 0;
   p.options.destructor_grace = absl::Milliseconds(c.Next(3));
   p.options.thread_name_prefix = "stress-";
+  if ((limits.hostile & kHostileExtremeOptions) != 0 && c.OneIn(4)) {
+    if (c.OneIn(2)) {
+      // Item 11: anything above INT64_MAX used to refuse every Submit.
+      static constexpr size_t kHuge[] = {
+          std::numeric_limits<size_t>::max(), size_t{1} << 63,
+          (size_t{1} << 63) + 1};
+      p.options.max_queued_tasks = kHuge[c.Next(3)];
+    } else {
+      p.workers = 1;
+      p.options.num_workers = 1;
+      p.options.idle_spin_rounds = 0;
+      p.options.destructor_grace = absl::ZeroDuration();
+    }
+  }
   p.end_mode = static_cast<EndMode>(c.Next(4));
   p.drain_grace = absl::Microseconds(c.Next(2000));
   p.second_client = c.OneIn(2);
@@ -283,18 +382,51 @@ class Probe {
   int slow_us_;
 };
 
+// Hostile ops' tasks on the schedule's pool ("side tasks"): not entries,
+// but counted the same way, so the identity and the tally still close.
+struct SideCounts {
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> completed{0}, failed{0}, cbs{0}, cwr{0}, rejected{0};
+  std::atomic<int64_t> alive{0};  // side callables made minus destroyed
+};
+
+// Moves with a side task's callable; counts the live instance.
+class SideProbe {
+ public:
+  explicit SideProbe(SideCounts* c) : c_(c) {
+    c_->alive.fetch_add(1, std::memory_order_relaxed);
+  }
+  SideProbe(SideProbe&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  SideProbe& operator=(SideProbe&&) = delete;
+  SideProbe(const SideProbe&) = delete;
+  ~SideProbe() {
+    if (c_ != nullptr) c_->alive.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+ private:
+  SideCounts* c_;
+};
+
 struct Context {
   ThreadPool* pool = nullptr;
   HarnessLimits limits;
   CancellationSource parents[2];
   std::atomic<uint64_t> submit_calls{0};
+  // max_queued_tasks above INT64_MAX: no Submit may be refused as over it.
+  bool huge_queue_limit = false;
+  SideCounts side;
   absl::Mutex mu;
   std::vector<std::unique_ptr<Entry>> entries ABSL_GUARDED_BY(mu);
+  std::string hostile_error ABSL_GUARDED_BY(mu);  // the first
 
   Entry* NewEntry() {
     absl::MutexLock lock(&mu);
     entries.push_back(std::make_unique<Entry>(static_cast<int>(entries.size())));
     return entries.back().get();
+  }
+  void Fail(const std::string& why) {
+    absl::MutexLock lock(&mu);
+    if (hostile_error.empty()) hostile_error = why;
   }
 };
 
@@ -391,9 +523,437 @@ Entry* SubmitPlan(Context& ctx, const Plan& plan) {
   return e;
 }
 
+// ---------------------------------------------------------------------------
+// Hostile operations (stress_harness.h, HOSTILE OPERATIONS). Each returns ""
+// or what went wrong; side tasks on the schedule's pool are tallied.
+
+// A bound only a hang exhausts (the watchdog is later still).
+constexpr absl::Duration kSideLimit = absl::Seconds(30);
+
+template <typename F, typename... Args>
+auto SubmitSide(Context& ctx, F&& f, Args&&... args) {
+  ctx.submit_calls.fetch_add(1, std::memory_order_relaxed);
+  ctx.side.calls.fetch_add(1, std::memory_order_relaxed);
+  return ctx.pool->Submit(std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+// Counts a resolved side task the way the pool's counters should have.
+void TallySide(Context& ctx, TaskOutcome outcome, const absl::Status& status,
+               bool ran, const char* what) {
+  SideCounts& c = ctx.side;
+  switch (outcome) {
+    case TaskOutcome::kSucceeded:
+      if (!ran) ctx.Fail(absl::StrCat(what, ": succeeded without running"));
+      c.completed.fetch_add(1);
+      break;
+    case TaskOutcome::kFailed:
+      if (ran) {
+        c.failed.fetch_add(1);
+      } else if (status.code() == absl::StatusCode::kFailedPrecondition ||
+                 status.code() == absl::StatusCode::kResourceExhausted) {
+        c.rejected.fetch_add(1);
+        if (status.code() == absl::StatusCode::kResourceExhausted &&
+            ctx.huge_queue_limit) {
+          ctx.Fail(absl::StrCat("extreme_options: ", what,
+                                " refused with max_queued_tasks above "
+                                "INT64_MAX: ",
+                                status.ToString()));
+        }
+      } else {
+        ctx.Fail(absl::StrCat(what, ": failed without running: ",
+                              status.ToString()));
+      }
+      break;
+    case TaskOutcome::kCancelled:
+      (ran ? c.cwr : c.cbs).fetch_add(1);
+      break;
+    case TaskOutcome::kPending:
+      ctx.Fail(absl::StrCat(what, ": unresolved after Wait()"));
+      break;
+  }
+}
+
+// over_aligned: the capture and the result slot must honour alignas(64).
+struct alignas(64) Aligned64 {
+  explicit Aligned64(int v) : value(v), misaligned(Misplaced(this)) {}
+  Aligned64(const Aligned64& o)
+      : value(o.value), misaligned(o.misaligned || Misplaced(this)) {}
+  Aligned64& operator=(const Aligned64& o) {
+    value = o.value;
+    misaligned = o.misaligned || Misplaced(this);
+    return *this;
+  }
+  static bool Misplaced(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 64 != 0;
+  }
+  int value;
+  bool misaligned;  // this object, or one it was copied from, was misplaced
+};
+
+std::string HostileOverAligned(Context& ctx, uint32_t target) {
+  const int v = static_cast<int>(target % 1000);
+  std::atomic<bool> ran{false};
+  const Aligned64 capture(v);
+  Future<Aligned64> f = SubmitSide(
+      ctx, [&ran, capture, probe = SideProbe(&ctx.side)]() {
+        ran.store(true);
+        Aligned64 out(capture.value + 1);
+        out.misaligned = capture.misaligned || Aligned64::Misplaced(&capture);
+        return out;
+      });
+  f.Wait();
+  const TaskOutcome outcome = f.outcome();
+  absl::StatusOr<Aligned64> r = f.Get();
+  TallySide(ctx, outcome, r.status(), ran.load(), "over_aligned task");
+  if (!r.ok()) return "";  // refused or cancelled: nothing to check
+  if (r->value != v + 1) {
+    return absl::StrCat("over_aligned: result ", r->value, ", expected ",
+                        v + 1);
+  }
+  if (r->misaligned) {
+    return "over_aligned: an alignas(64) capture or result was not 64-byte "
+           "aligned in the task block";
+  }
+  return "";
+}
+
+std::string HostileMoveOnly(Context& ctx, uint32_t target) {
+  const int v = static_cast<int>(target % 1000);
+  std::atomic<bool> ran{false};
+  Future<std::unique_ptr<int>> f = SubmitSide(
+      ctx,
+      [&ran, own = std::make_unique<int>(1), probe = SideProbe(&ctx.side)](
+          std::unique_ptr<int> arg) {
+        ran.store(true);
+        return std::make_unique<int>(*arg + *own);
+      },
+      std::make_unique<int>(v));
+  f.Wait();
+  const TaskOutcome outcome = f.outcome();
+  absl::StatusOr<std::unique_ptr<int>> r = f.Get();
+  TallySide(ctx, outcome, r.status(), ran.load(), "move_only task");
+  if (r.ok() && (*r == nullptr || **r != v + 1)) {
+    return "move_only: wrong result";
+  }
+  return "";
+}
+
+// timed_wait: the child can finish only after the parent's timed wait
+// returned; run inline inside that wait, it waits out kInline and says so.
+std::string HostileTimedWait(Context& ctx, uint32_t target) {
+  constexpr absl::Duration kInline = absl::Seconds(5);
+  const bool use_token = target % 2 == 0;
+  std::atomic<bool> ran{false};
+  Future<int> parent = SubmitSide(
+      ctx, [&ctx, &ran, use_token, probe = SideProbe(&ctx.side)]() -> int {
+        ran.store(true);
+        auto release = std::make_shared<absl::Notification>();
+        auto child_ran = std::make_shared<std::atomic<bool>>(false);
+        Future<int> child = SubmitSide(
+            ctx, [release, child_ran, probe = SideProbe(&ctx.side)]() -> int {
+              child_ran->store(true);
+              return release->WaitForNotificationWithTimeout(kInline) ? 1 : 0;
+            });
+        if (use_token) {
+          CancellationSource limit =
+              CancellationSource::WithTimeout(absl::Milliseconds(2));
+          child.Wait(limit.Token());
+        } else {
+          child.WaitFor(absl::Milliseconds(2));
+        }
+        release->Notify();
+        child.Wait();
+        const TaskOutcome outcome = child.outcome();
+        absl::StatusOr<int> r = child.Get();
+        TallySide(ctx, outcome, r.status(), child_ran->load(),
+                  "timed_wait child");
+        return r.ok() && *r == 0 ? 0 : 1;
+      });
+  parent.Wait();
+  const TaskOutcome outcome = parent.outcome();
+  absl::StatusOr<int> r = parent.Get();
+  TallySide(ctx, outcome, r.status(), ran.load(), "timed_wait parent");
+  if (r.ok() && *r == 0) {
+    return absl::StrCat("timed_wait: ",
+                        use_token ? "Wait(token cancelled at 2 ms)"
+                                  : "WaitFor(2 ms)",
+                        " inside a task ran the child inline to completion");
+  }
+  return "";
+}
+
+// What a side pool's op shares with its tasks (they may outlive the op).
+struct SideState {
+  absl::Notification destroyed;  // the callable's live instance went away
+  absl::Notification stopped;    // on_worker_stop finished its work
+};
+
+// Moves with a callable; notifies when the live instance is destroyed.
+class DestroyGuard {
+ public:
+  explicit DestroyGuard(std::shared_ptr<SideState> s) : s_(std::move(s)) {}
+  DestroyGuard(DestroyGuard&& o) noexcept = default;
+  DestroyGuard& operator=(DestroyGuard&&) = delete;
+  ~DestroyGuard() {
+    if (s_ != nullptr) s_->destroyed.Notify();
+  }
+
+ private:
+  std::shared_ptr<SideState> s_;
+};
+
+ThreadPoolOptions SideOptions(uint32_t target) {
+  ThreadPoolOptions o;
+  o.num_workers = 1;
+  o.destructor_grace = absl::Milliseconds(target % 3);
+  o.thread_name_prefix = "hostile-";
+  return o;
+}
+
+std::string HostileCycleRun(uint32_t target) {
+  auto st = std::make_shared<SideState>();
+  auto pool = std::make_shared<ThreadPool>(SideOptions(target));
+  Future<int> f = pool->Submit([keep = pool, guard = DestroyGuard(st)] {
+    return 7;
+  });
+  pool.reset();  // the task's callable holds the last reference
+  if (!f.WaitFor(kSideLimit)) return "cycle_run: the task never resolved";
+  absl::StatusOr<int> r = f.Get();
+  if (!r.ok() || *r != 7) {
+    return absl::StrCat("cycle_run: resolved as ", r.status().ToString());
+  }
+  if (!st->destroyed.WaitForNotificationWithTimeout(kSideLimit)) {
+    return "cycle_run: the callable (last owner of its pool) was never "
+           "destroyed";
+  }
+  return "";
+}
+
+// Waits until a fresh 1 ms deadline fires: false if the shared deadline
+// timer is stuck.
+bool DeadlineTimerFires() {
+  CancellationSource probe =
+      CancellationSource::WithTimeout(absl::Milliseconds(1));
+  return cancelpool::SleepFor(kSideLimit, probe.Token()) ==
+         WaitResult::kCancelled;
+}
+
+std::string HostileCycleCancel(uint32_t target) {
+  const bool by_deadline = target % 2 == 0;
+  auto st = std::make_shared<SideState>();
+  auto pool = std::make_shared<ThreadPool>(SideOptions(target));
+  auto started = std::make_shared<absl::Notification>();
+  // Holds the only worker until cancelled (by the pool's destructor).
+  Future<void> blocker = pool->Submit([started](CancellationToken t) {
+    started->Notify();
+    cancelpool::SleepFor(kSideLimit, t);
+  });
+  if (!started->WaitForNotificationWithTimeout(kSideLimit)) {
+    return "cycle_cancel: the blocker never started";
+  }
+  TaskOptions options;
+  if (by_deadline) options.deadline = absl::Now() + absl::Milliseconds(1);
+  Future<int> f = pool->SubmitWith(
+      options, [keep = pool, guard = DestroyGuard(st)] { return 7; });
+  pool.reset();  // the queued task's callable holds the last reference
+  if (!by_deadline) f.Cancel();
+  const char* how = by_deadline ? "by its deadline" : "by Future::Cancel";
+  if (!f.WaitFor(kSideLimit)) {
+    return absl::StrCat("cycle_cancel: the task owning its pool, cancelled ",
+                        how, " while queued, never resolved");
+  }
+  if (f.outcome() != TaskOutcome::kCancelled) {
+    return absl::StrCat("cycle_cancel: cancelled ", how, " while queued but ",
+                        TaskOutcomeName(f.outcome()));
+  }
+  if (!st->destroyed.WaitForNotificationWithTimeout(kSideLimit)) {
+    return absl::StrCat("cycle_cancel: the callable (last owner of its pool) "
+                        "was never destroyed after cancellation ",
+                        how);
+  }
+  if (!blocker.WaitFor(kSideLimit)) {
+    return "cycle_cancel: the blocker never resolved (pool never cancelled)";
+  }
+  if (!DeadlineTimerFires()) {
+    return absl::StrCat("cycle_cancel: after a self-owned pool was cancelled ",
+                        how, ", a new 1 ms deadline did not fire");
+  }
+  return "";
+}
+
+struct PoolHolder {
+  std::shared_ptr<ThreadPool> pool;
+};
+
+std::string HostileDestroyInside(uint32_t target) {
+  auto st = std::make_shared<SideState>();
+  auto holder = std::make_shared<PoolHolder>();
+  switch (target % 3) {
+    case 0: {  // from inside its own running task
+      holder->pool = std::make_shared<ThreadPool>(SideOptions(target));
+      ThreadPool* raw = holder->pool.get();
+      Future<int> f = raw->Submit([holder, guard = DestroyGuard(st)] {
+        holder->pool.reset();
+        return 7;
+      });
+      // `raw` may be gone from here on.
+      if (!f.WaitFor(kSideLimit)) {
+        return "destroy_inside: a task that destroyed its pool never "
+               "resolved";
+      }
+      absl::StatusOr<int> r = f.Get();
+      if (!r.ok() || *r != 7) {
+        return absl::StrCat("destroy_inside (task): resolved as ",
+                            r.status().ToString());
+      }
+      break;
+    }
+    case 1: {  // from a cancellation callback of the task's parent token
+      holder->pool = std::make_shared<ThreadPool>(SideOptions(target));
+      CancellationSource parent;
+      TaskOptions options;
+      options.parent = parent.Token();
+      auto started = std::make_shared<absl::Notification>();
+      Future<int> f = holder->pool->SubmitWith(
+          options, [started, guard = DestroyGuard(st)](CancellationToken t) {
+            started->Notify();
+            cancelpool::SleepFor(kSideLimit, t);
+            return 7;
+          });
+      if (!started->WaitForNotificationWithTimeout(kSideLimit)) {
+        return "destroy_inside: the task never started";
+      }
+      {
+        CancellationCallback cb(parent.Token(),
+                                [holder] { holder->pool.reset(); });
+        parent.RequestCancellation(absl::CancelledError("hostile parent"));
+      }
+      if (!f.WaitFor(kSideLimit)) {
+        return "destroy_inside: a task whose pool was destroyed from a "
+               "cancellation callback never resolved";
+      }
+      break;
+    }
+    default: {  // from on_worker_stop, after a shutdown from inside a task
+      ThreadPoolOptions o = SideOptions(target);
+      o.on_worker_stop = [holder, st](int) {
+        holder->pool.reset();
+        st->stopped.Notify();
+      };
+      holder->pool = std::make_shared<ThreadPool>(std::move(o));
+      ThreadPool* raw = holder->pool.get();
+      Future<int> f = raw->Submit([raw, guard = DestroyGuard(st)] {
+        raw->Shutdown(ShutdownMode::kDrain);
+        return 7;
+      });
+      // `raw` may be gone from here on.
+      if (!f.WaitFor(kSideLimit)) {
+        return "destroy_inside: the task never resolved";
+      }
+      if (!st->stopped.WaitForNotificationWithTimeout(kSideLimit)) {
+        return "destroy_inside: on_worker_stop (which destroys the pool) "
+               "never finished";
+      }
+      break;
+    }
+  }
+  if (!st->destroyed.WaitForNotificationWithTimeout(kSideLimit)) {
+    return "destroy_inside: a callable was never destroyed";
+  }
+  return "";
+}
+
+// Bytes the allocator has handed out and not had back: glibc malloc's
+// figure (all arenas, and mmapped chunks), or the sanitizer allocator's.
+// The pool's task-block caches (off under ASan) can hide growth: blocks
+// they already hold are reused without new allocations, so this sees the
+// flood only once those run dry.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+size_t HeapInUse() { return __sanitizer_get_current_allocated_bytes(); }
+#else
+size_t HeapInUse() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;  // small chunks + mmapped ones
+}
+#endif
+
+std::string HostileCancelFlood(uint32_t target) {
+  constexpr size_t kLimit = 8;
+  constexpr int kWarm = 2048;
+  constexpr int kFlood = 8192;
+  ThreadPoolOptions o = SideOptions(target);
+  o.max_queued_tasks = kLimit;
+  ThreadPool pool(std::move(o));
+  auto started = std::make_shared<absl::Notification>();
+  Future<void> blocker = pool.Submit([started](CancellationToken t) {
+    started->Notify();
+    cancelpool::SleepFor(kSideLimit, t);
+  });
+  if (!started->WaitForNotificationWithTimeout(kSideLimit)) {
+    return "cancel_flood: the blocker never started";
+  }
+  for (int i = 0; i < kWarm; ++i) pool.Submit([i] { return i; }).Cancel();
+  const size_t before = HeapInUse();
+  int accepted = 0;
+  for (int i = 0; i < kFlood; ++i) {
+    Future<int> f = pool.Submit([i] { return i; });
+    if (f.Cancel()) ++accepted;
+  }
+  const size_t after = HeapInUse();
+  std::string error;
+  if (after > before && after - before > kFlood * size_t{32}) {
+    error = absl::StrFormat(
+        "cancel_flood: %d submit-then-cancel (%d accepted) with "
+        "max_queued_tasks=%d and the worker stalled grew the heap by %d "
+        "bytes: cancelled queued tasks are kept without bound",
+        kFlood, accepted, kLimit, after - before);
+  }
+  // Not wedged: live tasks are admitted up to the limit, and no further.
+  std::vector<Future<int>> live;
+  for (size_t i = 0; i < kLimit; ++i) {
+    live.push_back(pool.Submit([] { return 1; }));
+  }
+  for (const auto& f : live) {
+    if (f.IsReady() && error.empty()) {
+      error = "cancel_flood: a live task was refused below max_queued_tasks "
+              "after the flood";
+    }
+  }
+  Future<int> over = pool.Submit([] { return 1; });
+  if (!over.IsReady() && error.empty()) {
+    error = "cancel_flood: a task beyond max_queued_tasks was admitted";
+  }
+  blocker.Cancel();
+  for (auto& f : live) f.Wait();
+  return error;
+}
+
+std::string RunHostile(Context& ctx, const Op& op) {
+  switch (op.hostile) {
+    case kHostileOverAligned:
+      return HostileOverAligned(ctx, op.target);
+    case kHostileMoveOnly:
+      return HostileMoveOnly(ctx, op.target);
+    case kHostileCycleRun:
+      return HostileCycleRun(op.target);
+    case kHostileCycleCancel:
+      return HostileCycleCancel(op.target);
+    case kHostileDestroyInside:
+      return HostileDestroyInside(op.target);
+    case kHostileCancelFlood:
+      return HostileCancelFlood(op.target);
+    case kHostileTimedWait:
+      return HostileTimedWait(ctx, op.target);
+    case kHostileExtremeOptions:
+      break;
+  }
+  return "";
+}
+
 // Returns an error message, or "" if fine.
 std::string RunClient(Context& ctx, const std::vector<Op>& ops,
-                      uint64_t* executed) {
+                      uint64_t* executed, uint64_t* hostile) {
   std::vector<Entry*> mine;
   auto pick = [&mine](uint32_t t) -> Entry* {
     return mine.empty() ? nullptr : mine[t % mine.size()];
@@ -485,6 +1045,10 @@ std::string RunClient(Context& ctx, const std::vector<Op>& ops,
         }
         break;
       }
+      case OpKind::kHostile:
+        ++*hostile;
+        if (std::string err = RunHostile(ctx, op); !err.empty()) return err;
+        break;
     }
   }
   return "";
@@ -528,10 +1092,9 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
   result.workers = prog.workers;
   result.end_mode = prog.end_mode;
   const std::string config = absl::StrFormat(
-      "workers=%d cap=%d spin=%d max_queued=%d end=%s clients=%d ops=%d+%d",
+      "workers=%d cap=%d spin=%d max_queued=%u end=%s clients=%d ops=%d+%d",
       prog.workers, static_cast<int>(prog.options.local_queue_capacity),
-      prog.options.idle_spin_rounds,
-      static_cast<int>(prog.options.max_queued_tasks),
+      prog.options.idle_spin_rounds, prog.options.max_queued_tasks,
       EndModeName(prog.end_mode), prog.second_client ? 2 : 1,
       static_cast<int>(prog.client_ops[0].size()),
       static_cast<int>(prog.client_ops[1].size()));
@@ -545,6 +1108,9 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
   Watchdog watchdog(limits.hang_deadline + absl::Seconds(30), config);
   Context ctx;
   ctx.limits = limits;
+  ctx.huge_queue_limit =
+      prog.options.max_queued_tasks >
+      static_cast<size_t>(std::numeric_limits<int64_t>::max());
   // Final counters, taken by the last worker to exit (also covers the
   // destructor mode, where the pool is gone before we could ask).
   // Valid once every client is done submitting: a pool that terminated
@@ -575,6 +1141,7 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
   };
 
   uint64_t executed[2] = {0, 0};
+  uint64_t hostile_executed[2] = {0, 0};
   std::string client_error[2];
   bool report_terminated = true;
   PoolStats report_stats;
@@ -586,10 +1153,12 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
     std::thread second;
     if (prog.second_client) {
       second = std::thread([&] {
-        client_error[1] = RunClient(ctx, prog.client_ops[1], &executed[1]);
+        client_error[1] = RunClient(ctx, prog.client_ops[1], &executed[1],
+                                    &hostile_executed[1]);
       });
     }
-    client_error[0] = RunClient(ctx, prog.client_ops[0], &executed[0]);
+    client_error[0] = RunClient(ctx, prog.client_ops[0], &executed[0],
+                                &hostile_executed[0]);
     const absl::Time deadline = absl::Now() + limits.hang_deadline;
     switch (prog.end_mode) {
       case EndMode::kDrain:
@@ -623,7 +1192,17 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
   for (int k = 0; k < 2; ++k) {
     if (!client_error[k].empty()) fail(client_error[k]);
   }
+  {
+    absl::MutexLock lock(&ctx.mu);
+    if (!ctx.hostile_error.empty()) fail(ctx.hostile_error);
+  }
+  if (const int64_t alive = ctx.side.alive.load(); alive != 0) {
+    fail(absl::StrCat("side tasks: ", alive,
+                      " callables not destroyed exactly once (made minus "
+                      "destroyed)"));
+  }
   result.ops = executed[0] + executed[1];
+  result.hostile_ops = hostile_executed[0] + hostile_executed[1];
 
   PoolStats s;
   {
@@ -670,8 +1249,10 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
     fail(absl::StrCat("submitted ", s.submitted, " != Submit calls ", calls));
   }
 
-  // Per-future checks and the tally.
-  uint64_t completed = 0, failed = 0, cbs = 0, cwr = 0, rejected = 0;
+  // Per-future checks and the tally (side tasks counted already).
+  uint64_t completed = ctx.side.completed.load(),
+           failed = ctx.side.failed.load(), cbs = ctx.side.cbs.load(),
+           cwr = ctx.side.cwr.load(), rejected = ctx.side.rejected.load();
   absl::MutexLock lock(&ctx.mu);
   for (auto& ep : ctx.entries) {
     Entry& e = *ep;
@@ -705,6 +1286,12 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
                   r.status().code() ==
                       absl::StatusCode::kResourceExhausted)) {
         ++rejected;
+        if (ctx.huge_queue_limit &&
+            r.status().code() == absl::StatusCode::kResourceExhausted) {
+          fail(absl::StrCat("extreme_options: ", who,
+                            " refused with max_queued_tasks above INT64_MAX: ",
+                            r.status().ToString()));
+        }
       } else {
         fail(absl::StrCat(who, ": never ran but resolved as", got));
       }
@@ -758,8 +1345,9 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
         completed, failed, cbs, cwr, rejected, s.completed, s.failed,
         s.cancelled_before_start, s.cancelled_while_running, s.rejected));
   }
-  if (ctx.entries.size() != calls) {
-    fail(absl::StrCat(ctx.entries.size(), " futures for ", calls,
+  if (ctx.entries.size() + ctx.side.calls.load() != calls) {
+    fail(absl::StrCat(ctx.entries.size(), " futures and ",
+                      ctx.side.calls.load(), " side tasks for ", calls,
                       " Submit calls"));
   }
   result.summary = absl::StrFormat(

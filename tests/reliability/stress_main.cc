@@ -41,13 +41,24 @@ StressConfig StressConfigFromEnv(StressConfig c) {
   if (GetEnv("CANCELPOOL_STRESS_SECONDS", &v)) c.seconds = std::atof(v.c_str());
   if (GetEnv("CANCELPOOL_STRESS_VERBOSE", &v)) c.verbose = v != "0";
   if (GetEnv("CANCELPOOL_STRESS_JOBS", &v)) c.jobs = std::atoi(v.c_str());
+  if (GetEnv("CANCELPOOL_STRESS_HOSTILE", &v) &&
+      !ParseHostileOps(v, &c.hostile)) {
+    c.error = "CANCELPOOL_STRESS_HOSTILE: unknown operation in '" + v + "'";
+  }
   return c;
 }
 
 StressTotals RunStress(const StressConfig& config) {
   StressTotals t;
+  if (!config.error.empty()) {  // a bad setting fails the run, unrun
+    t.failures = 1;
+    t.first_failure = config.error;
+    return t;
+  }
   absl::Mutex mu;  // guards t and stdout
   HarnessLimits limits;
+  limits.hostile = config.hostile;
+  t.hostile = config.hostile;
   const absl::Time start = absl::Now();
   const uint64_t first = config.single ? config.seed : config.first_seed;
   const uint64_t count = config.single ? 1 : config.schedules;
@@ -67,6 +78,7 @@ StressTotals RunStress(const StressConfig& config) {
       absl::MutexLock lock(&mu);
       ++t.schedules;
       t.ops += r.ops;
+      t.hostile_ops += r.hostile_ops;
       t.submitted += r.stats.submitted;
       t.completed += r.stats.completed;
       t.failed += r.stats.failed;
@@ -110,11 +122,13 @@ std::string FormatTotals(const StressTotals& t) {
       "schedules=%d failures=%d seconds=%.1f ops=%d submitted=%d "
       "completed=%d failed=%d cancelled_before_start=%d "
       "cancelled_while_running=%d rejected=%d | workers 1/2/8: %d/%d/%d | "
-      "end drain/cancel/drain-then-cancel/destructor: %d/%d/%d/%d",
+      "end drain/cancel/drain-then-cancel/destructor: %d/%d/%d/%d | "
+      "hostile: %s (%d ops)",
       t.schedules, t.failures, t.seconds, t.ops, t.submitted, t.completed,
       t.failed, t.cancelled_before_start, t.cancelled_while_running,
       t.rejected, t.by_workers[0], t.by_workers[1], t.by_workers[2],
-      t.by_mode[0], t.by_mode[1], t.by_mode[2], t.by_mode[3]);
+      t.by_mode[0], t.by_mode[1], t.by_mode[2], t.by_mode[3],
+      HostileOpsName(t.hostile), t.hostile_ops);
 }
 
 }  // namespace reliability

@@ -4,6 +4,8 @@
 //   stress_runner --first_seed=1 --schedules=100000 [--seconds=S] [--jobs=N]
 //                 [--verbose]
 //   stress_runner --seed=N          # reproduce one schedule
+//   --hostile=SPEC: which hostile operations (stress_main.h,
+//   CANCELPOOL_STRESS_HOSTILE), e.g. --hostile=all or --hostile=+timed_wait
 // The CANCELPOOL_STRESS_* environment variables work too (stress_main.h).
 // Exit status 0 iff every schedule passed.
 #include <cstdio>
@@ -33,12 +35,21 @@ int main(int argc, char** argv) {
       c.seconds = std::atof(v);
     } else if (const char* v = value("--jobs=")) {
       c.jobs = std::atoi(v);
+    } else if (const char* v = value("--hostile=")) {
+      if (!cancelpool::reliability::ParseHostileOps(v, &c.hostile)) {
+        std::fprintf(stderr, "--hostile: unknown operation in '%s'\n", v);
+        return 2;
+      }
     } else if (a == "--verbose") {
       c.verbose = true;
     } else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 2;
     }
+  }
+  if (!c.error.empty()) {
+    std::fprintf(stderr, "%s\n", c.error.c_str());
+    return 2;
   }
   const auto t = cancelpool::reliability::RunStress(c);
   std::printf("[stress] %s\n",
