@@ -63,7 +63,7 @@ ThreadPool::ThreadPool(int num_workers)
 
 ThreadPool::~ThreadPool() {
   if (scheduler_ == nullptr) return;  // it failed to start
-  if (scheduler_->OnWorkerThread() || pool_internal::InLibraryCallback()) {
+  if (scheduler_->OnWorkerThread() || cancel_internal::InLibraryCallback()) {
     // Cannot wait for ourselves (or, inside a cancellation resolving one of
     // our tasks, for that resolution): drain in the background and cancel
     // what is left when the grace ends, from the deadline timer (see

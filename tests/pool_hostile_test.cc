@@ -241,6 +241,62 @@ TEST(HostileOwnershipTest, DestroyedFromWorkerHooks) {
   });
 }
 
+TEST(HostileOwnershipTest, CallbackOnTimerThreadDestroysThePool) {
+  ExpectChildOk([] {
+    SelfOwnedPool s;
+    std::shared_ptr<ThreadPool> pool = s.Start();
+    // A user callback on the deadline timer's thread drops the last handle
+    // while the pool still has work (the gated task): before the fix the
+    // timer thread waited in ~ThreadPool for it, and no deadline fired.
+    CancellationSource timed =
+        CancellationSource::WithTimeout(absl::Milliseconds(20));
+    absl::Notification destroyed;
+    CancellationCallback cb(timed.Token(), [&pool, &destroyed] {
+      pool.reset();
+      destroyed.Notify();
+    });
+    // Bounded well below the gate's own limit (kLong), at which the drain
+    // would end by itself.
+    if (!destroyed.WaitForNotificationWithTimeout(kLong / 4)) return 1;
+    CancellationSource later =
+        CancellationSource::WithTimeout(absl::Milliseconds(20));
+    absl::Notification fired;
+    CancellationCallback cb2(later.Token(), [&fired] { fired.Notify(); });
+    if (!fired.WaitForNotificationWithTimeout(kLong / 4)) return 2;
+    return s.Finish();
+  });
+}
+
+TEST(HostileOwnershipTest, CallbackOnParentDestroysThePoolOfItsChild) {
+  ExpectChildOk([] {
+    // The task waits for its token, a child of `parent`; a callback on
+    // `parent` drops the last handle to the pool. The destructor must not
+    // wait for the task inside that callback: the task's token is cancelled
+    // by the same request, possibly after the callback (no grace period
+    // would end the wait).
+    ThreadPoolOptions options;
+    options.num_workers = 1;
+    options.destructor_grace = absl::InfiniteDuration();
+    auto pool = std::make_shared<ThreadPool>(std::move(options));
+    CancellationSource parent;
+    TaskOptions task_options;
+    task_options.parent = parent.Token();
+    absl::Notification started;
+    Future<bool> waiter =
+        pool->SubmitWith(task_options, [&started](CancellationToken t) {
+          started.Notify();
+          while (!t.IsCancellationRequested()) {
+            absl::SleepFor(absl::Milliseconds(1));
+          }
+          return true;
+        });
+    started.WaitForNotification();
+    CancellationCallback cb(parent.Token(), [&pool] { pool.reset(); });
+    parent.RequestCancellation();
+    return waiter.WaitFor(kLong) && waiter.Get().value_or(false) ? 0 : 1;
+  });
+}
+
 // --- Timed waits inside a task (item 4) -----------------------------------
 
 TEST(HostileWaitTest, TimedWaitInsideTaskDoesNotRunTheChildInline) {

@@ -158,7 +158,7 @@ void TaskBase::OnCancellationRequested(uint32_t previous_word) noexcept {
   SetError(Reason());
   if (scheduler_ != nullptr) scheduler_->OnCancelledBeforeStart();
   {
-    ScopedLibraryCallback in_callback;
+    cancel_internal::ScopedLibraryCallback in_callback;
     DestroyCallable();
   }
   Resolve(TaskOutcome::kCancelled);

@@ -19,7 +19,8 @@
 //        - not started: the task will never run. The requesting thread
 //          stores the cancelled result, updates the pool's statistics,
 //          destroys the callable (captured resources are released at once;
-//          as a library callback, see ScopedLibraryCallback) and resolves
+//          as a library callback, cancel_internal::ScopedLibraryCallback)
+//          and resolves
 //          the future (step 5),
 //          even while the block still sits in a deque; the worker that pops
 //          it later fails step 2 and drops its reference -- or, if the
@@ -361,23 +362,6 @@ class TaskImpl final : public FutureState<typename CallableTraits<F>::Value> {
   alignas(F) unsigned char storage_[sizeof(F)];
   bool alive_ = true;
 };
-
-// Marks the calling thread as running user code on the library's behalf
-// where blocking until a pool terminates could deadlock: a callable
-// destroyed by a cancellation before its start (the pool cannot terminate
-// until that cancellation resolves the task). ~ThreadPool then starts the
-// shutdown and returns without waiting (thread_pool.h, DESTRUCTION).
-inline thread_local int tls_library_callback_depth = 0;
-class ScopedLibraryCallback {
- public:
-  ScopedLibraryCallback() noexcept { ++tls_library_callback_depth; }
-  ~ScopedLibraryCallback() { --tls_library_callback_depth; }
-  ScopedLibraryCallback(const ScopedLibraryCallback&) = delete;
-  ScopedLibraryCallback& operator=(const ScopedLibraryCallback&) = delete;
-};
-inline bool InLibraryCallback() noexcept {
-  return tls_library_callback_depth > 0;
-}
 
 // A running task on this thread, for self-wait detection and for the
 // helping rule (scheduler.cc, HelpUntil): `mark` is the worker deque's
