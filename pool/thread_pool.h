@@ -41,8 +41,12 @@
 //     already failed with absl::FailedPreconditionError. A Submit from inside
 //     a running task is still accepted while draining (so fork-join children
 //     can finish) and resolved as cancelled (never run) while cancelling.
+//   * a Submit from on_worker_stop (the pool has terminated) returns a
+//     future already failed with absl::FailedPreconditionError; one from
+//     on_worker_start is accepted and runs.
 //   * with ThreadPoolOptions::max_queued_tasks set, a Submit that finds that
-//     many tasks queued returns a future already failed with
+//     many tasks queued (tasks cancelled while queued included, see
+//     options.h) returns a future already failed with
 //     absl::ResourceExhaustedError.
 //
 // SHUTDOWN -- thread-safe, from any thread, any number of times,

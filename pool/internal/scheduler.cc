@@ -609,8 +609,9 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         InjectionQueue::PushResult::kOk) {
       // Shutdown closed the queue after our phase check. Nothing else can
       // have resolved the task unless its parent/deadline fired; then it is
-      // accounted for by that cancellation (which undid its admission count).
-      LeftQueue(1);  // never queued
+      // accounted for by that cancellation. Either way it was admitted but
+      // never queued.
+      LeftQueue(1);
       if (task->TryStart()) {
         rejected_.fetch_add(1, std::memory_order_relaxed);
         task->ResolveRejected(absl::FailedPreconditionError(
