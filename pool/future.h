@@ -20,8 +20,14 @@
 //     reason); outcome() == TaskOutcome::kCancelled; Get() holds the
 //     cancellation reason: kCancelled for Future::Cancel() and shutdown,
 //     kDeadlineExceeded for a deadline, the parent's reason for a parent.
-// A task whose token was cancelled but that returned normally has its real
-// result (succeeded or failed).
+// One rule decides between failed and cancelled, for a thrown
+// CancelledException and a returned status alike: the outcome is cancelled
+// only if the task's own token was cancelled by the time the task returned
+// or threw. A CancelledException thrown, or a kCancelled status returned,
+// without that (say, a cancellation of some other token passed on) is a
+// failure: kFailed, with that status, counted in PoolStats::failed. A task
+// whose token was cancelled but that returned normally has its real result
+// (succeeded or failed).
 //
 // CANCELLATION -- Cancel(reason):
 //   (a) task not started: it never runs; the future resolves as cancelled at
@@ -47,6 +53,13 @@
 // meanwhile: stacked on top of the waiting task, such a task could wait
 // (even indirectly) for it, and neither could finish. When nothing of that
 // kind is runnable, the worker blocks; other workers take the rest.
+// Only an unlimited wait (Wait(), Get()) helps. A limited one -- WaitFor,
+// WaitUntil, Wait(token, deadline) -- never runs a task inline, since it
+// could not leave that task when its deadline passes or its token is
+// cancelled: on a worker it blocks, returns at its limit, and leaves the
+// awaited task and its children to the other workers. (So a limited wait on
+// a task that only the waiting worker could run -- a pool with one worker
+// -- returns only at its limit.)
 // One case remains that threads would survive and we do not: a child task,
 // run under a helping wait of W as in (2), that itself waits for W (or for
 // a task that waits for W) -- do not hand a task's own future, or a future

@@ -17,9 +17,19 @@
 
 namespace cancelpool {
 
+// Each field's accepted range is given with it. ThreadPool::Create rejects
+// a value outside its range with absl::InvalidArgumentError; the
+// ThreadPool constructor (which cannot return a status) clamps it to the
+// nearest accepted value instead, as described per field.
 struct ThreadPoolOptions {
-  // Number of worker threads. 0 means std::thread::hardware_concurrency()
-  // (at least 1).
+  // The most workers a pool may have.
+  static constexpr int kMaxWorkers = 4096;
+  // The largest local_queue_capacity (slots per worker deque).
+  static constexpr size_t kMaxLocalQueueCapacity = size_t{1} << 20;
+
+  // Number of worker threads, 0 to kMaxWorkers. 0 means
+  // std::thread::hardware_concurrency() (at least 1). The constructor treats
+  // a negative value as 0 and a larger one as kMaxWorkers.
   int num_workers = 0;
   // Worker threads are named "<prefix><index>" (truncated to 15 bytes, the
   // Linux limit), as shown by top -H and gdb's "info threads".
@@ -27,24 +37,35 @@ struct ThreadPoolOptions {
   // Admission control: the most tasks that may be queued (submitted but not
   // yet started) at once. A Submit beyond it returns a future already failed
   // with absl::ResourceExhaustedError; nothing blocks and nothing is dropped
-  // silently. 0 means unlimited (no admission bookkeeping at all).
+  // silently. Tasks cancelled while queued count until they are taken out of
+  // the queues (a full pool first reclaims those in the shared queue, so
+  // submit-then-cancel cannot grow memory without bound). 0 means unlimited
+  // (no admission bookkeeping at all). Any value is accepted; values above
+  // INT64_MAX act as INT64_MAX.
   size_t max_queued_tasks = 0;
   // How many rounds an idle worker searches the other queues (spinning with a
   // CPU pause between rounds) before it parks; larger trades CPU for
-  // wake-up latency. Chosen by benchmark: the idle_spin_rounds sweep of
+  // wake-up latency. 0 to INT_MAX (the constructor treats a negative value
+  // as 0). Shutdown ends a spin at once: a spinning worker checks for it
+  // every round. Chosen by benchmark: the idle_spin_rounds sweep of
   // //benchmarks:report and a side-by-side round-trip test; see the README's
   // Benchmarks section for the figures behind this default.
   int idle_spin_rounds = 64;
   // Called on each worker thread when it starts and just before it exits,
-  // with the worker's index. Must not throw.
+  // with the worker's index. Must not throw. on_worker_start may submit to
+  // the pool (the task runs); a Submit from on_worker_stop comes after the
+  // pool terminated and is rejected (FailedPrecondition), never lost.
   absl::AnyInvocable<void(int worker_index)> on_worker_start;
   absl::AnyInvocable<void(int worker_index)> on_worker_stop;
   // What the destructor does: drain for `destructor_grace`, then cancel
   // everything still queued or running and wait for the running tasks to
-  // return. See ThreadPool::~ThreadPool.
+  // return. See ThreadPool::~ThreadPool. Any value: zero or negative cancels
+  // at once, absl::InfiniteDuration() drains without a time limit.
   absl::Duration destructor_grace = absl::Seconds(10);
-  // Test-only: the capacity of each worker's local deque (rounded up to a
-  // power of two). Small values exercise the overflow path constantly.
+  // Test-only: the capacity of each worker's local deque, rounded up to a
+  // power of two; 0 to kMaxLocalQueueCapacity (values below 2 mean 2; the
+  // constructor treats a larger value as kMaxLocalQueueCapacity). Small
+  // values exercise the overflow path constantly.
   size_t local_queue_capacity = 1024;
 };
 

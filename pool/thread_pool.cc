@@ -1,14 +1,57 @@
 // Copyright 2026 The cancelpool Authors.
 #include "cancelpool/pool/thread_pool.h"
 
+#include <string>
+#include <system_error>
+
 #include "cancelpool/pool/internal/scheduler.h"
 
 namespace cancelpool {
+namespace {
+
+ShutdownReport ReportOf(const pool_internal::Scheduler& scheduler) {
+  ShutdownReport report;
+  report.stats = scheduler.Stats();
+  report.terminated =
+      scheduler.IsTerminated() && report.stats.in_flight() == 0;
+  report.still_running = report.stats.in_flight();
+  return report;
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(ThreadPoolOptions options)
+    : ThreadPool(NotStarted{}, std::move(options)) {
+  if (absl::Status status = scheduler_->Start(); !status.ok()) {
+    // The started workers are joined already. This object counts as
+    // constructed (the delegated-to constructor finished), so ~ThreadPool
+    // runs on the throw: with no scheduler it has nothing to stop.
+    scheduler_.reset();
+    throw std::system_error(
+        std::make_error_code(std::errc::resource_unavailable_try_again),
+        std::string(status.message()));
+  }
+}
+
+ThreadPool::ThreadPool(NotStarted, ThreadPoolOptions options)
     : destructor_grace_(options.destructor_grace) {
   scheduler_ = std::make_shared<pool_internal::Scheduler>(std::move(options));
-  scheduler_->Start();
+}
+
+absl::StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(
+    ThreadPoolOptions options) {
+  if (absl::Status status =
+          pool_internal::Scheduler::ValidateOptions(options);
+      !status.ok()) {
+    return status;
+  }
+  std::unique_ptr<ThreadPool> pool(
+      new ThreadPool(NotStarted{}, std::move(options)));
+  if (absl::Status status = pool->scheduler_->Start(); !status.ok()) {
+    pool->scheduler_.reset();  // nothing to shut down: no worker runs
+    return status;
+  }
+  return pool;
 }
 
 ThreadPool::ThreadPool(int num_workers)
@@ -19,9 +62,12 @@ ThreadPool::ThreadPool(int num_workers)
       }()) {}
 
 ThreadPool::~ThreadPool() {
-  if (scheduler_->OnWorkerThread()) {
-    // Cannot wait for ourselves: drain in the background and cancel what is
-    // left when the grace ends, from the deadline timer (see DESTRUCTION).
+  if (scheduler_ == nullptr) return;  // it failed to start
+  if (scheduler_->OnWorkerThread() || cancel_internal::InLibraryCallback()) {
+    // Cannot wait for ourselves (or, inside a cancellation resolving one of
+    // our tasks, for that resolution): drain in the background and cancel
+    // what is left when the grace ends, from the deadline timer (see
+    // DESTRUCTION). The workers, detached, free the scheduler.
     scheduler_->Shutdown(ShutdownMode::kDrain,
                          absl::CancelledError("thread pool destroyed"));
     if (destructor_grace_ != absl::InfiniteDuration()) {
@@ -30,7 +76,7 @@ ThreadPool::~ThreadPool() {
           absl::CancelledError(
               "thread pool destroyed: grace period over, cancelling"));
     }
-    scheduler_->JoinOrDetachWorkers();
+    scheduler_->JoinOrDetachWorkers(/*detach=*/true);
     return;
   }
   scheduler_->Shutdown(ShutdownMode::kDrain,
@@ -42,7 +88,7 @@ ThreadPool::~ThreadPool() {
             "thread pool destroyed: grace period over, cancelling"));
     scheduler_->AwaitTermination(absl::InfiniteFuture());
   }
-  scheduler_->JoinOrDetachWorkers();
+  scheduler_->JoinOrDetachWorkers(/*detach=*/false);
 }
 
 void ThreadPool::SubmitTask(pool_internal::TaskBase* task,
@@ -61,31 +107,27 @@ bool ThreadPool::AwaitTermination(absl::Time deadline) {
 ShutdownReport ThreadPool::DrainThenCancel(absl::Duration grace,
                                            absl::Duration cancel_timeout,
                                            absl::Status reason) {
-  if (scheduler_->OnWorkerThread()) {
+  // Our own reference: cancelling may destroy a callable that held the
+  // last handle to this pool.
+  const std::shared_ptr<pool_internal::Scheduler> scheduler = scheduler_;
+  if (scheduler->OnWorkerThread()) {
     // Cannot wait for ourselves: start the drain and have the deadline
     // timer escalate to a cancel when the grace ends (see SHUTDOWN).
-    scheduler_->Shutdown(ShutdownMode::kDrain, reason);
+    scheduler->Shutdown(ShutdownMode::kDrain, reason);
     if (grace != absl::InfiniteDuration()) {
-      scheduler_->CancelAt(absl::Now() + grace, reason);
+      scheduler->CancelAt(absl::Now() + grace, reason);
     }
-    return Report();
+    return ReportOf(*scheduler);
   }
-  scheduler_->Shutdown(ShutdownMode::kDrain, reason);
-  if (!scheduler_->AwaitTermination(absl::Now() + grace)) {
-    scheduler_->Shutdown(ShutdownMode::kCancel, reason);
-    scheduler_->AwaitTermination(absl::Now() + cancel_timeout);
+  scheduler->Shutdown(ShutdownMode::kDrain, reason);
+  if (!scheduler->AwaitTermination(absl::Now() + grace)) {
+    scheduler->Shutdown(ShutdownMode::kCancel, reason);
+    scheduler->AwaitTermination(absl::Now() + cancel_timeout);
   }
-  return Report();
+  return ReportOf(*scheduler);
 }
 
-ShutdownReport ThreadPool::Report() const {
-  ShutdownReport report;
-  report.stats = scheduler_->Stats();
-  report.terminated = scheduler_->IsTerminated() &&
-                      report.stats.in_flight() == 0;
-  report.still_running = report.stats.in_flight();
-  return report;
-}
+ShutdownReport ThreadPool::Report() const { return ReportOf(*scheduler_); }
 
 bool ThreadPool::IsShutdown() const { return scheduler_->IsShutdown(); }
 PoolStats ThreadPool::Stats() const { return scheduler_->Stats(); }

@@ -41,8 +41,12 @@
 //     already failed with absl::FailedPreconditionError. A Submit from inside
 //     a running task is still accepted while draining (so fork-join children
 //     can finish) and resolved as cancelled (never run) while cancelling.
+//   * a Submit from on_worker_stop (the pool has terminated) returns a
+//     future already failed with absl::FailedPreconditionError; one from
+//     on_worker_start is accepted and runs.
 //   * with ThreadPoolOptions::max_queued_tasks set, a Submit that finds that
-//     many tasks queued returns a future already failed with
+//     many tasks queued (tasks cancelled while queued included, see
+//     options.h) returns a future already failed with
 //     absl::ResourceExhaustedError.
 //
 // SHUTDOWN -- thread-safe, from any thread, any number of times,
@@ -74,7 +78,13 @@
 // it: the workers are detached, finish the remaining work (cancelled, as
 // above, if it is still there when the grace ends -- the shared
 // deadline-timer thread does that), and free the pool's internals when the
-// last one exits.
+// last one exits. The same holds wherever the library runs user code on a
+// thread the pool's termination may be waiting for: a callable destroyed
+// because its task was cancelled before it started (the handle it held may
+// be the pool's last: Future::Cancel, a parent, a deadline on the shared
+// timer thread, Shutdown(kCancel)), and on_worker_start / on_worker_stop.
+// So a pool owned only by its own queued task is destroyed without a hang
+// when that task is cancelled, and the timer thread is never blocked by it.
 //
 // FORK RULES (what a child of fork() may do; tested by
 // tests/reliability/lifecycle_test.cc, LifecycleTest.ForkWhileBusy).
@@ -140,6 +150,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/pool/future.h"
@@ -182,9 +193,17 @@ auto BindTask(F&& f, Args&&... args) {
 
 class ThreadPool final {
  public:
-  // Starts the workers.
+  // Starts the workers. Options outside the ranges of options.h are clamped
+  // as described there. If a worker thread cannot be created, the workers
+  // already started are stopped and joined, then std::system_error
+  // (resource_unavailable_try_again) is thrown; nothing keeps running.
   explicit ThreadPool(ThreadPoolOptions options = {});
   explicit ThreadPool(int num_workers);
+  // The same without exceptions: InvalidArgument for options outside the
+  // ranges of options.h, ResourceExhausted if a worker thread cannot be
+  // created (after stopping and joining the ones already started).
+  static absl::StatusOr<std::unique_ptr<ThreadPool>> Create(
+      ThreadPoolOptions options = {});
   // See DESTRUCTION.
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -234,6 +253,9 @@ class ThreadPool final {
   bool OnWorkerThread() const;
 
  private:
+  struct NotStarted {};
+  ThreadPool(NotStarted, ThreadPoolOptions options);
+
   void SubmitTask(pool_internal::TaskBase* task, const TaskOptions& options);
 
   std::shared_ptr<pool_internal::Scheduler> scheduler_;

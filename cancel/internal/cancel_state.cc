@@ -148,6 +148,8 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
   // locker's acquire; acquire pairs with owner-bit updates.
   const uint32_t previous =
       word_.fetch_add(kRequested - kLocked, std::memory_order_acq_rel);
+  // The hooks and callbacks below run user code for the library.
+  ScopedLibraryCallback in_callback;
   if (!has_callbacks) {
     // Fast path (step 4 only): nothing runs user callbacks, so nothing can
     // drop an owner behind our back except what OnCancellationRequested

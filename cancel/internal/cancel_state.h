@@ -93,6 +93,24 @@
 namespace cancelpool {
 namespace cancel_internal {
 
+// Marks the calling thread as running user code on the library's behalf --
+// cancellation callbacks (and the hooks run by a request), everything on the
+// deadline timer's thread -- where waiting for a thread pool to terminate
+// could deadlock (the pool may be waiting for this very request to finish)
+// or stall every deadline in the process. ~ThreadPool checks it and then
+// starts its shutdown without waiting (pool/thread_pool.h, DESTRUCTION).
+inline thread_local int tls_library_callback_depth = 0;
+class ScopedLibraryCallback {
+ public:
+  ScopedLibraryCallback() noexcept { ++tls_library_callback_depth; }
+  ~ScopedLibraryCallback() { --tls_library_callback_depth; }
+  ScopedLibraryCallback(const ScopedLibraryCallback&) = delete;
+  ScopedLibraryCallback& operator=(const ScopedLibraryCallback&) = delete;
+};
+inline bool InLibraryCallback() noexcept {
+  return tls_library_callback_depth > 0;
+}
+
 class CancelState;
 
 // A registration in a CancelState's callback list. Embedded in the object that

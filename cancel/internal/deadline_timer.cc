@@ -201,6 +201,8 @@ bool DeadlineTimer::ThreadRunning() {
 
 void DeadlineTimer::Run() {
   pthread_setname_np(pthread_self(), "cancelpool-dl");
+  // Everything this thread runs is a library callback (cancel_state.h).
+  ScopedLibraryCallback in_callback;
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
     if (heap_.empty()) {

@@ -131,6 +131,25 @@ size_t InjectionQueue::PopBatch(TaskBase** out, size_t max) {
   return n;
 }
 
+size_t InjectionQueue::RemoveResolved(std::vector<TaskBase*>* removed) {
+  absl::MutexLock lock(&mu_);
+  const size_t mask = ring_.size() - 1;
+  size_t kept = 0;
+  for (size_t i = 0; i < count_; ++i) {
+    TaskBase* t = ring_[(head_ + i) & mask];
+    if (t->IsResolved()) {
+      removed->push_back(t);
+    } else {
+      ring_[(head_ + kept) & mask] = t;
+      ++kept;
+    }
+  }
+  const size_t n = count_ - kept;
+  count_ = kept;
+  size_.store(count_, std::memory_order_seq_cst);
+  return n;
+}
+
 void InjectionQueue::Close() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
@@ -154,10 +173,54 @@ void Parker::Unpark() {
 // ---------------------------------------------------------------------------
 // Scheduler
 
-Scheduler::Scheduler(ThreadPoolOptions options) : options_(std::move(options)) {
+absl::Status Scheduler::ValidateOptions(const ThreadPoolOptions& options) {
+  if (options.num_workers < 0 ||
+      options.num_workers > ThreadPoolOptions::kMaxWorkers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ThreadPoolOptions::num_workers must be 0 (one per CPU) to ",
+        ThreadPoolOptions::kMaxWorkers, "; got ", options.num_workers));
+  }
+  if (options.idle_spin_rounds < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ThreadPoolOptions::idle_spin_rounds must not be negative; got ",
+        options.idle_spin_rounds));
+  }
+  if (options.local_queue_capacity >
+      ThreadPoolOptions::kMaxLocalQueueCapacity) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ThreadPoolOptions::local_queue_capacity must be at most ",
+        ThreadPoolOptions::kMaxLocalQueueCapacity, "; got ",
+        options.local_queue_capacity));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+// The clamps of options.h, for the constructor (which cannot fail).
+ThreadPoolOptions Clamped(ThreadPoolOptions options) {
+  options.num_workers = std::clamp(options.num_workers, 0,
+                                   ThreadPoolOptions::kMaxWorkers);
+  options.idle_spin_rounds = std::max(options.idle_spin_rounds, 0);
+  options.local_queue_capacity =
+      std::clamp(options.local_queue_capacity, size_t{2},
+                 ThreadPoolOptions::kMaxLocalQueueCapacity);
+  if (options.destructor_grace < absl::ZeroDuration()) {
+    options.destructor_grace = absl::ZeroDuration();
+  }
+  return options;
+}
+}  // namespace
+
+Scheduler::Scheduler(ThreadPoolOptions options)
+    : options_(Clamped(std::move(options))),
+      queue_limit_(options_.max_queued_tasks >
+                           static_cast<size_t>(INT64_MAX)
+                       ? INT64_MAX
+                       : static_cast<int64_t>(options_.max_queued_tasks)) {
   int n = options_.num_workers;
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
+  n = std::min(n, ThreadPoolOptions::kMaxWorkers);
   workers_.reserve(n);
   for (int i = 0; i < n; ++i) {
     workers_.push_back(
@@ -166,14 +229,42 @@ Scheduler::Scheduler(ThreadPoolOptions options) : options_(std::move(options)) {
   idle_.reserve(n);
 }
 
-Scheduler::~Scheduler() { JoinOrDetachWorkers(); }
+Scheduler::~Scheduler() { JoinOrDetachWorkers(/*detach=*/false); }
 
-void Scheduler::Start() {
+absl::Status Scheduler::Start() {
+  // START. Every worker first waits at start_gate_, so that a failure to
+  // create thread k leaves workers 0..k-1 untouched by any work:
+  //   1. Create the threads; stop at the first failure.
+  //   2. start_failed_ = (a creation failed); then open the gate (Notify
+  //      publishes start_failed_ to every WaitForNotification).
+  //   3. On failure the started workers see start_failed_ and return at once
+  //      (no on_worker_start, no queue, no parking): join them, and report.
+  // Rules out: workers left running after the constructor reported failure;
+  // a pool waiting forever for the idle list to hold workers that were
+  // never created (termination needs all of them).
+  absl::Status status;
   for (auto& w : workers_) {
     Worker* worker = w.get();
-    worker->thread = std::thread(
-        [self = shared_from_this(), worker] { self->WorkerMain(worker); });
+    try {
+      worker->thread = std::thread(
+          [self = shared_from_this(), worker] { self->WorkerMain(worker); });
+    } catch (const std::exception& e) {
+      status = absl::ResourceExhaustedError(absl::StrCat(
+          "cannot start worker thread ", worker->index, " of ",
+          workers_.size(), ": ", e.what()));
+      break;
+    }
   }
+  start_failed_ = !status.ok();
+  start_gate_.Notify();
+  if (!status.ok()) {
+    absl::MutexLock lock(&join_mu_);
+    joined_ = true;
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+  }
+  return status;
 }
 
 bool Scheduler::OnWorkerThread() const {
@@ -181,6 +272,8 @@ bool Scheduler::OnWorkerThread() const {
 }
 
 void Scheduler::WorkerMain(Worker* w) {
+  start_gate_.WaitForNotification();  // START, step 2
+  if (start_failed_) return;          // START, step 3
   std::string name =
       absl::StrCat(options_.thread_name_prefix, w->index).substr(0, 15);
   pthread_setname_np(pthread_self(), name.c_str());
@@ -227,6 +320,12 @@ TaskBase* Scheduler::FindWork(Worker* w) {
       task = FindWorkOnce(w);
       if (task != nullptr) break;
       if (terminated_.load(std::memory_order_acquire)) return nullptr;
+      // Shutdown ends the spin at once: termination needs every worker in
+      // the idle list, so a spinning worker would hold it off for up to
+      // idle_spin_rounds rounds. Parking instead is always safe (PARKING):
+      // work pushed later still wakes a worker. Acquire: pairs with
+      // Shutdown's release store.
+      if (phase_.load(std::memory_order_acquire) != kRunning) break;
       if (round < options_.idle_spin_rounds / 2) {
         for (int i = 0; i < 16; ++i) CpuRelax();
       } else {
@@ -376,19 +475,20 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   if (!task->TryStart()) {
     if (owns_queue_ref && task->ResolvingBeforeStart()) {
       // Another thread won a cancellation before the start and is still
-      // resolving the task (destroying the callable, then updating our
-      // statistics). Keep the task in a queue until it has resolved, so the
+      // resolving the task (updating our statistics, destroying the
+      // callable). Keep the task in a queue until it has resolved, so the
       // pool cannot terminate -- and be freed -- under that thread.
       Requeue(task);
       std::this_thread::yield();
       return;
     }
-    if (owns_queue_ref) task->Unref();
+    if (owns_queue_ref) {
+      LeftQueue(1);
+      task->Unref();
+    }
     return;
   }
-  if (options_.max_queued_tasks != 0) {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  if (owns_queue_ref) LeftQueue(1);
   // HELPING: entries pushed onto our deque from now on (at or above `mark`)
   // belong to this task's wait tree; a helper waiting on it may take them.
   const int64_t mark = w->owner.Bottom();
@@ -453,6 +553,14 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
 void Scheduler::Submit(TaskBase* task, CancelState* parent,
                        absl::Time deadline) {
   task->set_scheduler(this);
+  // A parent or a deadline can cancel the task while it is being attached
+  // below, on this thread or another; that runs the callable's destructor,
+  // which may destroy the last ThreadPool handle (the callable held it).
+  // Keep the scheduler alive until we are done with it.
+  std::shared_ptr<Scheduler> keep_alive;
+  if (parent != nullptr || deadline != absl::InfiniteFuture()) {
+    keep_alive = shared_from_this();
+  }
   Worker* w = tls_worker_;
   const bool inside = w != nullptr && w->scheduler == this;
   if (inside) {
@@ -471,21 +579,26 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         "thread pool is shut down: Submit after Shutdown"));
     return;
   }
-  const size_t limit = options_.max_queued_tasks;
-  if (limit != 0) {
-    if (queued_.fetch_add(1, std::memory_order_relaxed) >=
-        static_cast<int64_t>(limit)) {
-      queued_.fetch_sub(1, std::memory_order_relaxed);
-      reject(absl::ResourceExhaustedError(
-          absl::StrCat("thread pool queue is full (max_queued_tasks=", limit,
-                       ")")));
-      return;
-    }
+  // A worker of this pool submitting after termination: from
+  // on_worker_stop (no task runs then, so no race with termination). Nothing
+  // would run the task. Acquire: pairs with the store in
+  // MaybeTerminateLocked.
+  if (inside && terminated_.load(std::memory_order_acquire)) {
+    reject(absl::FailedPreconditionError(
+        "thread pool has terminated: Submit from on_worker_stop"));
+    return;
+  }
+  if (queue_limit_ != 0 && !Admit()) {
+    reject(absl::ResourceExhaustedError(absl::StrCat(
+        "thread pool queue is full (max_queued_tasks=",
+        options_.max_queued_tasks, ")")));
+    return;
   }
   // Only now can anything cancel the task (its token was not handed out).
   task->AttachParentAndDeadline(parent, deadline);
   if (inside && phase == kCancelling) task->RequestCancellation(cancel_reason_);
-  if (task->IsResolved()) {  // cancelled already: it is accounted for
+  if (task->IsResolved()) {  // cancelled already: never queued
+    LeftQueue(1);
     task->Unref();
     return;
   }
@@ -496,9 +609,10 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         InjectionQueue::PushResult::kOk) {
       // Shutdown closed the queue after our phase check. Nothing else can
       // have resolved the task unless its parent/deadline fired; then it is
-      // accounted for by that cancellation (which undid its admission count).
+      // accounted for by that cancellation. Either way it was admitted but
+      // never queued.
+      LeftQueue(1);
       if (task->TryStart()) {
-        if (limit != 0) queued_.fetch_sub(1, std::memory_order_relaxed);
         rejected_.fetch_add(1, std::memory_order_relaxed);
         task->ResolveRejected(absl::FailedPreconditionError(
             "thread pool is shut down: Submit after Shutdown"));
@@ -518,9 +632,42 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
 
 void Scheduler::OnCancelledBeforeStart() noexcept {
   cancelled_before_start_.fetch_add(1, std::memory_order_relaxed);
-  if (options_.max_queued_tasks != 0) {
-    queued_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Scheduler::LeftQueue(int64_t n) noexcept {
+  if (queue_limit_ != 0) queued_.fetch_sub(n, std::memory_order_relaxed);
+}
+
+bool Scheduler::Admit() {
+  // ADMISSION. queued_ counts queue entries: a task is counted from its
+  // admission until its entry leaves the queues for good (RunTask pops it to
+  // start or to drop it, CancelQueuedTasks resolves it, RemoveResolved
+  // reclaims it) -- not until it starts, so tasks cancelled while queued
+  // (resolved blocks still sitting in a queue) count too and cannot grow
+  // memory past the limit. A full pool first reclaims the resolved entries
+  // of the injection queue (only when a cancellation before start happened
+  // since the last reclaim, so a flood of rejections does not rescan), then
+  // tries once more. Entries in worker deques are reclaimed by their workers.
+  if (queued_.fetch_add(1, std::memory_order_relaxed) < queue_limit_) {
+    return true;
   }
+  queued_.fetch_sub(1, std::memory_order_relaxed);
+  const uint64_t cancelled =
+      cancelled_before_start_.load(std::memory_order_relaxed);
+  if (reclaimed_at_.exchange(cancelled, std::memory_order_relaxed) ==
+      cancelled) {
+    return false;  // no tombstone appeared since the last reclaim
+  }
+  std::vector<TaskBase*> removed;
+  injector_.RemoveResolved(&removed);
+  if (removed.empty()) return false;
+  LeftQueue(static_cast<int64_t>(removed.size()));
+  for (TaskBase* t : removed) t->Unref();
+  if (queued_.fetch_add(1, std::memory_order_relaxed) < queue_limit_) {
+    return true;
+  }
+  queued_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
 }
 
 TaskBase* Scheduler::Leapfrog(Worker* w, TaskBase* task) {
@@ -622,7 +769,12 @@ WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task,
 WaitResult Scheduler::Wait(TaskBase* task, CancelState* waiter,
                            absl::Time deadline) {
   Worker* w = tls_worker_;
-  if (w != nullptr && w->scheduler == this) {
+  // Only an unlimited wait helps: a task run inline cannot be left when the
+  // deadline passes or the waiter's token is cancelled, so a limited wait
+  // would return only when that task finished. A limited wait blocks and
+  // leaves the awaited task (and its children) to the other workers.
+  if (w != nullptr && w->scheduler == this && waiter == nullptr &&
+      deadline == absl::InfiniteFuture()) {
     return HelpUntil(w, task, waiter, deadline);
   }
   switch (task->BlockUntilResolved(waiter, deadline)) {
@@ -676,6 +828,7 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
     if (!t->RequestCancellation(reason) && t->ResolvingBeforeStart()) {
       contested.push_back(t);
     } else {
+      LeftQueue(1);
       t->Unref();
     }
   };
@@ -698,6 +851,9 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
 }
 
 void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
+  // Cancelling queued tasks destroys their callables here; one may hold the
+  // last ThreadPool handle, whose destruction must not free us mid-call.
+  const std::shared_ptr<Scheduler> keep_alive = shared_from_this();
   if (reason.ok()) reason = absl::CancelledError("thread pool shutdown");
   // Holds termination off while this call may hold tasks it took out of the
   // queues (CancelQueuedTasks): they are not resolved yet (TERMINATION).
@@ -757,11 +913,11 @@ bool Scheduler::AwaitTermination(absl::Time deadline) {
   return exit_mu_.AwaitWithDeadline(absl::Condition(&all_exited), deadline);
 }
 
-void Scheduler::JoinOrDetachWorkers() {
+void Scheduler::JoinOrDetachWorkers(bool detach) {
   absl::MutexLock lock(&join_mu_);
   if (joined_) return;
   joined_ = true;
-  const bool from_worker = OnWorkerThread();
+  const bool from_worker = detach || OnWorkerThread();
   for (auto& w : workers_) {
     if (!w->thread.joinable()) continue;
     if (from_worker) {

@@ -48,7 +48,10 @@
 // searching.
 //
 // PROTOCOL: HELPING WAITS (scheduler.cc, HelpUntil)
-// A worker whose task W waits for task T runs, on top of W, only:
+// Only an unlimited wait helps (no deadline, no waiter token): a task run
+// inline cannot be left when a limit is reached, so a limited wait blocks.
+// A worker whose task W waits for task T without limit runs, on top of W,
+// only:
 //   H1. T itself, if not started (TryStart decides against its queue entry);
 //   H2. entries of its own deque at or above W's mark (the deque's Bottom()
 //       when W started): children of W or of tasks nested above it;
@@ -96,7 +99,7 @@
 // scheduler for a task again. Two holders of tasks outside the queues make
 // that so:
 //   T1. A task cancelled before its start is resolved by the requesting
-//       thread (task.h, step 3), which then updates the statistics here. A
+//       thread (task.h, step 3), which first updates the statistics here. A
 //       worker (or Shutdown) that pops it before it is resolved puts it back
 //       in the injection queue instead of dropping it, so it stays visible
 //       until resolved. Submit's rejection path, where the task was never
@@ -120,6 +123,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/internal/task.h"
@@ -144,6 +148,11 @@ class InjectionQueue final {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Pops up to `max` tasks into `out`; returns how many.
   size_t PopBatch(TaskBase** out, size_t max) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes every resolved task (cancelled while queued, or run by a
+  // helping wait) and appends it to `removed`, queue reference included;
+  // the order of the others is kept. Returns how many.
+  size_t RemoveResolved(std::vector<TaskBase*>* removed)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Close() ABSL_LOCKS_EXCLUDED(mu_);
   // seq_cst: part of the parking protocol (N1/P3).
   bool MaybeEmpty() const { return size_.load(std::memory_order_seq_cst) == 0; }
@@ -181,8 +190,15 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
+  // InvalidArgument for options outside the ranges of options.h (the
+  // constructor clamps them instead).
+  static absl::Status ValidateOptions(const ThreadPoolOptions& options);
+
   // Starts the workers (after construction, so they can hold a shared_ptr).
-  void Start();
+  // If a thread cannot be created, the workers already started are stopped
+  // and joined before it returns ResourceExhausted (START, scheduler.cc);
+  // the scheduler must then only be destroyed.
+  absl::Status Start();
 
   // Submits a constructed block (one reference is transferred to the queue;
   // the caller keeps its own for the future). Handles admission, shutdown,
@@ -192,10 +208,11 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
 
-  // Waits for `task` from the current thread: on a worker of this pool a
-  // helping wait that runs only the awaited task and tasks of the wait tree
-  // (HelpUntil, steps H1-H3); elsewhere it blocks. Returns kReady,
-  // kCancelled (waiter's token) or kTimeout.
+  // Waits for `task` from the current thread: on a worker of this pool and
+  // without a limit (null waiter, infinite deadline), a helping wait that
+  // runs only the awaited task and tasks of the wait tree (HelpUntil, steps
+  // H1-H3); otherwise it blocks. Returns kReady, kCancelled (waiter's token)
+  // or kTimeout.
   WaitResult Wait(TaskBase* task, CancelState* waiter, absl::Time deadline);
 
   void Shutdown(ShutdownMode mode, absl::Status reason)
@@ -207,8 +224,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   void CancelAt(absl::Time deadline, absl::Status reason)
       ABSL_LOCKS_EXCLUDED(shutdown_mu_);
   // Joins the worker threads (after termination), or detaches them when
-  // called from one of them.
-  void JoinOrDetachWorkers() ABSL_LOCKS_EXCLUDED(join_mu_);
+  // called from one of them or with `detach` (they then free the scheduler
+  // when the last one exits).
+  void JoinOrDetachWorkers(bool detach) ABSL_LOCKS_EXCLUDED(join_mu_);
   bool IsShutdown() const {
     return phase_.load(std::memory_order_acquire) != kRunning;
   }
@@ -240,6 +258,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // afterwards.
   void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
   void PushLocal(Worker* w, TaskBase* task);
+  // Admission control (ADMISSION, scheduler.cc); only with a queue limit.
+  bool Admit();
+  // `n` queue entries left the queues for good (ADMISSION).
+  void LeftQueue(int64_t n) noexcept;
   // Puts a popped task back into the injection queue (queue reference
   // included): one that another thread is still resolving.
   void Requeue(TaskBase* task);
@@ -270,9 +292,14 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   absl::Mutex idle_mu_;
   std::vector<Worker*> idle_ ABSL_GUARDED_BY(idle_mu_);
 
-  // Admission control (only when max_queued_tasks > 0): tasks queued and not
-  // yet started or cancelled. Relaxed: a bound, not a synchronisation.
+  // Admission control (only when max_queued_tasks > 0): queue entries,
+  // resolved ones included (ADMISSION, scheduler.cc). Relaxed: a bound, not
+  // a synchronisation.
   alignas(64) std::atomic<int64_t> queued_{0};
+  // max_queued_tasks as a signed bound (INT64_MAX for larger values).
+  int64_t queue_limit_ = 0;
+  // cancelled_before_start_ at the last reclaim (Admit). Relaxed: a hint.
+  std::atomic<uint64_t> reclaimed_at_{0};
 
   // Counters updated by non-worker threads. Relaxed: statistics only.
   alignas(64) std::atomic<uint64_t> outside_submitted_{0};
@@ -305,6 +332,11 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
 
   absl::Mutex join_mu_;
   bool joined_ ABSL_GUARDED_BY(join_mu_) = false;
+
+  // START (scheduler.cc): start_failed_ is written before start_gate_ is
+  // notified and read by workers after it.
+  absl::Notification start_gate_;
+  bool start_failed_ = false;
 };
 
 }  // namespace pool_internal

@@ -119,13 +119,17 @@ TaskOutcome TaskBase::Execute() noexcept {
   }
   // Captured resources are released before the future becomes ready.
   DestroyCallable();
+  // One rule for a thrown CancelledException and a returned status: the
+  // task acknowledged a cancellation only if its token was cancelled
+  // (future.h, RESULTS). A CancelledException thrown without one is a
+  // failure like any other error.
   TaskOutcome outcome;
   if (status.ok()) {
     outcome = TaskOutcome::kSucceeded;
-  } else if (threw_cancelled ||
-             (IsCancellationRequested() &&
-              (status.code() == absl::StatusCode::kCancelled ||
-               status.code() == Reason().code()))) {
+  } else if (IsCancellationRequested() &&
+             (threw_cancelled ||
+              status.code() == absl::StatusCode::kCancelled ||
+              status.code() == Reason().code())) {
     outcome = TaskOutcome::kCancelled;
   } else {
     outcome = TaskOutcome::kFailed;
@@ -142,10 +146,21 @@ void TaskBase::ResolveRejected(absl::Status status) noexcept {
 
 void TaskBase::OnCancellationRequested(uint32_t previous_word) noexcept {
   if ((previous_word & kStarted) != 0) return;  // running: it sees its token
-  // Cancelled before start: this thread resolves (see the protocol).
-  DestroyCallable();
+  // Cancelled before start: this thread resolves (see the protocol). The
+  // pool's statistics first: the callable's destructor is user code and may
+  // destroy the pool (it may hold the last ThreadPool handle), after which
+  // the scheduler must not be touched from here. Meanwhile the block stays
+  // in its queue, unresolved, so the pool cannot terminate (and free
+  // itself) before the statistics are updated. The destructor runs as a
+  // library callback: a pool destroyed there does not wait for its
+  // termination (which waits for this very resolution), see
+  // ThreadPool::~ThreadPool.
   SetError(Reason());
   if (scheduler_ != nullptr) scheduler_->OnCancelledBeforeStart();
+  {
+    cancel_internal::ScopedLibraryCallback in_callback;
+    DestroyCallable();
+  }
   Resolve(TaskOutcome::kCancelled);
 }
 

@@ -17,8 +17,11 @@
 //      cancellation RMW sets kRequested and returns the previous word.
 //      OnCancellationRequested() sees whether kStarted was set:
 //        - not started: the task will never run. The requesting thread
-//          destroys the callable (captured resources are released at once),
-//          stores the cancelled result and resolves the future (step 5),
+//          stores the cancelled result, updates the pool's statistics,
+//          destroys the callable (captured resources are released at once;
+//          as a library callback, cancel_internal::ScopedLibraryCallback)
+//          and resolves
+//          the future (step 5),
 //          even while the block still sits in a deque; the worker that pops
 //          it later fails step 2 and drops its reference -- or, if the
 //          requester has not resolved it yet, puts it back in a queue, so
@@ -67,8 +70,9 @@ enum class TaskOutcome {
   kSucceeded,  // returned a value / OK status
   kFailed,     // returned a non-OK status, threw, or was rejected by the pool
   kCancelled,  // never ran because it was cancelled, or acknowledged a
-               // cancellation (threw CancelledException, or returned the
-               // token's reason / a kCancelled status after cancellation)
+               // cancellation of its token (after it, threw
+               // CancelledException or returned the token's reason / a
+               // kCancelled status)
 };
 
 const char* TaskOutcomeName(TaskOutcome outcome);
@@ -175,10 +179,22 @@ class TaskBase : public CancelState {
   void ResolveRejected(absl::Status status) noexcept;
 
   // Task blocks come from per-thread caches (task_allocator.h). The deleting
-  // destructor passes the most-derived type's size.
+  // destructor passes the most-derived type's size. A block whose callable
+  // or result is over-aligned (alignof above
+  // __STDCPP_DEFAULT_NEW_ALIGNMENT__: an alignas(64) capture, an __m256) is
+  // allocated by the aligned forms, which C++17 picks for such types: still
+  // one allocation, aligned as the type requires (the caches hand out only
+  // default-aligned blocks, so these bypass them).
   static void* operator new(size_t size) { return AllocateTaskBlock(size); }
   static void operator delete(void* block, size_t size) noexcept {
     FreeTaskBlock(block, size);
+  }
+  static void* operator new(size_t size, std::align_val_t alignment) {
+    return AllocateAlignedTaskBlock(size, alignment);
+  }
+  static void operator delete(void* block, size_t size,
+                              std::align_val_t alignment) noexcept {
+    FreeAlignedTaskBlock(block, size, alignment);
   }
 
  protected:

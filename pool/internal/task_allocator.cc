@@ -216,5 +216,14 @@ void FreeTaskBlock(void* block, size_t size) noexcept {
   ::operator delete(block);
 }
 
+void* AllocateAlignedTaskBlock(size_t size, std::align_val_t alignment) {
+  return ::operator new(size, alignment);
+}
+
+void FreeAlignedTaskBlock(void* block, size_t size,
+                          std::align_val_t alignment) noexcept {
+  ::operator delete(block, size, alignment);
+}
+
 }  // namespace pool_internal
 }  // namespace cancelpool

@@ -22,6 +22,7 @@
 #define CANCELPOOL_POOL_INTERNAL_TASK_ALLOCATOR_H_
 
 #include <cstddef>
+#include <new>
 
 namespace cancelpool {
 namespace pool_internal {
@@ -32,6 +33,11 @@ inline constexpr size_t kMaxCachedPerClass = 1024;
 
 void* AllocateTaskBlock(size_t size);
 void FreeTaskBlock(void* block, size_t size) noexcept;
+// Blocks aligned beyond __STDCPP_DEFAULT_NEW_ALIGNMENT__ (an over-aligned
+// callable or result): straight from the aligned ::operator new, no cache.
+void* AllocateAlignedTaskBlock(size_t size, std::align_val_t alignment);
+void FreeAlignedTaskBlock(void* block, size_t size,
+                          std::align_val_t alignment) noexcept;
 
 }  // namespace pool_internal
 }  // namespace cancelpool
