@@ -89,7 +89,7 @@ void HandleRequests(cancelpool::ThreadPool& pool) {
 int main() {
   // [START shutdown]
   // First thing in main(), before any thread starts: SIGINT and SIGTERM go
-  // to one dedicated thread; no code runs in a signal handler.
+  // to a dedicated thread; no code runs in a signal handler.
   cancelpool::SignalShutdown::Options signal_options;
   signal_options.grace = absl::Seconds(5);  // drain this long, then cancel
   signal_options.on_first_signal = [](int) {
