@@ -47,7 +47,7 @@ TEST(ExitTest, StaticPoolWithATaskWaitingForItsDeadlineLetsExitReturn) {
         std::exit(0);  // static destructors: ~ThreadPool drains
         return 1;
       },
-      absl::Seconds(60));
+      absl::Seconds(30));
   EXPECT_TRUE(child.ok()) << child.ToString();
 }
 
