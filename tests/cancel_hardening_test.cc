@@ -96,37 +96,59 @@ TEST(WaitForFdErrorsTest, OutOfDescriptorsIsResourceExhaustedNotAbort) {
   const ChildResult child = RunInChild([] {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return 10;
-    // This thread's eventfd predates the fork, so the child makes a new one
-    // at its next wait (the fork rule of wait.cc) -- which now fails.
-    rlimit limit{64, 64};
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return 11;
+    CancellationSource source;
+    // A first wait on this thread, while descriptors are free: UBSan's
+    // vptr check of the types involved is then cached (on a cache miss it
+    // probes memory through a pipe, which needs two descriptors).
+    if (WaitForFd(fds[1], FdInterest::kWritable, source.Token()) !=
+        WaitResult::kReady) {
+      return 11;
+    }
+    // A fresh thread has no eventfd yet; it starts now (UBSan, again) and
+    // waits until the descriptors are gone.
+    absl::Notification out_of_fds;
     std::vector<int> hogs;
+    int rc = 0;
+    std::thread waiter([&] {
+      out_of_fds.WaitForNotification();
+      const absl::StatusOr<WaitResult> exhausted =
+          WaitForFd(fds[0], FdInterest::kReadable, source.Token(),
+                    absl::Now() + absl::Milliseconds(10));
+      if (exhausted.status().code() != absl::StatusCode::kResourceExhausted) {
+        rc = 1;
+        return;
+      }
+      // A token that can never be cancelled needs no eventfd.
+      if (WaitForFd(fds[0], FdInterest::kReadable, CancellationToken(),
+                    absl::Now() + absl::Milliseconds(10)) !=
+          WaitResult::kTimeout) {
+        rc = 2;
+        return;
+      }
+      // Nothing was lost: with a descriptor free again, the next call works.
+      if (hogs.empty()) {
+        rc = 4;
+        return;
+      }
+      close(hogs.back());
+      hogs.pop_back();
+      if (WaitForFd(fds[1], FdInterest::kWritable, source.Token()) !=
+          WaitResult::kReady) {
+        rc = 3;
+      }
+      // Free them all before this thread ends (UBSan checks its exit).
+      for (int fd : hogs) close(fd);
+    });
+    rlimit limit{64, 64};
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) rc = 12;
     for (;;) {
       const int fd = dup(fds[0]);
       if (fd < 0) break;
       hogs.push_back(fd);
     }
-    CancellationSource source;
-    const absl::StatusOr<WaitResult> exhausted =
-        WaitForFd(fds[0], FdInterest::kReadable, source.Token(),
-                  absl::Now() + absl::Milliseconds(10));
-    if (exhausted.status().code() != absl::StatusCode::kResourceExhausted) {
-      return 1;
-    }
-    // A token that can never be cancelled needs no eventfd.
-    if (WaitForFd(fds[0], FdInterest::kReadable, CancellationToken(),
-                  absl::Now() + absl::Milliseconds(10)) !=
-        WaitResult::kTimeout) {
-      return 2;
-    }
-    // Nothing was lost: with a descriptor free again, the next call works.
-    close(hogs.back());
-    hogs.pop_back();
-    if (WaitForFd(fds[1], FdInterest::kWritable, source.Token()) !=
-        WaitResult::kReady) {
-      return 3;
-    }
-    return 0;
+    out_of_fds.Notify();
+    waiter.join();
+    return rc;
   });
   EXPECT_TRUE(child.ok()) << child.ToString();
 }
