@@ -243,24 +243,35 @@ TEST(DeepChainTest, NestedRequestFromACallbackRunsItsOwnChildrenFirst) {
 // --- Item 6: a child's own deadline under a finished task -------------------
 
 TEST(ShadowedDeadlineTest, ChildDeadlineFiresAfterItsParentTaskFinished) {
-  // The task's deadline (300 ms) is earlier than the child's (400 ms), so the
-  // child's timer used to be skipped; the task then finished, its token was
-  // closed and never cancelled, and the child was never cancelled at all.
+  // The task's deadline is earlier than the child's, so the child's timer
+  // used to be skipped; the task then finished, its token was closed and
+  // never cancelled, and the child was never cancelled at all. On a loaded
+  // machine the task may not even start before its deadline: then try again
+  // with longer ones.
   ThreadPool pool(2);
-  TaskOptions options = TaskOptions::WithTimeout(absl::Milliseconds(300));
-  Future<CancellationSource> future = pool.SubmitWith(
-      options, [](CancellationToken token) {
-        return CancellationSource::WithTimeout(absl::Milliseconds(400),
-                                               {&token, 1});
-      });
-  absl::StatusOr<CancellationSource> child = future.Get();
-  ASSERT_TRUE(child.ok()) << child.status();
-  CancelProbe probe(child->Token());
-  ASSERT_TRUE(probe.WaitFor(absl::Seconds(30)))
-      << "the child's own 400 ms deadline never fired";
-  // DeadlineExceeded either way: its own, or the task's if it was still
-  // running at 300 ms on a loaded machine.
-  EXPECT_EQ(child->Reason().code(), absl::StatusCode::kDeadlineExceeded);
+  absl::Duration task_timeout = absl::Milliseconds(300);
+  for (int attempt = 0; attempt < 4; ++attempt, task_timeout *= 3) {
+    const absl::Duration child_timeout = task_timeout + task_timeout / 3;
+    Future<CancellationSource> future = pool.SubmitWith(
+        TaskOptions::WithTimeout(task_timeout),
+        [child_timeout](CancellationToken token) {
+          return CancellationSource::WithTimeout(child_timeout, {&token, 1});
+        });
+    absl::StatusOr<CancellationSource> child = future.Get();
+    if (!child.ok()) {
+      ASSERT_EQ(child.status().code(), absl::StatusCode::kDeadlineExceeded)
+          << child.status();
+      continue;  // cancelled before it started
+    }
+    CancelProbe probe(child->Token());
+    ASSERT_TRUE(probe.WaitFor(absl::Seconds(30)))
+        << "the child's own deadline never fired";
+    // DeadlineExceeded either way: its own, or the task's if it was still
+    // running at its deadline.
+    EXPECT_EQ(child->Reason().code(), absl::StatusCode::kDeadlineExceeded);
+    return;
+  }
+  FAIL() << "the task never started before its deadline";
 }
 
 TEST(ShadowedDeadlineTest, SourceUnderAnEarlierSourceDeadlineStillArmsItsOwn) {
