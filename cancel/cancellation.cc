@@ -26,9 +26,11 @@ struct StdParentCallback {
 // The state behind a CancellationSource: the base state plus its links.
 class SourceState final : public CancelState {
  public:
+  // A deadline, or a relative timeout (measured on the monotonic clock), or
+  // neither (InfiniteFuture / InfiniteDuration).
   SourceState(absl::Span<const CancellationToken> parents,
               absl::Span<const std::stop_token> std_parents,
-              absl::Time deadline)
+              absl::Time deadline, absl::Duration timeout)
       : links_(parents.size()) {
     for (size_t i = 0; i < parents.size(); ++i) {
       links_[i].Attach(parents[i].StateInternal(), this);
@@ -41,9 +43,13 @@ class SourceState final : public CancelState {
             st, StdParentCallback{this}));
       }
     }
-    // Arms the shared timer only if our deadline is earlier than every
-    // inherited one (a parent's timer covers the rest).
-    if (deadline != absl::InfiniteFuture()) ArmDeadline(deadline);
+    // Armed even if a parent's deadline is earlier: that parent may finish
+    // (be closed) without ever being cancelled.
+    if (timeout != absl::InfiniteDuration()) {
+      ArmTimeout(timeout);
+    } else if (deadline != absl::InfiniteFuture()) {
+      ArmDeadline(deadline);
+    }
   }
 
   ~SourceState() override {
@@ -61,10 +67,13 @@ class SourceState final : public CancelState {
       std_links_;
 };
 
-StateRef MakeSourceState(absl::Span<const CancellationToken> parents,
-                         absl::Span<const std::stop_token> std_parents,
-                         absl::Time deadline) {
-  return StateRef::Adopt(new SourceState(parents, std_parents, deadline));
+StateRef MakeSourceState(
+    absl::Span<const CancellationToken> parents,
+    absl::Span<const std::stop_token> std_parents,
+    absl::Time deadline = absl::InfiniteFuture(),
+    absl::Duration timeout = absl::InfiniteDuration()) {
+  return StateRef::Adopt(
+      new SourceState(parents, std_parents, deadline, timeout));
 }
 
 }  // namespace
@@ -109,7 +118,8 @@ CancellationSource CancellationSource::WithDeadline(
 
 CancellationSource CancellationSource::WithTimeout(
     absl::Duration timeout, absl::Span<const CancellationToken> parents) {
-  return WithDeadline(absl::Now() + timeout, parents);
+  return CancellationSource(
+      MakeSourceState(parents, {}, absl::InfiniteFuture(), timeout));
 }
 
 }  // namespace cancelpool

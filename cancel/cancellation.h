@@ -42,6 +42,17 @@
 // token reports its effective deadline: the earliest of its own and its
 // parents'.
 //
+// CLOCKS
+// Timeouts are measured on the monotonic clock (CLOCK_MONOTONIC), so a step
+// of the wall clock (settimeofday, NTP, a VM restored from a snapshot) makes
+// no deadline fire early or late. A relative timeout (WithTimeout) is
+// measured from its creation on that clock alone. An absolute deadline
+// (WithDeadline, Options::deadline) is a wall-clock time: compute it from
+// absl::Now(); it is converted once, when the source is created, to the
+// point of the monotonic clock at which absl::Now() would read it, and a
+// later step of the wall clock does not move it. Deadline() reports the wall
+// -clock time (for WithTimeout: absl::Now() + timeout at creation).
+//
 // THREAD SAFETY
 // Every operation of every type here is safe to call concurrently from any
 // thread on the same or different objects, except that one object must not be
@@ -176,7 +187,9 @@ class CancellationSource {
   explicit CancellationSource(const Options& options);
 
   // Sources cancelled with DeadlineExceeded at `deadline` / after `timeout`,
-  // optionally under parents.
+  // optionally under parents (see CLOCKS above). A child's own deadline
+  // fires even when a parent's is earlier and that parent finishes (a pool
+  // task's token is closed when the task ends) without being cancelled.
   static CancellationSource WithDeadline(
       absl::Time deadline, absl::Span<const CancellationToken> parents = {});
   static CancellationSource WithTimeout(

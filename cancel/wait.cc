@@ -9,19 +9,29 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <cstdio>
-#include <limits>
+#include <cstring>
 #include <memory>
+#include <string>
 
-#include "cancelpool/cancel/internal/deadline_timer.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cancelpool/cancel/internal/clock.h"
+#include "cancelpool/cancel/internal/futex.h"
 
 namespace cancelpool {
 namespace {
 
 using cancel_internal::CancelState;
+using cancel_internal::FutexWait;
+using cancel_internal::FutexWakeAll;
+using cancel_internal::MonotonicAfter;
+using cancel_internal::MonotonicNow;
+using cancel_internal::PollTimeoutMillis;
 using cancel_internal::RealtimeNow;
+using cancel_internal::ToMonotonic;
 using cancel_internal::ScopedWaker;
 using cancel_internal::WatchedState;
 
@@ -65,12 +75,8 @@ struct ConditionOrCancelled {
 // thread has returned, and even exited, meanwhile.
 class WakeFd {
  public:
-  WakeFd() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-    if (fd_ < 0) {
-      std::perror("cancelpool: eventfd");
-      std::abort();
-    }
-  }
+  // Takes ownership of the open eventfd `fd`.
+  explicit WakeFd(int fd) : fd_(fd) {}
   ~WakeFd() { close(fd_); }
   WakeFd(const WakeFd&) = delete;
   WakeFd& operator=(const WakeFd&) = delete;
@@ -102,7 +108,9 @@ class WakeFd {
 // wait: no wake-up of the child's own still refers to the old eventfd.
 std::atomic<uint64_t> fork_generation{0};
 
-const std::shared_ptr<WakeFd>& ThreadWakeFd() {
+// This thread's eventfd, or null (errno set by eventfd(2)) if none exists
+// and none can be created now.
+std::shared_ptr<WakeFd> ThreadWakeFd() {
   // Registered before the first eventfd of the process is created.
   static const bool registered [[maybe_unused]] =
       pthread_atfork(nullptr, nullptr, [] {
@@ -116,10 +124,97 @@ const std::shared_ptr<WakeFd>& ThreadWakeFd() {
   if (wake_fd == nullptr || generation != now) {
     // In a child, this closes the child's copy of the inherited descriptor
     // only; the parent's stays open.
-    wake_fd = std::make_shared<WakeFd>();
+    wake_fd.reset();
+    const int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return nullptr;
+    wake_fd = std::make_shared<WakeFd>(fd);
     generation = now;
   }
   return wake_fd;
+}
+
+std::string ErrnoText(int error) {
+  const char* text = strerrordesc_np(error);
+  return text != nullptr ? text : absl::StrCat("errno ", error);
+}
+
+// Waits, with `mu` held, until `condition` holds (true) or the monotonic
+// clock reaches `due` (false; the condition is checked once more).
+bool AwaitUntilMonotonic(absl::Mutex& mu, const absl::Condition& condition,
+                         absl::Duration due)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  if (due == absl::InfiniteDuration()) {
+    mu.Await(condition);
+    return true;
+  }
+  for (;;) {
+    const absl::Duration left = due - MonotonicNow();
+    if (left <= absl::ZeroDuration()) return condition.Eval();
+    // Abseil's timed wait takes an absolute CLOCK_REALTIME time (see
+    // CLOCKS in wait.h): based on clock_gettime, the clock the kernel
+    // compares it with. A forward step of the wall clock ends it early; the
+    // loop then waits for the rest.
+    if (mu.AwaitWithDeadline(condition, RealtimeNow() + left)) return true;
+  }
+}
+
+// AwaitWithCancellation with a monotonic `due`.
+WaitResult AwaitWithCancellationUntil(absl::Mutex& mu,
+                                      const absl::Condition& condition,
+                                      const CancellationToken& token,
+                                      absl::Duration due)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  if (condition.Eval()) return WaitResult::kReady;
+  CancelState* state = WatchedState(token);
+  if (state == nullptr) {
+    return AwaitUntilMonotonic(mu, condition, due) ? WaitResult::kReady
+                                                   : WaitResult::kTimeout;
+  }
+  if (state->IsCancellationRequested()) return WaitResult::kCancelled;
+  ScopedWaker<MutexPoke> waker(state, MutexPoke{&mu});
+  ConditionOrCancelled<ScopedWaker<MutexPoke>> either{&condition, &waker};
+  AwaitUntilMonotonic(mu, absl::Condition(&either), due);
+  WaitResult result = condition.Eval()               ? WaitResult::kReady
+                      : state->IsCancellationRequested() ? WaitResult::kCancelled
+                                                         : WaitResult::kTimeout;
+  AbslMutexRelocker relocker{mu};
+  waker.Unregister(relocker);
+  return result;
+}
+
+// Sleeps until the monotonic clock reaches `due` or `token` is cancelled.
+// A futex with relative timeouts (measured on CLOCK_MONOTONIC by the
+// kernel): the wake-up sets `word` and wakes it. Not completed early: the
+// sleeper's ~ScopedWaker waits for the wake-up to return, so the wake-up
+// never touches `word` after the sleeper's frame is gone.
+WaitResult SleepUntilMonotonic(absl::Duration due,
+                               const CancellationToken& token) {
+  CancelState* state = WatchedState(token);
+  if (state == nullptr) {
+    for (;;) {
+      const absl::Duration left = due - MonotonicNow();
+      if (left <= absl::ZeroDuration()) return WaitResult::kTimeout;
+      absl::SleepFor(left);  // nanosleep: relative, so monotonic
+    }
+  }
+  if (state->IsCancellationRequested()) return WaitResult::kCancelled;
+  std::atomic<uint32_t> word{0};
+  auto wake = [&word](cancel_internal::CallbackNode*) noexcept {
+    // Relaxed: the sleeper learns of the cancellation from its acquire load
+    // of the state (IsCancellationRequested), which pairs with the request's
+    // release; the word only ends its FutexWait.
+    word.store(1, std::memory_order_relaxed);
+    FutexWakeAll(&word);
+  };
+  ScopedWaker<decltype(wake)> waker(state, wake);
+  for (;;) {
+    // After the waker's registration: a request that came before it is seen
+    // here; one that comes after sets `word`, so the FutexWait below returns.
+    if (state->IsCancellationRequested()) return WaitResult::kCancelled;
+    const absl::Duration left = due - MonotonicNow();
+    if (left <= absl::ZeroDuration()) return WaitResult::kTimeout;
+    FutexWait(&word, 0, left);
+  }
 }
 
 }  // namespace
@@ -140,50 +235,41 @@ WaitResult AwaitWithCancellation(absl::Mutex& mu,
                                  const absl::Condition& condition,
                                  const CancellationToken& token,
                                  absl::Time deadline) {
-  if (condition.Eval()) return WaitResult::kReady;
-  CancelState* state = WatchedState(token);
-  if (state == nullptr) {
-    return mu.AwaitWithDeadline(condition, deadline) ? WaitResult::kReady
-                                                     : WaitResult::kTimeout;
-  }
-  if (state->IsCancellationRequested()) return WaitResult::kCancelled;
-  ScopedWaker<MutexPoke> waker(state, MutexPoke{&mu});
-  ConditionOrCancelled<ScopedWaker<MutexPoke>> either{&condition, &waker};
-  mu.AwaitWithDeadline(absl::Condition(&either), deadline);
-  WaitResult result = condition.Eval()               ? WaitResult::kReady
-                      : state->IsCancellationRequested() ? WaitResult::kCancelled
-                                                         : WaitResult::kTimeout;
-  AbslMutexRelocker relocker{mu};
-  waker.Unregister(relocker);
-  return result;
+  return AwaitWithCancellationUntil(mu, condition, token,
+                                    ToMonotonic(deadline));
 }
 
-WaitResult SleepUntil(absl::Time deadline, const CancellationToken& token) {
-  CancelState* state = WatchedState(token);
-  if (state == nullptr) {
-    absl::SleepFor(deadline - RealtimeNow());
-    return WaitResult::kTimeout;
-  }
-  if (state->IsCancellationRequested()) return WaitResult::kCancelled;
-  absl::Mutex mu;
-  absl::MutexLock lock(&mu);
-  static constexpr bool kNever = false;
-  const absl::Condition never(&kNever);
-  WaitResult result = AwaitWithCancellation(mu, never, token, deadline);
-  return result;
+namespace cancel_internal {
+
+std::chrono::steady_clock::time_point ToSteadyClock(absl::Time deadline) {
+  const absl::Duration now = MonotonicNow();
+  const absl::Duration due =
+      std::min(ToMonotonic(deadline), now + absl::Hours(24 * 365 * 100));
+  // steady_clock is CLOCK_MONOTONIC, from the same origin as MonotonicNow().
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          absl::ToChronoNanoseconds(due)));
 }
 
-WaitResult SleepFor(absl::Duration duration, const CancellationToken& token) {
-  return SleepUntil(RealtimeNow() + duration, token);
+WaitResult SleepUntilFn::operator()(absl::Time deadline,
+                                    const CancellationToken& token) const {
+  return SleepUntilMonotonic(ToMonotonic(deadline), token);
 }
 
-WaitResult SleepUntil(absl::Time deadline) {
-  return SleepUntil(deadline, CurrentToken());
+WaitResult SleepUntilFn::operator()(absl::Time deadline) const {
+  return SleepUntilMonotonic(ToMonotonic(deadline), CurrentToken());
 }
 
-WaitResult SleepFor(absl::Duration duration) {
-  return SleepUntil(RealtimeNow() + duration, CurrentToken());
+WaitResult SleepForFn::operator()(absl::Duration duration,
+                                  const CancellationToken& token) const {
+  return SleepUntilMonotonic(MonotonicAfter(duration), token);
 }
+
+WaitResult SleepForFn::operator()(absl::Duration duration) const {
+  return SleepUntilMonotonic(MonotonicAfter(duration), CurrentToken());
+}
+
+}  // namespace cancel_internal
 
 void Event::Set() {
   absl::MutexLock lock(&mu_);
@@ -198,15 +284,42 @@ void Event::Clear() {
 }
 
 WaitResult Event::Wait(const CancellationToken& token, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto is_set = [this]() { return set_.load(std::memory_order_relaxed); };
-  return AwaitWithCancellation(mu_, absl::Condition(&is_set), token, deadline);
+  return WaitUntilMonotonic(token, ToMonotonic(deadline));
 }
 
-WaitResult WaitForFd(int fd, FdInterest interest,
-                     const CancellationToken& token, absl::Time deadline) {
+WaitResult Event::WaitFor(absl::Duration timeout,
+                          const CancellationToken& token) {
+  return WaitUntilMonotonic(token, MonotonicAfter(timeout));
+}
+
+WaitResult Event::WaitUntilMonotonic(const CancellationToken& token,
+                                     absl::Duration due) {
+  absl::MutexLock lock(&mu_);
+  auto is_set = [this]() { return set_.load(std::memory_order_relaxed); };
+  return AwaitWithCancellationUntil(mu_, absl::Condition(&is_set), token, due);
+}
+
+absl::StatusOr<WaitResult> WaitForFd(int fd, FdInterest interest,
+                                     const CancellationToken& token,
+                                     absl::Time deadline) {
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("WaitForFd: invalid file descriptor ", fd));
+  }
+  const absl::Duration due = ToMonotonic(deadline);
   CancelState* state = WatchedState(token);
-  const std::shared_ptr<WakeFd>& wake_fd = ThreadWakeFd();
+  // Only a token that can be cancelled needs the eventfd.
+  std::shared_ptr<WakeFd> wake_fd;
+  if (state != nullptr) {
+    wake_fd = ThreadWakeFd();
+    if (wake_fd == nullptr) {
+      const int error = errno;
+      return absl::ResourceExhaustedError(
+          absl::StrCat("WaitForFd: cannot create the thread's wake-up "
+                       "eventfd: ",
+                       ErrnoText(error)));
+    }
+  }
   // On the cancelling thread: take a reference to the eventfd, complete the
   // node early (the waiter need not wait for the write system call), then
   // write. A write that lands after this wait returned is a stale wake-up
@@ -216,14 +329,17 @@ WaitResult WaitForFd(int fd, FdInterest interest,
     CancelState::CompleteFromCallback(node);
     keep->Signal();
   };
-  WaitResult result = WaitResult::kTimeout;
+  absl::StatusOr<WaitResult> result = WaitResult::kTimeout;
   {
     ScopedWaker<decltype(wake)> waker(state, wake);
     pollfd fds[2];
     fds[0].fd = fd;
     fds[0].events = interest == FdInterest::kReadable ? POLLIN : POLLOUT;
-    fds[1].fd = wake_fd->fd();
-    fds[1].events = POLLIN;
+    const nfds_t nfds = wake_fd != nullptr ? 2 : 1;
+    if (wake_fd != nullptr) {
+      fds[1].fd = wake_fd->fd();
+      fds[1].events = POLLIN;
+    }
     for (;;) {
       fds[0].revents = fds[1].revents = 0;
       // Checked after the waker was constructed: a request that came before
@@ -232,41 +348,42 @@ WaitResult WaitForFd(int fd, FdInterest interest,
       // wins over cancellation.
       const bool cancelled =
           state != nullptr && state->IsCancellationRequested();
-      int timeout_ms = -1;
-      if (cancelled) {
-        timeout_ms = 0;
-      } else if (deadline != absl::InfiniteFuture()) {
-        const absl::Duration left = deadline - RealtimeNow();
-        // Clamped: a deadline more than ~24.8 days away does not fit poll's
-        // int (the loop polls again until the deadline).
-        timeout_ms = left <= absl::ZeroDuration()
-                         ? 0
-                         : static_cast<int>(std::min<int64_t>(
-                               absl::ToInt64Milliseconds(
-                                   absl::Ceil(left, absl::Milliseconds(1))),
-                               std::numeric_limits<int>::max()));
+      const int timeout_ms =
+          cancelled ? 0 : PollTimeoutMillis(due - MonotonicNow());
+      const int n = poll(fds, nfds, timeout_ms);
+      if (n < 0) {
+        const int error = errno;
+        if (error == EINTR) continue;
+        result = absl::Status(
+            absl::ErrnoToStatusCode(error),
+            absl::StrCat("WaitForFd: poll: ", ErrnoText(error)));
+        break;
       }
-      const int n = poll(fds, 2, timeout_ms);
-      if (n < 0 && errno == EINTR) continue;
-      if (fds[0].revents != 0 || n < 0) {
-        result = WaitResult::kReady;  // an error: let the caller's I/O say it
+      if ((fds[0].revents & POLLNVAL) != 0) {
+        result = absl::InvalidArgumentError(absl::StrCat(
+            "WaitForFd: file descriptor ", fd, " is not open"));
+        break;
+      }
+      if (fds[0].revents != 0) {
+        result = WaitResult::kReady;
         break;
       }
       if (cancelled || (state != nullptr && state->IsCancellationRequested())) {
         result = WaitResult::kCancelled;
         break;
       }
-      if (n == 0 && timeout_ms >= 0 && RealtimeNow() >= deadline) {
+      if (n == 0 && timeout_ms >= 0 && MonotonicNow() >= due) {
         result = WaitResult::kTimeout;
         break;
       }
-      // A stale wake-up left by an earlier wait on this thread: drain, retry.
-      wake_fd->Drain();
+      // A stale wake-up left by an earlier wait on this thread (or a clamped
+      // timeout that ran out): drain, retry.
+      if (wake_fd != nullptr) wake_fd->Drain();
     }
   }
   // The waker is gone; drain what it wrote, if it wrote already, so that the
   // next wait usually starts clean.
-  wake_fd->Drain();
+  if (wake_fd != nullptr) wake_fd->Drain();
   return result;
 }
 

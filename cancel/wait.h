@@ -13,6 +13,21 @@
 //   kCancelled  the token was cancelled first (its reason: token.Reason()).
 // If several hold at once, kReady wins over kCancelled, and kCancelled over
 // kTimeout: a waiter never misses a condition that was already true.
+// WaitForFd, which can also fail, returns absl::StatusOr<WaitResult>.
+//
+// CLOCKS
+// Every wait measures its limit on the monotonic clock (CLOCK_MONOTONIC): a
+// step of the wall clock (settimeofday, NTP, a VM restored from a snapshot)
+// never ends a wait early. A duration (SleepFor, Event::WaitFor) is measured
+// from the call on that clock alone. An absl::Time deadline is a wall-clock
+// time: compute it from absl::Now(); it is converted once, when the wait
+// starts, to the point of the monotonic clock at which absl::Now() would
+// read it (see cancellation.h, CLOCKS). The absl::Mutex based waits
+// (AwaitWithCancellation, Event) sleep in Abseil's timed waits, which in this
+// Abseil take an absolute CLOCK_REALTIME time: a backward step of the wall
+// clock during such a wait lengthens that sleep by the step. SleepFor,
+// SleepUntil, WaitWithCancellation and WaitForFd sleep on the monotonic clock
+// and are not lengthened either.
 //
 // Every wait takes the token explicitly or, in the overloads without one,
 // uses CurrentToken(). Inside a DeferCancellationScope on this thread, a wait
@@ -36,6 +51,7 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
@@ -48,13 +64,33 @@ enum class WaitResult { kReady, kTimeout, kCancelled };
 // "ready", "timeout" or "cancelled".
 const char* WaitResultName(WaitResult result);
 
-// Sleeps until `deadline` or until `token` is cancelled. Returns kTimeout
-// after a full sleep, kCancelled if woken by cancellation (immediately if the
-// token is already cancelled). The seeds' Event.wait(timeout).
-WaitResult SleepUntil(absl::Time deadline, const CancellationToken& token);
-WaitResult SleepFor(absl::Duration duration, const CancellationToken& token);
-WaitResult SleepUntil(absl::Time deadline);  // current token
-WaitResult SleepFor(absl::Duration duration);  // current token
+namespace cancel_internal {
+struct SleepUntilFn {
+  WaitResult operator()(absl::Time deadline,
+                        const CancellationToken& token) const;
+  WaitResult operator()(absl::Time deadline) const;  // current token
+};
+struct SleepForFn {
+  WaitResult operator()(absl::Duration duration,
+                        const CancellationToken& token) const;
+  WaitResult operator()(absl::Duration duration) const;  // current token
+};
+}  // namespace cancel_internal
+
+// Sleeps until `deadline` (SleepUntil) or for `duration` (SleepFor), or until
+// the token is cancelled: `token`, or CurrentToken() when it is left out.
+// Returns kTimeout after a full sleep, kCancelled if woken by cancellation
+// (immediately if the token is already cancelled). A duration is measured on
+// the monotonic clock only (see CLOCKS).
+//   cancelpool::SleepFor(absl::Milliseconds(5), token);
+// SleepFor and SleepUntil are function objects, not functions, so that
+// `using cancelpool::SleepFor;` followed by an unqualified
+// `SleepFor(absl::Milliseconds(5))` calls this one: a function would be
+// ambiguous with absl::SleepFor, which argument-dependent lookup finds for
+// an absl::Duration argument (lookup finds an object here, which turns
+// argument-dependent lookup off).
+inline constexpr cancel_internal::SleepUntilFn SleepUntil{};
+inline constexpr cancel_internal::SleepForFn SleepFor{};
 
 // Waits, with `mu` held, until `condition` holds, `token` is cancelled or
 // `deadline` passes. Returns with `mu` held. Like absl::Mutex::Await, the
@@ -96,13 +132,16 @@ class Event final {
   WaitResult Wait(const CancellationToken& token,
                   absl::Time deadline = absl::InfiniteFuture())
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits at most `timeout` (measured on the monotonic clock).
   WaitResult WaitFor(absl::Duration timeout, const CancellationToken& token)
-      ABSL_LOCKS_EXCLUDED(mu_) {
-    return Wait(token, absl::Now() + timeout);
-  }
+      ABSL_LOCKS_EXCLUDED(mu_);
   WaitResult Wait() { return Wait(CurrentToken()); }  // current token
 
  private:
+  // `due`: a point of the monotonic clock (cancel_internal::MonotonicNow).
+  WaitResult WaitUntilMonotonic(const CancellationToken& token,
+                                absl::Duration due) ABSL_LOCKS_EXCLUDED(mu_);
+
   mutable absl::Mutex mu_;
   // Written under mu_ (release), read without it (acquire).
   std::atomic<bool> set_{false};
@@ -116,11 +155,24 @@ enum class FdInterest { kReadable, kWritable };
 // cancelled: kCancelled; until `deadline`: kTimeout. Uses poll(2) on `fd` and
 // a per-thread eventfd that a cancellation callback writes to, so a thread
 // blocked on a socket gives up as soon as the work is cancelled. Does not
-// read or write `fd`. EINTR is retried. Returns kReady for an invalid fd
-// (POLLNVAL), so the caller's next call reports EBADF.
-WaitResult WaitForFd(int fd, FdInterest interest,
-                     const CancellationToken& token,
-                     absl::Time deadline = absl::InfiniteFuture());
+// read or write `fd`. EINTR is retried. Errors, returned at once and with
+// nothing consumed:
+//   InvalidArgument    `fd` is negative, or not an open descriptor;
+//   ResourceExhausted  the thread's eventfd could not be created (the
+//                      process or system is out of descriptors, or of
+//                      memory); only a token that can be cancelled needs
+//                      one, and a later call tries again;
+//   another code       poll(2) failed (errno's code, as absl maps it).
+absl::StatusOr<WaitResult> WaitForFd(
+    int fd, FdInterest interest, const CancellationToken& token,
+    absl::Time deadline = absl::InfiniteFuture());
+
+// True when `result` holds `expected`; an error equals no WaitResult. So
+// `WaitForFd(...) == WaitResult::kReady` reads as for the other waits.
+inline bool operator==(const absl::StatusOr<WaitResult>& result,
+                       WaitResult expected) {
+  return result.ok() && *result == expected;
+}
 
 // ---------------------------------------------------------------------------
 // Implementation details.
@@ -192,6 +244,10 @@ class ScopedWaker final : private CallbackNode {
   std::atomic<bool> fired_{false};
 };
 
+// `deadline` (from absl::Now()) as a steady_clock (CLOCK_MONOTONIC) time;
+// clamped a century ahead, so that std::chrono arithmetic cannot overflow.
+std::chrono::steady_clock::time_point ToSteadyClock(absl::Time deadline);
+
 // The state a wait on `token` must watch: null if it can never be cancelled
 // or if a deferred region on this thread hides its cancellation.
 inline CancelState* WatchedState(const CancellationToken& token) noexcept {
@@ -227,7 +283,11 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
   };
   cancel_internal::ScopedWaker<decltype(wake)> waker(state, wake);
   const bool infinite = deadline == absl::InfiniteFuture();
-  const auto chrono_deadline = absl::ToChronoTime(deadline);
+  // On the monotonic clock (CLOCKS): std::condition_variable's steady_clock
+  // waits use CLOCK_MONOTONIC.
+  const std::chrono::steady_clock::time_point steady_deadline =
+      infinite ? std::chrono::steady_clock::time_point::max()
+               : cancel_internal::ToSteadyClock(deadline);
   WaitResult result;
   try {
     for (;;) {
@@ -241,7 +301,7 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
       }
       if (infinite) {
         cv.wait(lock);
-      } else if (cv.wait_until(lock, chrono_deadline) ==
+      } else if (cv.wait_until(lock, steady_deadline) ==
                  std::cv_status::timeout) {
         result = predicate() ? WaitResult::kReady
                  : (state != nullptr && state->IsCancellationRequested())

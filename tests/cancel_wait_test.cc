@@ -525,8 +525,9 @@ TEST(WaitLifetimeTest, FdWaitingThreadMayExitRightAfterTheWait) {
     // A fresh thread per wait: its eventfd goes away when it exits.
     WaitResult result = WaitResult::kReady;
     std::thread waiter([&] {
-      result =
-          WaitForFd(pipe.read_end(), FdInterest::kReadable, token, deadline);
+      result = WaitForFd(pipe.read_end(), FdInterest::kReadable, token,
+                         deadline)
+                   .value();
     });
     waiter.join();
     return result;
@@ -611,15 +612,19 @@ TEST(WaitForFdTest, ReadyWinsOverCancelled) {
             WaitResult::kReady);
 }
 
-TEST(WaitForFdTest, InvalidFdIsReportedReady) {
+// The contract changed on purpose (issue 11, items 8 and 18): WaitForFd
+// returns absl::StatusOr<WaitResult>, and an fd that is not open is an
+// InvalidArgument error, returned at once, instead of kReady.
+TEST(WaitForFdTest, InvalidFdIsAnInvalidArgumentError) {
   Pipe pipe;
   const int fd = dup(pipe.read_end());
   ASSERT_GE(fd, 0);
   close(fd);  // now invalid
   CancellationSource source;
-  EXPECT_EQ(WaitForFd(fd, FdInterest::kReadable, source.Token(),
-                      absl::Now() + kWakeBound),
-            WaitResult::kReady);
+  const absl::StatusOr<WaitResult> result = WaitForFd(
+      fd, FdInterest::kReadable, source.Token(), absl::Now() + kWakeBound);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+      << result.status();
 }
 
 TEST(WaitForFdTest, CancelledWaitLeavesNoStaleWakeUpForTheNext) {
@@ -641,7 +646,8 @@ TEST(WaitForFdTest, RacingCancellationNeverSleepsThrough) {
   Pipe pipe;
   ExpectEveryRacingWaitIsWoken([&](const CancellationToken& token,
                                    absl::Time deadline) {
-    return WaitForFd(pipe.read_end(), FdInterest::kReadable, token, deadline);
+    return WaitForFd(pipe.read_end(), FdInterest::kReadable, token, deadline)
+        .value();
   });
 }
 

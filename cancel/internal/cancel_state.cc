@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+#include "cancelpool/cancel/internal/clock.h"
 #include "cancelpool/cancel/internal/deadline_timer.h"
 #include "cancelpool/cancel/internal/spin.h"
 
@@ -117,7 +119,21 @@ uint32_t CancelState::Close(uint32_t extra_bits) noexcept {
   }
 }
 
-bool CancelState::RequestCancellation(absl::Status reason) noexcept {
+namespace {
+
+// PROPAGATION P2-P3: this thread's pending propagations, a stack linked
+// through CancelState::pending_next_. Only this thread reads or writes it.
+thread_local CancelState* tls_pending_propagations = nullptr;
+
+// DESTRUCTION: whether this thread is inside Destroy(), and the states whose
+// destruction waits for it, linked through CancelState::pending_next_.
+thread_local bool tls_destroying = false;
+thread_local CancelState* tls_pending_destructions = nullptr;
+
+}  // namespace
+
+bool CancelState::WinRequest(absl::Status reason, uint32_t* previous,
+                             bool* has_callbacks) noexcept {
   // Step 1: lock unless already requested or closed.
   SpinWait spin;
   uint32_t w = word_.load(std::memory_order_relaxed);
@@ -140,26 +156,44 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
   // Once kRequested is set the list can only shrink (registrations are
   // refused and run inline), so an empty list now means no callback -- and
   // no registered std bridge -- will ever need this request's step 5.
-  const bool has_callbacks = head_ != nullptr;
+  *has_callbacks = head_ != nullptr;
   // Step 3: publish, and drop kLocked in the same RMW (we hold kLocked and
   // kRequested is clear, so adding kRequested - kLocked sets the one and
   // clears the other; other bits are untouched). Release pairs with the
   // acquire load in IsCancellationRequested()/Reason() and with the next
   // locker's acquire; acquire pairs with owner-bit updates.
-  const uint32_t previous =
-      word_.fetch_add(kRequested - kLocked, std::memory_order_acq_rel);
-  // The hooks and callbacks below run user code for the library.
+  *previous = word_.fetch_add(kRequested - kLocked, std::memory_order_acq_rel);
+  return true;
+}
+
+bool CancelState::RequestCancellation(absl::Status reason) noexcept {
+  uint32_t previous;
+  bool has_callbacks;
+  if (!WinRequest(std::move(reason), &previous, &has_callbacks)) return false;
+  // The hook, the callbacks and the propagation to children below run user
+  // code for the library (ScopedLibraryCallback, cancel_state.h).
   ScopedLibraryCallback in_callback;
   if (!has_callbacks) {
-    // Fast path (step 4 only): nothing runs user callbacks, so nothing can
-    // drop an owner behind our back except what OnCancellationRequested
-    // itself does, and after it returns this thread does not touch *this.
-    OnCancellationRequested(previous);
+    // Fast path (step 4 only): no user callback runs, so nothing can drop an
+    // owner behind our back except what the hook itself does, and after it
+    // returns this thread does not touch *this. Nothing was pushed either
+    // (pushes come from step 5).
+    if (request_hook_ != nullptr) request_hook_(this, previous);
     return true;
   }
+  CancelState* const mark = tls_pending_propagations;
   // Step 4. A callback may drop the last reference (see the protocol).
   const bool held = TryRef();
-  OnCancellationRequested(previous);
+  FinishRequest(previous, has_callbacks);
+  if (held) Unref();  // may destroy *this: the last access
+  DrainPropagations(mark);
+  return true;
+}
+
+void CancelState::FinishRequest(uint32_t previous,
+                                bool has_callbacks) noexcept {
+  if (request_hook_ != nullptr) request_hook_(this, previous);
+  if (!has_callbacks) return;
   // The std bridge first, before any callback: std-style code polling a
   // stop_token (which a callback may be waiting for) must not lag behind.
   // Acquire: pairs with GetStopToken's publishing CAS. A bridge published
@@ -193,8 +227,55 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
       node->completed_.store(true, std::memory_order_release);
     }
   }
-  if (held) Unref();  // may destroy *this: the last access
-  return true;
+}
+
+void CancelState::RequestFromParent(absl::Status reason) noexcept {
+  // P1.
+  uint32_t previous;
+  bool has_callbacks;
+  if (!WinRequest(std::move(reason), &previous, &has_callbacks)) return;
+  if (!has_callbacks) {
+    if (request_hook_ != nullptr) request_hook_(this, previous);
+    return;
+  }
+  // P2.
+  if (!TryRef()) {
+    // Being destroyed; its destructor waits for this propagation.
+    FinishRequest(previous, has_callbacks);
+    return;
+  }
+  pending_previous_ = previous;
+  pending_next_ = tls_pending_propagations;
+  tls_pending_propagations = this;
+}
+
+void CancelState::DrainPropagations(CancelState* mark) noexcept {
+  // P3. Entries above `mark` were pushed by the request that took the mark
+  // (or by entries it popped); entries below belong to enclosing requests.
+  while (tls_pending_propagations != mark) {
+    CancelState* s = tls_pending_propagations;
+    tls_pending_propagations = s->pending_next_;
+    s->pending_next_ = nullptr;
+    s->FinishRequest(s->pending_previous_, /*has_callbacks=*/true);
+    s->Unref();  // the reference of P2; may destroy s
+  }
+}
+
+void CancelState::Destroy() noexcept {
+  if (tls_destroying) {
+    // An enclosing Destroy() on this thread destroys it when it is done.
+    pending_next_ = tls_pending_destructions;
+    tls_pending_destructions = this;
+    return;
+  }
+  tls_destroying = true;
+  DestroyState();
+  while (tls_pending_destructions != nullptr) {
+    CancelState* s = tls_pending_destructions;
+    tls_pending_destructions = s->pending_next_;
+    s->DestroyState();
+  }
+  tls_destroying = false;
 }
 
 absl::Status CancelState::Reason() const noexcept {
@@ -277,13 +358,22 @@ void CancelState::WaitCallbackComplete(CallbackNode* node) noexcept {
 }
 
 void CancelState::ArmDeadline(absl::Time deadline) noexcept {
-  if (deadline >= deadline_) return;  // an earlier one is already in force
-  deadline_ = deadline;
-  if (deadline <= absl::Now()) {
+  ArmAt(deadline, ToMonotonic(deadline));
+}
+
+void CancelState::ArmTimeout(absl::Duration timeout) noexcept {
+  ArmAt(absl::Now() + timeout, MonotonicAfter(timeout));
+}
+
+void CancelState::ArmAt(absl::Time deadline, absl::Duration due) noexcept {
+  if (deadline < deadline_) deadline_ = deadline;
+  timer_due_ = due;
+  if (due <= MonotonicNow()) {
     RequestCancellation(absl::DeadlineExceededError("deadline exceeded"));
   }
   // Armed even when already expired, so that ~CancelState's Disarm() is
-  // uniform; the timer finds it expired and the request is a no-op.
+  // uniform; the timer finds it expired and the request is a no-op. Armed
+  // even when an inherited deadline is earlier (see the header).
   uses_timer_ = true;
   DeadlineTimer::Get().Arm(this);
 }
@@ -310,7 +400,7 @@ void ParentLink::DetachSlow() noexcept {
 
 void ParentLink::Propagate(CallbackNode* node) noexcept {
   auto* link = static_cast<ParentLink*>(node);
-  link->child_->RequestCancellation(link->parent_->Reason());
+  link->child_->RequestFromParent(link->parent_->Reason());
 }
 
 }  // namespace cancel_internal

@@ -26,15 +26,15 @@
 //      kLocked is set. Before it, still under kLocked, note whether the
 //      callback list is empty: after it the list can only shrink, so an
 //      empty list means step 5 has nothing to do, and the request ends after
-//      OnCancellationRequested without touching the state again (no
-//      reference needed: no user callback runs).
-//   4. Take a reference (TryRef) for steps 4-5; call
-//      OnCancellationRequested(old word) (the pool resolves a task that had
-//      not started; user destructors may run, so no lock); request the std
-//      bridge's stop_source if there is one, so that std::stop_tokens do not
-//      wait for the callbacks (the bridge is also a callback, for a bridge
-//      created concurrently, and GetStopToken requests it for a caller that
-//      saw kRequested).
+//      the hook of step 4 without touching the state again (the fast path:
+//      no reference needed, no user callback runs).
+//   4. Call the request hook (RequestHook, below) with the old word (the
+//      pool resolves a task that had not started; user destructors may run,
+//      so no lock). With callbacks, first take a reference (TryRef) for steps
+//      4-5, and request the std bridge's stop_source if there is one, so that
+//      std::stop_tokens do not wait for the callbacks (the bridge is also a
+//      callback, for a bridge created concurrently, and GetStopToken requests
+//      it for a caller that saw kRequested).
 //   5. While the callback list is non-empty: under kLocked unlink the head
 //      node and remember it in `running_`; drop kLocked; invoke it; mark it
 //      complete unless it was destroyed from inside itself. No lock is held
@@ -46,13 +46,59 @@
 //   fails only for a state whose count already reached zero: its destructor
 //   is waiting (ParentLink::Detach, ~std::stop_callback) for this very
 //   propagation, and no owner is left to observe the request.
+//   The hook is a function pointer stored at construction, not a virtual
+//   function: the fast path (no callbacks) holds no reference, so an owner
+//   may finish and destroy the state while step 4 runs (a running task whose
+//   parent was just cancelled returns, closes and is freed); its derived
+//   destructors rewrite the object's vtable pointer, which a virtual call
+//   would read concurrently (a data race, and formally undefined behaviour).
+//   The hook pointer is written once, before sharing, and no destructor
+//   touches it; the hook itself touches only what its owner keeps alive
+//   (the pool's returns at once for a started task). The fast path stays at
+//   two RMWs (steps 1 and 3) and one indirect call.
 //   Races ruled out: two requesters (step 1 admits one); a reader seeing
 //   kRequested with a stale reason (step 2 before the release in 3); a request
 //   racing Close() (exactly one of "request won" / "closed first"); a callback
 //   registered concurrently with the request (registration holds kLocked and
 //   either lands in the list before step 3, so step 5 runs it, or observes
-//   kRequested and runs inline: never both, never neither).
+//   kRequested and runs inline: never both, never neither); a virtual call on
+//   a state whose destructor runs (the hook above).
 //
+// PROTOCOL: PROPAGATION TO CHILDREN (iterative)
+// A parent link's callback (ParentLink::Propagate) runs in the parent's step
+// 5 and requests the child. Done by recursion, a chain of N linked states
+// would need N nested requests on the stack (100k levels overflow it). So:
+//   P1. The link's callback runs the child's steps 1-3 at once (cheap, no
+//       recursion): the child is cancelled and its reason published before
+//       the parent's request returns; without callbacks the child's hook
+//       also runs at once (step 4, fast path) and it is done.
+//   P2. A child with callbacks is kept alive with a reference (TryRef) and
+//       pushed on this thread's stack of pending propagations (through its
+//       `pending_next_`; only the winner of step 1 pushes, so a state is
+//       pushed at most once in its life). If TryRef fails the child is being
+//       destroyed and its destructor waits for this propagation: its steps
+//       4-5 run at once, as before.
+//   P3. Every RequestCancellation() call notes the stack's top when it starts
+//       and, before it returns, pops and runs steps 4-5 of every state pushed
+//       above that mark -- which may push their own children -- then drops
+//       the reference of P2. So a chain is walked by one loop, and when any
+//       RequestCancellation() returns, the callbacks of every state it
+//       cancelled, however deep, have run, as with recursion; only the order
+//       differs (a child's callbacks run after its parent's remaining ones).
+//       A user callback that requests another source drains that request's
+//       own children before it returns (its mark lies above the outer ones).
+//
+// PROTOCOL: DESTRUCTION (iterative)
+// The last Unref() destroys the state, and a destructor may drop the last
+// reference to another state (a child's links release its parents): by
+// recursion, again N nested destructors. So while one state is being
+// destroyed on a thread, a state whose count reaches zero on the same thread
+// is put on that thread's list of pending destructions (through
+// `pending_next_`: no reference is left, so nothing else uses the field) and
+// destroyed by the outermost Unref() before it returns, one after another.
+// The caller sees no difference: when its Unref() returns, every state it
+// released is gone.
+
 // PROTOCOL: DEREGISTRATION (RemoveCallback)
 //   Under kLocked: if the node is still listed, unlink it; done, it never runs.
 //   Otherwise it was taken by a requester. If that requester is this thread
@@ -150,6 +196,14 @@ class CancelState {
   static constexpr uint32_t kClosed = 1u << 2;
   static constexpr int kFirstOwnerBit = 3;
 
+  // Called by the winning requester (step 4) with the word as it was just
+  // before the request, after the reason is published and before callbacks
+  // run. May run concurrently with the owner's destructor of a derived
+  // object when the state has no callbacks (see the protocol): it must not
+  // touch what its owner does not keep alive.
+  using RequestHook = void (*)(CancelState* state,
+                               uint32_t previous_word) noexcept;
+
   CancelState(const CancelState&) = delete;
   CancelState& operator=(const CancelState&) = delete;
 
@@ -211,7 +265,7 @@ class CancelState {
     // acq_rel: the release publishes this owner's writes to whoever sees the
     // count reach zero; the acquire on the last decrement pairs with every
     // other owner's release before destruction.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) DestroyState();
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Destroy();
   }
 
   // Sets kClosed (waiting out a request's brief step 1-3 window): later
@@ -224,10 +278,17 @@ class CancelState {
   std::atomic<uint32_t>& word() noexcept { return word_; }
   const std::atomic<uint32_t>& word() const noexcept { return word_; }
 
-  // Arms the shared deadline timer for `deadline` and records it. Must be
+  // Arms the shared deadline timer for `deadline` (an absl::Now() time,
+  // converted once to the monotonic clock: clock.h) and records it. Must be
   // called before the state is shared with other threads, at most once. A
-  // deadline already in the past requests cancellation immediately.
+  // deadline already in the past requests cancellation immediately. The
+  // timer is armed even when a parent's deadline is earlier: a parent may be
+  // closed without being cancelled (a finished task), and then nothing else
+  // would ever cancel this state at its own deadline.
   void ArmDeadline(absl::Time deadline) noexcept;
+  // The same for a relative timeout, measured on the monotonic clock only
+  // (immune to wall-clock steps); Deadline() reports absl::Now() + timeout.
+  void ArmTimeout(absl::Duration timeout) noexcept;
   // The std::stop_source bridged to this state (created on first use).
   std::stop_token GetStopToken() noexcept;
 
@@ -238,23 +299,32 @@ class CancelState {
   }
 
  protected:
-  explicit CancelState(uint32_t initial_word = 0,
-                       uint32_t initial_refs = 1) noexcept
-      : word_(initial_word), refs_(initial_refs) {}
+  explicit CancelState(uint32_t initial_word = 0, uint32_t initial_refs = 1,
+                       RequestHook request_hook = nullptr) noexcept
+      : word_(initial_word), refs_(initial_refs), request_hook_(request_hook) {}
   // Disarms the deadline timer. The embedding type's destructor must have
   // removed every callback node it owns by now.
   virtual ~CancelState();
 
-  // Called by the winning requester, after the reason is published and before
-  // callbacks run, with the word as it was just before the request.
-  virtual void OnCancellationRequested(uint32_t previous_word) noexcept {
-    (void)previous_word;
-  }
   // Called when the last reference goes away; frees the enclosing allocation.
   virtual void DestroyState() noexcept = 0;
 
  private:
   friend class DeadlineTimer;
+  friend class ParentLink;
+
+  // Steps 1-3. False if the request lost (already requested, or closed).
+  bool WinRequest(absl::Status reason, uint32_t* previous,
+                  bool* has_callbacks) noexcept;
+  // Step 4 (the hook) and, when the state has callbacks, step 5.
+  void FinishRequest(uint32_t previous, bool has_callbacks) noexcept;
+  // A request from a parent link's callback (PROPAGATION, P1-P2).
+  void RequestFromParent(absl::Status reason) noexcept;
+  // PROPAGATION P3: runs the pending propagations above `mark`.
+  static void DrainPropagations(CancelState* mark) noexcept;
+  // DESTRUCTION: DestroyState(), iteratively.
+  void Destroy() noexcept;
+  void ArmAt(absl::Time deadline, absl::Duration due) noexcept;
 
   void Lock() noexcept;
   void Unlock() noexcept {
@@ -272,7 +342,19 @@ class CancelState {
   CallbackNode* running_ = nullptr;
   std::thread::id requesting_thread_;
   // Immutable after sharing.
+  const RequestHook request_hook_;
+  // The effective deadline (own and inherited). Immutable after sharing.
   absl::Time deadline_ = absl::InfiniteFuture();
+  // This state's own deadline on the monotonic clock (clock.h): the timer's
+  // key. Set by ArmAt before sharing; immutable after.
+  absl::Duration timer_due_ = absl::InfiniteDuration();
+  // A pending propagation (PROPAGATION P2: the next entry, and the old word
+  // of the winning request) or a pending destruction (DESTRUCTION: the next
+  // entry). Used only by the thread that pushed the state, while it is on
+  // one of those per-thread lists, which it never is on both at once (a
+  // pending propagation holds a reference).
+  CancelState* pending_next_ = nullptr;
+  uint32_t pending_previous_ = 0;
   // Created once by GetStopToken (CAS; acq_rel pairs with the acquire load of
   // later callers), destroyed with the state.
   std::atomic<StopBridge*> stop_bridge_{nullptr};

@@ -4,13 +4,15 @@
 #include <pthread.h>
 #include <time.h>
 
-#include <cstdlib>
 #include <new>
+#include <thread>
 #include <utility>
 
 #include "absl/base/internal/sysinfo.h"
 #include "absl/status/status.h"
 #include "cancelpool/cancel/internal/cancel_state.h"
+#include "cancelpool/cancel/internal/clock.h"
+#include "cancelpool/cancel/internal/futex.h"
 
 namespace cancelpool {
 namespace cancel_internal {
@@ -78,18 +80,11 @@ void RunAbseilOneTimeInitialisations() {
 
 }  // namespace
 
-absl::Time RealtimeNow() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return absl::TimeFromTimespec(ts);
-}
-
 DeadlineTimer& DeadlineTimer::Get() {
   // Leaked on purpose: states with deadlines may be destroyed during static
   // destruction, after an ordinary static would be gone.
   static DeadlineTimer* const timer = [] {
     auto* t = new DeadlineTimer();
-    std::atexit([] { Get().StopAtExit(); });
     // The forking thread holds mu_ across fork(), so no other thread is
     // inside a critical section at that moment: the child's copy of heap_
     // and of the flags is consistent.
@@ -102,16 +97,15 @@ DeadlineTimer& DeadlineTimer::Get() {
 
 void DeadlineTimer::ResetInForkChild() {
   // The child is single-threaded here and no user code has run yet. No
-  // absl::Mutex call on mu_ or wake_: their copies may still list parent
-  // threads as waiters (the timer thread in wake_.Wait, a thread queued on
-  // mu_ in Arm/Disarm), which do not exist here -- an Unlock or Signal would
-  // "wake" one of those and leave a live waiter asleep (a lost wake-up) or
-  // the mutex's designated-waker flag set forever. Build fresh ones in place;
-  // the copies are abandoned without their destructors (which would only
-  // update the same bookkeeping). This mutex is therefore not locked in the
+  // absl::Mutex call on mu_: its copy may still list parent threads as
+  // waiters (a thread queued on mu_ in Arm/Disarm, or the timer thread
+  // retaking it), which do not exist here -- an Unlock would "wake" one of
+  // those and leave a live waiter asleep (a lost wake-up) or the mutex's
+  // designated-waker flag set forever. Build a fresh one in place; the copy
+  // is abandoned without its destructor (which would only update the same
+  // bookkeeping). This mutex is therefore not locked in the
   // child, although the prepare handler locked it.
   new (&mu_) absl::Mutex();
-  new (&wake_) absl::CondVar();
   // Deadlines armed before the fork belong to the parent's threads and
   // objects (often its pools' tasks); firing one here would run callbacks
   // that parent threads registered, which may wait on locks those threads
@@ -120,12 +114,9 @@ void DeadlineTimer::ResetInForkChild() {
   // Disarm() finds them unarmed.
   for (CancelState* s : heap_) s->timer_armed_ = false;
   heap_.clear();
-  // No timer thread here: drop the handle without joining it (there is
-  // nothing to join) so the next Arm() starts a fresh one.
-  if (thread_started_) {
-    new (&thread_) std::thread();  // the old handle is abandoned, not joined
-    thread_started_ = false;
-  }
+  // No timer thread here (it was detached in the parent): the next Arm()
+  // starts a fresh one.
+  thread_started_ = false;
 }
 
 void DeadlineTimer::Place(size_t i, CancelState* s) {
@@ -137,7 +128,7 @@ void DeadlineTimer::SiftUp(size_t i) {
   CancelState* s = heap_[i];
   while (i > 0) {
     size_t parent = (i - 1) / 2;
-    if (heap_[parent]->deadline_ <= s->deadline_) break;
+    if (heap_[parent]->timer_due_ <= s->timer_due_) break;
     Place(i, heap_[parent]);
     i = parent;
   }
@@ -150,10 +141,10 @@ void DeadlineTimer::SiftDown(size_t i) {
   for (;;) {
     size_t child = 2 * i + 1;
     if (child >= n) break;
-    if (child + 1 < n && heap_[child + 1]->deadline_ < heap_[child]->deadline_) {
+    if (child + 1 < n && heap_[child + 1]->timer_due_ < heap_[child]->timer_due_) {
       ++child;
     }
-    if (s->deadline_ <= heap_[child]->deadline_) break;
+    if (s->timer_due_ <= heap_[child]->timer_due_) break;
     Place(i, heap_[child]);
     i = child;
   }
@@ -176,12 +167,16 @@ void DeadlineTimer::Arm(CancelState* state) {
   state->timer_armed_ = true;
   heap_.push_back(state);
   SiftUp(heap_.size() - 1);
-  if (exited_) return;
   if (!thread_started_) {
     thread_started_ = true;
-    thread_ = std::thread([this] { Run(); });
+    // Detached: never stopped (EXIT in the header).
+    std::thread([this] { Run(); }).detach();
   }
-  if (heap_[0] == state) wake_.Signal();
+  if (heap_[0] == state) {
+    // Sleeping protocol: changes the word the timer thread sleeps on.
+    wake_seq_.fetch_add(1, std::memory_order_relaxed);
+    FutexWakeAll(&wake_seq_);
+  }
 }
 
 void DeadlineTimer::Disarm(CancelState* state) {
@@ -203,37 +198,31 @@ void DeadlineTimer::Run() {
   pthread_setname_np(pthread_self(), "cancelpool-dl");
   // Everything this thread runs is a library callback (cancel_state.h).
   ScopedLibraryCallback in_callback;
-  absl::MutexLock lock(&mu_);
-  while (!stopping_) {
-    if (heap_.empty()) {
-      wake_.Wait(&mu_);
-      continue;
+  mu_.Lock();
+  for (;;) {
+    absl::Duration sleep = absl::InfiniteDuration();
+    if (!heap_.empty()) {
+      CancelState* top = heap_[0];
+      const absl::Duration now = MonotonicNow();
+      if (top->timer_due_ <= now) {
+        // Firing protocol, steps 1-3.
+        RemoveAt(0);
+        if (!top->TryRef()) continue;  // being destroyed
+        mu_.Unlock();
+        top->RequestCancellation(
+            absl::DeadlineExceededError("deadline exceeded"));
+        top->Unref();
+        mu_.Lock();
+        continue;
+      }
+      sleep = top->timer_due_ - now;
     }
-    CancelState* top = heap_[0];
-    if (top->deadline_ > RealtimeNow()) {
-      wake_.WaitWithDeadline(&mu_, top->deadline_);
-      continue;
-    }
-    RemoveAt(0);
-    if (!top->TryRef()) continue;  // being destroyed
+    // Sleeping protocol, S1-S2.
+    const uint32_t seq = wake_seq_.load(std::memory_order_relaxed);
     mu_.Unlock();
-    top->RequestCancellation(absl::DeadlineExceededError("deadline exceeded"));
-    top->Unref();
+    FutexWait(&wake_seq_, seq, sleep);
     mu_.Lock();
   }
-}
-
-void DeadlineTimer::StopAtExit() {
-  std::thread t;
-  {
-    absl::MutexLock lock(&mu_);
-    exited_ = true;
-    stopping_ = true;
-    wake_.Signal();
-    if (!thread_started_) return;
-    t = std::move(thread_);
-  }
-  t.join();
 }
 
 }  // namespace cancel_internal

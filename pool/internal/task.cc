@@ -60,37 +60,10 @@ void FutexWakeAll(const std::atomic<uint32_t>* word) {
           FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
-// A deadline-only source linked as a second parent of the task.
-struct TaskBase::DeadlineRelay {
-  explicit DeadlineRelay(absl::Time deadline)
-      : source(CancellationSource::WithDeadline(deadline)) {}
-  CancellationSource source;
-  // Destroyed first: unlinks (waiting out a propagation in progress), then
-  // the source goes.
-  cancel_internal::ParentLink link;
-};
-
-TaskBase::~TaskBase() {
-  parent_link_.Detach();
-  delete deadline_relay_;
-}
+TaskBase::~TaskBase() { parent_link_.Detach(); }
 
 void TaskBase::AttachParentAndDeadline(CancelState* parent,
                                        absl::Time deadline) {
-  if (deadline != absl::InfiniteFuture() && parent != nullptr &&
-      parent->Deadline() <= deadline) {
-    // ArmDeadline would skip ours (an earlier one is inherited). The relay's
-    // source has its own timer; linking to it records our deadline here
-    // (the task is not shared yet, the timer only sees the source).
-    deadline_relay_ = new DeadlineRelay(deadline);
-    deadline_relay_->link.Attach(deadline_relay_->source.Token().StateInternal(),
-                                 this);
-    parent_link_.Attach(parent, this);
-    return;
-  }
-  // Attach first: InheritDeadline must not change the deadline of a state
-  // the timer already holds. Ours is then earlier than any inherited one,
-  // so ArmDeadline arms it.
   parent_link_.Attach(parent, this);
   if (deadline != absl::InfiniteFuture()) ArmDeadline(deadline);
 }
@@ -144,7 +117,10 @@ void TaskBase::ResolveRejected(absl::Status status) noexcept {
   Resolve(TaskOutcome::kFailed);
 }
 
-void TaskBase::OnCancellationRequested(uint32_t previous_word) noexcept {
+void TaskBase::OnCancellationRequested(CancelState* state,
+                                       uint32_t previous_word) noexcept {
+  // Reads nothing of the task before this test: a started task may be
+  // finishing and being destroyed on its runner's thread right now.
   if ((previous_word & kStarted) != 0) return;  // running: it sees its token
   // Cancelled before start: this thread resolves (see the protocol). The
   // pool's statistics first: the callable's destructor is user code and may
@@ -154,14 +130,17 @@ void TaskBase::OnCancellationRequested(uint32_t previous_word) noexcept {
   // itself) before the statistics are updated. The destructor runs as a
   // library callback: a pool destroyed there does not wait for its
   // termination (which waits for this very resolution), see
-  // ThreadPool::~ThreadPool.
-  SetError(Reason());
-  if (scheduler_ != nullptr) scheduler_->OnCancelledBeforeStart();
+  // ThreadPool::~ThreadPool. The block is alive: its queue reference is
+  // dropped only once it is resolved. static_cast from the non-virtual
+  // base: no vtable read.
+  auto* task = static_cast<TaskBase*>(state);
+  task->SetError(task->Reason());
+  if (task->scheduler_ != nullptr) task->scheduler_->OnCancelledBeforeStart();
   {
     cancel_internal::ScopedLibraryCallback in_callback;
-    DestroyCallable();
+    task->DestroyCallable();
   }
-  Resolve(TaskOutcome::kCancelled);
+  task->Resolve(TaskOutcome::kCancelled);
 }
 
 void TaskBase::Resolve(TaskOutcome outcome) noexcept {

@@ -167,11 +167,8 @@ class TaskBase : public CancelState {
   void set_scheduler(Scheduler* s) noexcept { scheduler_ = s; }
   // Links the token under `parent` (may be null) and arms `deadline` (may
   // be InfiniteFuture). Before sharing only. The token reports the earliest
-  // of the two deadlines, and the task's own deadline always fires: when the
-  // parent's deadline is not later, CancelState would leave ours unarmed and
-  // count on the parent's timer, but a parent that is a task's token is
-  // closed when that task finishes and then propagates nothing; a separate
-  // deadline source (one more allocation, this case only) keeps ours.
+  // of the two deadlines, and the task's own deadline always fires (even
+  // under a parent with an earlier one: CancelState::ArmDeadline).
   void AttachParentAndDeadline(CancelState* parent, absl::Time deadline);
 
   // Resolves a block that never ran with `status` (rejected by admission or
@@ -199,7 +196,7 @@ class TaskBase : public CancelState {
 
  protected:
   // Two references: the queue's and the future's.
-  TaskBase() noexcept : CancelState(0, 2) {}
+  TaskBase() noexcept : CancelState(0, 2, &OnCancellationRequested) {}
   ~TaskBase() override;
 
   // Runs the callable; returns its status (OK if it produced a value).
@@ -210,7 +207,10 @@ class TaskBase : public CancelState {
   virtual void SetError(absl::Status status) noexcept = 0;
 
  private:
-  void OnCancellationRequested(uint32_t previous_word) noexcept override;
+  // The CancelState request hook (a function, not a virtual override: see
+  // cancel_state.h, step 4).
+  static void OnCancellationRequested(CancelState* state,
+                                      uint32_t previous_word) noexcept;
   void Resolve(TaskOutcome outcome) noexcept;
 
   // Deque indices stay far below 2^48 (one per push).
@@ -221,10 +221,6 @@ class TaskBase : public CancelState {
   // Written before Resolve's release RMW; read after an acquire of kResolved.
   TaskOutcome outcome_ = TaskOutcome::kPending;
   cancel_internal::ParentLink parent_link_;
-  // The task's own deadline when the parent's would shadow it (see
-  // AttachParentAndDeadline); usually null.
-  struct DeadlineRelay;
-  DeadlineRelay* deadline_relay_ = nullptr;
 };
 
 // The callable's return type, unwrapped: void/absl::Status -> void,
