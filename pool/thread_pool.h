@@ -119,8 +119,9 @@
 // child; do not turn it back on there); Abseil's lazy one-time
 // initialisations (CPU count, thread-identity key, allocator arenas) run
 // while the library loads, so that no parent thread is inside one at a
-// fork(); and the interruptible waits and the deadline timer read the clock
-// with clock_gettime(), not absl::Now() (see below).
+// fork(); and relative waits and the deadline timer read only
+// CLOCK_MONOTONIC with clock_gettime() (an absl::Time deadline calls
+// absl::Now() once, to convert it; see below).
 // Not covered, because the locks are Abseil's own and it has no fork
 // handlers for them (a fork() landing inside such a critical section can
 // hang the child at its next use of the same facility):
