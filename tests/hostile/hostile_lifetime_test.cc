@@ -92,7 +92,7 @@ TEST(HostileLifetime, PoolOwnedByItsOwnQueuedTaskCancelled) {
     if (f.outcome() != TaskOutcome::kCancelled) return 3;
     if (!blocker.WaitFor(absl::Seconds(30))) return 4;
     return 0;
-  });
+  }, absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -553,7 +553,7 @@ TEST(HostileLifetime, SignalWaitForShutdownVsUnwatchAndDelete) {
     for (auto& g : decoy_gates) g->release.Notify();
     if (!waited) return 4;
     return 0;
-  }, absl::Seconds(60));
+  }, absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -595,7 +595,7 @@ TEST(HostileLifetime, SignalHooksUnwatchAndDestroyPools) {
     if (self->stage() != SignalShutdown::Stage::kCancelling) return 4;
     installed->reset();
     return (first == nullptr && second == nullptr) ? 0 : 5;
-  }, absl::Seconds(60));
+  }, absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 

@@ -259,6 +259,7 @@ TEST(HostileResources, CancelledQueuedTasksStayBounded) {
     Gate gate;
     auto blocker = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
+    hostile::NotifyAtExit release_gate(gate.release);
     // Warm up allocator caches.
     for (int i = 0; i < 10000; ++i) pool.Submit([] { return 1; }).Cancel();
     const long before = hostile::ResidentBytes();
@@ -346,6 +347,7 @@ TEST(HostileResources, DeepTaskParentChain) {
     Gate gate;
     auto blocker = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
+    hostile::NotifyAtExit release_gate(gate.release);
     std::vector<Future<int>> chain;
     chain.reserve(kDeep);
     chain.push_back(pool.Submit([] { return 0; }));

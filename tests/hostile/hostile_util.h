@@ -12,6 +12,8 @@
 #include <fstream>
 #include <string>
 
+#include "absl/synchronization/notification.h"
+
 namespace cancelpool {
 namespace hostile {
 
@@ -23,6 +25,22 @@ namespace hostile {
   asm volatile("" : "+r"(v));
   return v % alignment == 0;
 }
+
+// Notifies `n` (if not yet notified) when it goes out of scope: declared
+// after a pool, it releases a blocked task before the pool's destructor
+// waits for it, also on a test's early-return (failure) paths.
+class NotifyAtExit {
+ public:
+  explicit NotifyAtExit(absl::Notification& n) : n_(n) {}
+  ~NotifyAtExit() {
+    if (!n_.HasBeenNotified()) n_.Notify();
+  }
+  NotifyAtExit(const NotifyAtExit&) = delete;
+  NotifyAtExit& operator=(const NotifyAtExit&) = delete;
+
+ private:
+  absl::Notification& n_;
+};
 
 // Number of threads of this process whose name starts with `prefix`.
 inline int CountThreadsNamed(const std::string& prefix) {
