@@ -263,6 +263,11 @@ TEST(HostileOptions, LongAndEmptyThreadNamePrefix) {
     absl::Notification ran;
     pool.Submit([&ran] { ran.Notify(); });
     ran.WaitForNotification();
+    // Each worker names itself when it starts: poll until all three have.
+    const absl::Time end = absl::Now() + kLong;
+    while (CountThreadsNamed(std::string(15, 'q')) < 3 && absl::Now() < end) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
     EXPECT_EQ(CountThreadsNamed(std::string(15, 'q')), 3);
   }
   {

@@ -6,6 +6,10 @@
 // waits inside tasks, and the outcome rules for CancelledException.
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -528,6 +532,302 @@ TEST(HostileRaces, RandomMixThenCancelShutdown) {
     if (s.in_flight() != 0) return 4;
     return 0;
   }, absl::Seconds(120));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+
+// SUBMITTING: "A Submit from inside a running task is ... resolved as
+// cancelled (never run) while cancelling." A task that shuts its own pool
+// down with kCancel and then submits and waits for a child must get the
+// child's cancellation back, not hang.
+TEST(HostileRaces, TaskCancelsItsOwnPoolThenSubmits) {
+  ChildResult r = RunInChild([] {
+    ThreadPool pool(2);
+    auto f = pool.Submit([&pool](CancellationToken t) -> int {
+      pool.Shutdown(ShutdownMode::kCancel);
+      if (!t.IsCancellationRequested()) return 1;
+      std::atomic<bool> ran{false};
+      auto child = pool.Submit([&ran] { ran = true; });
+      if (child.Get().code() != absl::StatusCode::kCancelled) return 2;
+      if (ran) return 3;
+      if (pool.AwaitTermination(absl::InfiniteFuture())) return 4;
+      return 0;
+    });
+    auto v = f.Get();
+    if (!v.ok() || *v != 0) return 10 + (v.ok() ? *v : 9);
+    return pool.AwaitTermination(absl::Now() + absl::Seconds(20)) ? 0 : 5;
+  }, absl::Seconds(30));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+// DrainThenCancel from inside a task: "starts the drain, has the cancel
+// happen when `grace` ends (on the shared deadline-timer thread ...), and
+// returns at once (terminated == false)".
+TEST(HostileRaces, DrainThenCancelFromInsideATask) {
+  ChildResult r = RunInChild([] {
+    ThreadPool pool(2);
+    absl::Notification stubborn_started;
+    auto stubborn = pool.Submit([&stubborn_started] {
+      stubborn_started.Notify();
+      return cancelpool::SleepFor(kLong) == WaitResult::kCancelled;
+    });
+    stubborn_started.WaitForNotification();
+    auto f = pool.Submit([&pool] {
+      ShutdownReport rep = pool.DrainThenCancel(absl::Milliseconds(50));
+      return !rep.terminated;
+    });
+    auto v = f.Get();
+    if (!v.ok() || !*v) return 2;
+    if (!stubborn.WaitFor(absl::Seconds(20))) return 3;  // cancel never came
+    return pool.AwaitTermination(absl::Now() + absl::Seconds(20)) ? 0 : 4;
+  }, absl::Seconds(40));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+// TaskOptions::parent already cancelled: the task's token is cancelled
+// "with the parent's reason", and "A task cancelled before it starts never
+// runs".
+TEST(HostileRaces, AlreadyCancelledParent) {
+  ThreadPool pool(2);
+  CancellationSource parent;
+  parent.RequestCancellation(absl::AbortedError("parent gone"));
+  TaskOptions options;
+  options.parent = parent.Token();
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 100; ++i) {
+    auto f = pool.SubmitWith(options, [&ran] { ran.fetch_add(1); });
+    ASSERT_TRUE(f.WaitFor(kLong));
+    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Get(), absl::AbortedError("parent gone"));
+  }
+  EXPECT_EQ(ran.load(), 0);
+}
+
+// A source with many (duplicate) parents: cancelled once, with the first
+// parent's reason, callbacks once; destroying it unlinks from each.
+TEST(HostileRaces, ManyDuplicateParents) {
+  CancellationSource p1, p2;
+  std::vector<CancellationToken> parents;
+  for (int i = 0; i < 1000; ++i) parents.push_back(i % 2 ? p1.Token() : p2.Token());
+  for (int round = 0; round < 50; ++round) {
+    CancellationSource child(parents);
+    std::atomic<int> runs{0};
+    CancellationCallback cb(child.Token(), [&runs] { runs.fetch_add(1); });
+    if (round == 49) {
+      std::thread a([&] { p1.RequestCancellation(absl::AbortedError("p1")); });
+      std::thread b([&] { p2.RequestCancellation(absl::UnavailableError("p2")); });
+      a.join();
+      b.join();
+      EXPECT_EQ(runs.load(), 1);
+      EXPECT_TRUE(child.Reason().code() == absl::StatusCode::kAborted ||
+                  child.Reason().code() == absl::StatusCode::kUnavailable);
+    }
+  }
+}
+
+// ToStopToken: "a std::stop_token that is stop-requested when this token is
+// cancelled ... the requester requests it before running this token's
+// callbacks". A std::stop_callback and our callback both run exactly once,
+// racing with the request; the std::stop_token outlives source and tokens.
+TEST(HostileRaces, StopTokenBridgeRaces) {
+  for (int round = 0; round < (kSanitizer ? 200 : 1000); ++round) {
+    auto source = std::make_unique<CancellationSource>();
+    std::stop_token st = source->Token().ToStopToken();
+    std::atomic<int> std_runs{0};
+    absl::Notification go;
+    std::thread requester([&] {
+      go.WaitForNotification();
+      source->RequestCancellation();
+    });
+    go.Notify();
+    {
+      std::stop_callback cb(st, [&std_runs] { std_runs.fetch_add(1); });
+      requester.join();
+      ASSERT_EQ(std_runs.load(), 1);
+    }
+    source.reset();
+    ASSERT_TRUE(st.stop_requested());
+  }
+}
+
+// A source whose parent is a std::stop_token: "cancelled with
+// CancelledError("std::stop requested") when it is stop-requested", also
+// when the request races construction.
+TEST(HostileRaces, StdStopParentRacesConstruction) {
+  for (int round = 0; round < (kSanitizer ? 200 : 1000); ++round) {
+    std::stop_source ss;
+    absl::Notification go;
+    std::thread requester([&] {
+      go.WaitForNotification();
+      ss.request_stop();
+    });
+    go.Notify();
+    CancellationSource child(ss.get_token());
+    requester.join();
+    ASSERT_TRUE(child.IsCancellationRequested()) << round;
+    ASSERT_EQ(child.Reason().code(), absl::StatusCode::kCancelled);
+  }
+}
+
+// wait.h WaitWithCancellation: "An exception thrown by `predicate`
+// propagates, also with `lock` held", racing a cancellation.
+TEST(HostileRaces, ThrowingPredicateRacingCancellation) {
+  for (int round = 0; round < (kSanitizer ? 100 : 500); ++round) {
+    CancellationSource source;
+    std::mutex m;
+    std::condition_variable cv;
+    std::atomic<int> calls{0};
+    absl::Notification go;
+    std::thread requester([&] {
+      go.WaitForNotification();
+      source.RequestCancellation();
+    });
+    bool threw = false;
+    {
+      std::unique_lock<std::mutex> lock(m);
+      try {
+        WaitWithCancellation(cv, lock, source.Token(), [&] {
+          if (calls.fetch_add(1) == 1) throw std::runtime_error("boom");
+          go.Notify();
+          return false;
+        }, absl::Now() + absl::Milliseconds(1));
+      } catch (const std::runtime_error&) {
+        threw = true;
+      }
+      ASSERT_TRUE(lock.owns_lock());
+    }
+    requester.join();
+    (void)threw;
+  }
+}
+
+
+// thread_pool.h SHUTDOWN kCancel: "every running task's token is cancelled
+// with `reason`". A task of pool B awaited from a worker of pool A is still
+// B's task: B's cancel shutdown must reach it wherever it runs.
+TEST(HostileRaces, CrossPoolWaitStillCancelledByItsPool) {
+  ChildResult r = RunInChild([] {
+    ThreadPool a(1);
+    ThreadPool b(1);
+    Gate gate;
+    auto b_blocker = b.Submit([&gate](CancellationToken t) {
+      gate.started.Notify();
+      cancelpool::SleepFor(kLong, t);
+    });
+    gate.started.WaitForNotification();
+    std::atomic<bool> x_started{false};
+    auto x = b.Submit([&x_started](CancellationToken t) {
+      x_started = true;
+      return cancelpool::SleepFor(kLong, t) == WaitResult::kCancelled;
+    });
+    absl::Notification waiting;
+    auto w = a.Submit([&x, &waiting] {
+      waiting.Notify();
+      x.Wait();
+    });
+    waiting.WaitForNotification();
+    // Let a's worker enter its wait (only widens the window).
+    absl::SleepFor(absl::Milliseconds(50));
+    b.Shutdown(ShutdownMode::kCancel);
+    if (!b.AwaitTermination(absl::Now() + absl::Seconds(20))) return 2;
+    if (!x.IsReady()) return 3;
+    if (!w.WaitFor(absl::Seconds(20))) return 4;
+    return 0;
+  }, absl::Seconds(60));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+thread_local int tl_waiting_depth = 0;
+
+// future.h WAITING: "It never runs unrelated queued work meanwhile". With
+// one worker, a waiting task runs its own child, and an unrelated task
+// submitted from outside meanwhile is not run nested inside the wait.
+TEST(HostileRaces, HelpingWaitRunsNoUnrelatedWork) {
+  ChildResult r = RunInChild([] {
+    ThreadPool pool(1);
+    absl::Notification child_running, unrelated_submitted;
+    std::atomic<bool> unrelated_nested{false};
+    Future<void> unrelated;
+    auto w = pool.Submit([&] {
+      auto child = pool.Submit([&] {
+        child_running.Notify();
+        unrelated_submitted.WaitForNotificationWithTimeout(kLong);
+        return 1;
+      });
+      ++tl_waiting_depth;
+      auto v = child.Get();
+      --tl_waiting_depth;
+      return v.ok() ? *v : -1;
+    });
+    child_running.WaitForNotification();
+    unrelated = pool.Submit([&] { unrelated_nested = tl_waiting_depth > 0; });
+    unrelated_submitted.Notify();
+    auto v = w.Get();
+    if (!v.ok() || *v != 1) return 2;
+    if (!unrelated.WaitFor(absl::Seconds(20))) return 3;
+    return unrelated_nested ? 4 : 0;
+  }, absl::Seconds(60));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+// current.h: "A CurrentTokenScope installed inside a deferred region starts
+// undeferred (nested work, e.g. a task run by a helping wait, is not
+// deferred by its caller's region); the region resumes when that scope
+// ends", and the region's end delivers a cancellation that arrived.
+TEST(HostileRaces, DeferredRegionAcrossHelpingWait) {
+  ChildResult r = RunInChild([] {
+    ThreadPool pool(1);
+    auto slot = std::make_shared<CancelHandle>();
+    absl::Notification set;
+    auto w = pool.Submit([&pool, slot, &set]() -> int {
+      set.WaitForNotification();
+      DeferCancellationScope region;
+      slot->Cancel();  // our own token, inside the region
+      if (IsCancellationRequested()) return 1;  // deferred: must read false
+      auto child = pool.Submit([] {
+        return CurrentToken().CanBeCancelled() && !IsCancellationRequested();
+      });
+      auto v = child.Get();
+      if (!v.ok() || !*v) return 2;
+      if (IsCancellationRequested()) return 3;  // region resumed
+      region.Exit();  // throws CancelledException
+      return 4;
+    });
+    *slot = w.GetCancelHandle();
+    set.Notify();
+    auto v = w.Get();
+    if (v.ok()) return 10 + *v;
+    if (w.outcome() != TaskOutcome::kCancelled) return 5;
+    return 0;
+  }, absl::Seconds(30));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+// Destroying a pool (grace 0) while another thread waits on one of its
+// queued tasks: the destructor "cancels everything still queued", and the
+// waiter wakes with the cancellation.
+TEST(HostileRaces, WaiterWakesWhenPoolIsDestroyed) {
+  ChildResult r = RunInChild([] {
+    ThreadPoolOptions options;
+    options.num_workers = 1;
+    options.destructor_grace = absl::ZeroDuration();
+    auto pool = std::make_unique<ThreadPool>(std::move(options));
+    absl::Notification started;
+    auto blocker = pool->Submit([&started] {
+      started.Notify();
+      cancelpool::SleepFor(kLong);
+    });
+    started.WaitForNotification();
+    auto queued = pool->Submit([] { return 1; });
+    std::atomic<bool> woke{false};
+    std::thread waiter([&] {
+      queued.Wait();
+      woke = true;
+    });
+    pool.reset();
+    waiter.join();
+    return woke && queued.outcome() == TaskOutcome::kCancelled ? 0 : 2;
+  }, absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
