@@ -75,8 +75,8 @@ TEST(HostileClock, InterposerSteps) {
 // expire within half a second, and they still expire afterwards.
 TEST(HostileClock, RelativeTimeoutsSurviveWallClockStep) {
   ChildResult r = RunInChild([] {
-    ThreadPool pool(1);
     Gate gate;
+    ThreadPool pool(1);
     auto blocker = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
     hostile::NotifyAtExit release_gate(gate.release);

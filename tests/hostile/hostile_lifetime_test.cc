@@ -515,8 +515,9 @@ TEST(HostileLifetime, SignalWaitForShutdownVsUnwatchAndDelete) {
     if (!installed.ok()) return 2;
     std::unique_ptr<SignalShutdown> signals = std::move(*installed);
     constexpr int kPools = 8;
-    std::vector<std::unique_ptr<ThreadPool>> pools;
+    // Gates before pools: destroyed after the pools' tasks have left them.
     std::vector<std::unique_ptr<Gate>> gates;
+    std::vector<std::unique_ptr<ThreadPool>> pools;
     for (int i = 0; i < kPools; ++i) {
       pools.push_back(std::make_unique<ThreadPool>(1));
       gates.push_back(std::make_unique<Gate>());
@@ -540,8 +541,8 @@ TEST(HostileLifetime, SignalWaitForShutdownVsUnwatchAndDelete) {
       pools[i].reset();
     }
     // Reuse the freed memory for something that never terminates.
-    std::vector<std::unique_ptr<ThreadPool>> decoys;
     std::vector<std::unique_ptr<Gate>> decoy_gates;
+    std::vector<std::unique_ptr<ThreadPool>> decoys;
     for (int i = 1; i < kPools; ++i) {
       decoys.push_back(std::make_unique<ThreadPool>(1));
       decoy_gates.push_back(std::make_unique<Gate>());

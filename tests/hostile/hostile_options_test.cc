@@ -144,8 +144,8 @@ TEST(HostileOptions, MaxQueuedTasksOne) {
   ThreadPoolOptions options;
   options.num_workers = 1;
   options.max_queued_tasks = 1;
-  ThreadPool pool(std::move(options));
   Gate gate;
+  ThreadPool pool(std::move(options));
   auto blocker = pool.Submit([&gate] { gate.Block(); });
   gate.started.WaitForNotification();
   hostile::NotifyAtExit release_gate(gate.release);
@@ -447,8 +447,8 @@ TEST(HostileOptions, ExtremeConditionWaitDeadlines) {
 // Past or negative limits answer at once; AwaitTermination likewise.
 TEST(HostileOptions, ExtremeFutureWaitLimits) {
   ChildResult r = RunInChild([] {
-    ThreadPool pool(1);
     Gate gate;
+    ThreadPool pool(1);
     auto blocked = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
     hostile::NotifyAtExit release_gate(gate.release);
@@ -517,8 +517,8 @@ TEST(HostileOptions, ExtremeDrainThenCancel) {
 // cancelled future never holds an OK status, whatever reason was given.
 TEST(HostileOptions, OkStatusAsCancelReason) {
   ChildResult r = RunInChild([] {
-    ThreadPool pool(1);
     Gate gate;
+    ThreadPool pool(1);
     auto blocker = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
     hostile::NotifyAtExit release_gate(gate.release);

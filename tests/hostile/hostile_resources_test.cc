@@ -266,8 +266,8 @@ TEST(HostileResources, CancelledQueuedTasksStayBounded) {
     ThreadPoolOptions options;
     options.num_workers = 1;
     options.max_queued_tasks = 100;
-    ThreadPool pool(std::move(options));
     Gate gate;
+    ThreadPool pool(std::move(options));
     auto blocker = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
     hostile::NotifyAtExit release_gate(gate.release);
@@ -354,8 +354,8 @@ TEST(HostileResources, DeepParentChainRootAndLeafOnly) {
 // task's token: cancelling the first resolves them all, without running.
 TEST(HostileResources, DeepTaskParentChain) {
   ChildResult r = RunInChild([] {
-    ThreadPool pool(1);
     Gate gate;
+    ThreadPool pool(1);
     auto blocker = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
     hostile::NotifyAtExit release_gate(gate.release);
