@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <exception>
+#include <typeinfo>
 #include <memory>
 #include <new>
 #include <thread>
@@ -233,15 +235,22 @@ TEST(HostileResources, MemoryExhaustionDuringUse) {
     if (h.ok() || h.status().code() != absl::StatusCode::kUnknown) return 4;
     // Fill memory in the submitting thread, then submit.
     std::vector<std::unique_ptr<char[]>> filler;
+    filler.reserve(1 << 16);
     try {
       for (;;) filler.push_back(std::make_unique<char[]>(64 << 10));
     } catch (const std::bad_alloc&) {
     }
     std::vector<Future<int>> futures;
+    futures.reserve(64);
     for (int i = 0; i < 64; ++i) {
       try {
         futures.push_back(pool.Submit([i] { return i; }));
       } catch (const std::bad_alloc&) {
+      } catch (const std::exception& e) {
+        // Anything else out of Submit is not a plain allocation failure.
+        std::fprintf(stderr, "Submit threw %s: %s\n", typeid(e).name(),
+                     e.what());
+        return 7;
       }
     }
     filler.clear();
