@@ -64,6 +64,11 @@
 // run under a helping wait of W as in (2), that itself waits for W (or for
 // a task that waits for W) -- do not hand a task's own future, or a future
 // that waits on it, to the tasks it spawns and then wait inside it.
+// Depth: a task run by a helping wait runs on the waiting worker's stack,
+// so nested waits (a task that submits a child and waits for it, and so on)
+// are bounded by the worker thread's stack (8 MiB by default on Linux):
+// thousands of levels, fewer in sanitizer builds. Deeper recursion must be
+// flattened (a loop, or a bounded fan-out).
 // Waiting on a future from inside the very task that produces it (or a task
 // nested under it by a helping wait) would deadlock: Wait() returns at once,
 // WaitFor/WaitUntil return false, and Get() returns
