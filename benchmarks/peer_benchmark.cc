@@ -6,8 +6,8 @@
 // each scenario measures, and //benchmarks:report for the table and chart.
 //
 // Naming: BM_<System>_<Scenario>[/args]. Systems: Cancelpool (and variants
-// CancelpoolLatch, CancelpoolParent, CancelpoolEvent), Tbb, TbbGroup, Asio, Plain, Async, Seq
-// (sequential baseline), Calib (calibration rows).
+// CancelpoolLatch, CancelpoolParent, CancelpoolEvent), Tbb, TbbGroup, Asio,
+// Plain, Async, Seq (sequential baseline), Calib (calibration rows).
 //
 // Every pool has NumWorkers() (= cores) threads that run tasks, built outside
 // the timed loop. TBB: a fork-join arena of NumWorkers() slots, one of them
@@ -17,7 +17,9 @@
 //
 // Flags (besides Google Benchmark's): --cancelpool_quick shrinks the fixed
 // iteration counts so the whole suite runs in seconds (CI smoke test).
-#include <latch>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -25,14 +27,12 @@
 #include <cstdio>
 #include <fstream>
 #include <future>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -67,12 +67,12 @@ bool g_quick = false;
 int Iters(int full) { return g_quick ? std::max(1, full / 50) : full; }
 
 constexpr int kFibN = 30;
-constexpr int kLeafCutoff = 20;   // scenario 1b
-constexpr int kTasks = 100000;    // scenarios 2, 3, 7a
+constexpr int kLeafCutoff = 20;     // scenario 1b
+constexpr int kTasks = 100000;      // scenarios 2, 3, 7a
 constexpr int kAsyncTasks = 10000;  // std::async: one thread per task
-constexpr int kChain = 1000000;   // scenario 5
+constexpr int kChain = 1000000;     // scenario 5
 constexpr int kAsyncChain = 10000;
-constexpr int kPforN = 1 << 20;   // scenario 6
+constexpr int kPforN = 1 << 20;     // scenario 6
 constexpr int kAllocTasks = 10000;  // scenario 8
 
 tbb::task_arena* g_tbb_fork_join = nullptr;  // NumWorkers() slots, 1 caller
@@ -221,7 +221,8 @@ void BM_Cancelpool_Fib30Leaves(benchmark::State& state) {
   futures.reserve(leaves.size());
   int64_t sum = 0;
   for (auto _ : state) {
-    for (int n : leaves) futures.push_back(pool.Submit([n] { return SeqFib(n); }));
+    for (int n : leaves)
+      futures.push_back(pool.Submit([n] { return SeqFib(n); }));
     sum = 0;
     for (auto& f : futures) sum += *f.Get();
     futures.clear();
@@ -295,7 +296,8 @@ void BM_Async_Fib30Leaves(benchmark::State& state) {
   int64_t sum = 0;
   for (auto _ : state) {
     for (int n : leaves) {
-      futures.push_back(std::async(std::launch::async, [n] { return SeqFib(n); }));
+      futures.push_back(
+          std::async(std::launch::async, [n] { return SeqFib(n); }));
     }
     sum = 0;
     for (auto& f : futures) sum += f.get();
@@ -488,7 +490,8 @@ void PeerMulti(benchmark::State& state, int total, Post post) {
 }
 
 void BM_Tbb_EmptyTasks100kMulti(benchmark::State& state) {
-  PeerMulti(state, kTasks, [](auto f) { g_tbb_workers->enqueue(std::move(f)); });
+  PeerMulti(state, kTasks,
+            [](auto f) { g_tbb_workers->enqueue(std::move(f)); });
 }
 
 void BM_Asio_EmptyTasks100kMulti(benchmark::State& state) {
@@ -585,7 +588,9 @@ void BM_Plain_RoundTrip(benchmark::State& state) {
 }
 
 void BM_Async_RoundTrip(benchmark::State& state) {
-  RoundTrips(state, [] { return std::async(std::launch::async, [] { return 42; }).get(); });
+  RoundTrips(state, [] {
+    return std::async(std::launch::async, [] { return 42; }).get();
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -700,7 +705,8 @@ void AsyncStep(AsyncChain* a, int index) {
     a->c.done->count_down();
     return;
   }
-  a->futures[index + 1] = std::async(std::launch::async, AsyncStep, a, index + 1);
+  a->futures[index + 1] =
+      std::async(std::launch::async, AsyncStep, a, index + 1);
 }
 
 void BM_Async_Chain1M(benchmark::State& state) {
@@ -784,7 +790,8 @@ void BM_Cancelpool_ParallelFor1M(benchmark::State& state) {
   std::vector<Future<void>> futures;
   futures.reserve(PforChunks());
   RunPfor(state, [&](float k) {
-    ChunkedPfor(k, [&](auto f) { futures.push_back(pool.Submit(std::move(f))); });
+    ChunkedPfor(k,
+                [&](auto f) { futures.push_back(pool.Submit(std::move(f))); });
     for (auto& f : futures) f.Wait();
     futures.clear();
   });
@@ -1014,7 +1021,8 @@ void FlagCancelQueued(benchmark::State& state, Post post) {
 
 void BM_Asio_CancelQueued100k(benchmark::State& state) {
   boost::asio::thread_pool pool(NumWorkers());
-  FlagCancelQueued(state, [&](auto f) { boost::asio::post(pool, std::move(f)); });
+  FlagCancelQueued(state,
+                   [&](auto f) { boost::asio::post(pool, std::move(f)); });
   pool.join();
 }
 
@@ -1046,7 +1054,8 @@ void CancelpoolCancelWait(benchmark::State& state, Wait wait) {
     std::atomic<int64_t> tid{0};
     auto f = pool.Submit([&](CancellationToken token) -> absl::Status {
       tid.store(CurrentTid(), std::memory_order_release);
-      if (wait(token) != WaitResult::kCancelled) return absl::InternalError("x");
+      if (wait(token) != WaitResult::kCancelled)
+        return absl::InternalError("x");
       return token.Reason();
     });
     WaitUntilSleeping(tid);
@@ -1205,7 +1214,8 @@ void PeerAllocs(benchmark::State& state, int n, Post post) {
 }
 
 void BM_Tbb_AllocsPerTask(benchmark::State& state) {
-  PeerAllocs(state, kAllocTasks, [](auto f) { g_tbb_workers->enqueue(std::move(f)); });
+  PeerAllocs(state, kAllocTasks,
+             [](auto f) { g_tbb_workers->enqueue(std::move(f)); });
 }
 
 void BM_TbbGroup_AllocsPerTask(benchmark::State& state) {
@@ -1213,7 +1223,8 @@ void BM_TbbGroup_AllocsPerTask(benchmark::State& state) {
     g_tbb_fork_join->execute([] {
       tbb::task_group group;
       std::atomic<int> ran{0};
-      for (int i = 0; i < kAllocTasks; ++i) group.run([&ran] { ran.fetch_add(1); });
+      for (int i = 0; i < kAllocTasks; ++i)
+        group.run([&ran] { ran.fetch_add(1); });
       group.wait();
     });
   };
@@ -1231,7 +1242,8 @@ void BM_TbbGroup_AllocsPerTask(benchmark::State& state) {
 
 void BM_Asio_AllocsPerTask(benchmark::State& state) {
   boost::asio::thread_pool pool(NumWorkers());
-  PeerAllocs(state, kAllocTasks, [&](auto f) { boost::asio::post(pool, std::move(f)); });
+  PeerAllocs(state, kAllocTasks,
+             [&](auto f) { boost::asio::post(pool, std::move(f)); });
   pool.join();
 }
 
@@ -1248,7 +1260,8 @@ void BM_Async_AllocsPerTask(benchmark::State& state) {
   int64_t tasks = 0;
   for (auto _ : state) {
     AllocCounter counter;
-    for (int i = 0; i < 1000; ++i) futures.push_back(std::async(std::launch::async, [] {}));
+    for (int i = 0; i < 1000; ++i)
+      futures.push_back(std::async(std::launch::async, [] {}));
     for (auto& f : futures) f.get();
     futures.clear();
     allocs += counter.Stop();
@@ -1263,7 +1276,8 @@ void BM_Cancelpool_AllocsPerTaskWithResult(benchmark::State& state) {
   std::vector<Future<int>> futures;
   futures.reserve(kAllocTasks);
   auto batch = [&] {
-    for (int i = 0; i < kAllocTasks; ++i) futures.push_back(pool.Submit([i] { return i; }));
+    for (int i = 0; i < kAllocTasks; ++i)
+      futures.push_back(pool.Submit([i] { return i; }));
     int64_t ok = 0;
     for (int i = 0; i < kAllocTasks; ++i) {
       auto r = futures[i].Get();
@@ -1327,7 +1341,8 @@ void BM_Asio_AllocsPerTaskWithResult(benchmark::State& state) {
 
 void BM_Plain_AllocsPerTaskWithResult(benchmark::State& state) {
   PlainPool pool(NumWorkers());
-  PeerAllocsWithResult(state, kAllocTasks, [&](auto f) { pool.Submit(std::move(f)); });
+  PeerAllocsWithResult(state, kAllocTasks,
+                       [&](auto f) { pool.Submit(std::move(f)); });
 }
 
 void BM_Async_AllocsPerTaskWithResult(benchmark::State& state) {
@@ -1452,11 +1467,13 @@ void RegisterAll() {
   ms(RegisterBenchmark("BM_Plain_Fib30Leaves", BM_Plain_Fib30Leaves));
   ms(RegisterBenchmark("BM_Async_Fib30Leaves", BM_Async_Fib30Leaves));
   // 2
-  ms(RegisterBenchmark("BM_Cancelpool_EmptyTasks100k", BM_Cancelpool_EmptyTasks100k));
+  ms(RegisterBenchmark("BM_Cancelpool_EmptyTasks100k",
+                       BM_Cancelpool_EmptyTasks100k));
   ms(RegisterBenchmark("BM_CancelpoolLatch_EmptyTasks100k",
                        BM_CancelpoolLatch_EmptyTasks100k));
   ms(RegisterBenchmark("BM_Tbb_EmptyTasks100k", BM_Tbb_EmptyTasks100k));
-  ms(RegisterBenchmark("BM_TbbGroup_EmptyTasks100k", BM_TbbGroup_EmptyTasks100k));
+  ms(RegisterBenchmark("BM_TbbGroup_EmptyTasks100k",
+                       BM_TbbGroup_EmptyTasks100k));
   ms(RegisterBenchmark("BM_Asio_EmptyTasks100k", BM_Asio_EmptyTasks100k));
   ms(RegisterBenchmark("BM_Plain_EmptyTasks100k", BM_Plain_EmptyTasks100k));
   ms(RegisterBenchmark("BM_Async_EmptyTasks100k", BM_Async_EmptyTasks100k));
@@ -1464,8 +1481,10 @@ void RegisterAll() {
   for (auto* b : {
            RegisterBenchmark("BM_Cancelpool_EmptyTasks100kMulti",
                              BM_Cancelpool_EmptyTasks100kMulti),
-           RegisterBenchmark("BM_Tbb_EmptyTasks100kMulti", BM_Tbb_EmptyTasks100kMulti),
-           RegisterBenchmark("BM_Asio_EmptyTasks100kMulti", BM_Asio_EmptyTasks100kMulti),
+           RegisterBenchmark("BM_Tbb_EmptyTasks100kMulti",
+                             BM_Tbb_EmptyTasks100kMulti),
+           RegisterBenchmark("BM_Asio_EmptyTasks100kMulti",
+                             BM_Asio_EmptyTasks100kMulti),
            RegisterBenchmark("BM_Plain_EmptyTasks100kMulti",
                              BM_Plain_EmptyTasks100kMulti),
            RegisterBenchmark("BM_Async_EmptyTasks100kMulti",
@@ -1487,42 +1506,53 @@ void RegisterAll() {
   ms(RegisterBenchmark("BM_Async_Chain1M", BM_Async_Chain1M));
   // 6
   us(RegisterBenchmark("BM_Seq_ParallelFor1M", BM_Seq_ParallelFor1M));
-  us(RegisterBenchmark("BM_Cancelpool_ParallelFor1M", BM_Cancelpool_ParallelFor1M));
+  us(RegisterBenchmark("BM_Cancelpool_ParallelFor1M",
+                       BM_Cancelpool_ParallelFor1M));
   us(RegisterBenchmark("BM_Tbb_ParallelFor1M", BM_Tbb_ParallelFor1M));
   us(RegisterBenchmark("BM_Asio_ParallelFor1M", BM_Asio_ParallelFor1M));
   us(RegisterBenchmark("BM_Plain_ParallelFor1M", BM_Plain_ParallelFor1M));
   us(RegisterBenchmark("BM_Async_ParallelFor1M", BM_Async_ParallelFor1M));
   // 7a
   manual(RegisterBenchmark("BM_Cancelpool_CancelQueued100k",
-                           BM_Cancelpool_CancelQueued100k), 20, benchmark::kMillisecond);
+                           BM_Cancelpool_CancelQueued100k),
+         20, benchmark::kMillisecond);
   manual(RegisterBenchmark("BM_CancelpoolParent_CancelQueued100k",
-                           BM_CancelpoolParent_CancelQueued100k), 20,
-         benchmark::kMillisecond);
-  manual(RegisterBenchmark("BM_Tbb_CancelQueued100k", BM_Tbb_CancelQueued100k), 20,
-         benchmark::kMillisecond);
-  manual(RegisterBenchmark("BM_Asio_CancelQueued100k", BM_Asio_CancelQueued100k), 20,
-         benchmark::kMillisecond);
-  manual(RegisterBenchmark("BM_Plain_CancelQueued100k", BM_Plain_CancelQueued100k), 20,
-         benchmark::kMillisecond);
+                           BM_CancelpoolParent_CancelQueued100k),
+         20, benchmark::kMillisecond);
+  manual(RegisterBenchmark("BM_Tbb_CancelQueued100k", BM_Tbb_CancelQueued100k),
+         20, benchmark::kMillisecond);
+  manual(
+      RegisterBenchmark("BM_Asio_CancelQueued100k", BM_Asio_CancelQueued100k),
+      20, benchmark::kMillisecond);
+  manual(
+      RegisterBenchmark("BM_Plain_CancelQueued100k", BM_Plain_CancelQueued100k),
+      20, benchmark::kMillisecond);
   // 7b
   manual(RegisterBenchmark("BM_Cancelpool_CancelBlockedWait",
-                           BM_Cancelpool_CancelBlockedWait), 500, benchmark::kMicrosecond);
+                           BM_Cancelpool_CancelBlockedWait),
+         500, benchmark::kMicrosecond);
   manual(RegisterBenchmark("BM_CancelpoolEvent_CancelBlockedWait",
-                           BM_CancelpoolEvent_CancelBlockedWait), 500,
-         benchmark::kMicrosecond);
-  manual(RegisterBenchmark("BM_Tbb_CancelBlockedWait", BM_Tbb_CancelBlockedWait), 500,
-         benchmark::kMicrosecond);
-  manual(RegisterBenchmark("BM_Asio_CancelBlockedWait", BM_Asio_CancelBlockedWait), 500,
-         benchmark::kMicrosecond);
-  manual(RegisterBenchmark("BM_Plain_CancelBlockedWait", BM_Plain_CancelBlockedWait), 500,
-         benchmark::kMicrosecond);
-  manual(RegisterBenchmark("BM_Async_CancelBlockedWait", BM_Async_CancelBlockedWait), 200,
-         benchmark::kMicrosecond);
+                           BM_CancelpoolEvent_CancelBlockedWait),
+         500, benchmark::kMicrosecond);
+  manual(
+      RegisterBenchmark("BM_Tbb_CancelBlockedWait", BM_Tbb_CancelBlockedWait),
+      500, benchmark::kMicrosecond);
+  manual(
+      RegisterBenchmark("BM_Asio_CancelBlockedWait", BM_Asio_CancelBlockedWait),
+      500, benchmark::kMicrosecond);
+  manual(RegisterBenchmark("BM_Plain_CancelBlockedWait",
+                           BM_Plain_CancelBlockedWait),
+         500, benchmark::kMicrosecond);
+  manual(RegisterBenchmark("BM_Async_CancelBlockedWait",
+                           BM_Async_CancelBlockedWait),
+         200, benchmark::kMicrosecond);
   // 8
   for (auto* b : {
-           RegisterBenchmark("BM_Cancelpool_AllocsPerTask", BM_Cancelpool_AllocsPerTask),
+           RegisterBenchmark("BM_Cancelpool_AllocsPerTask",
+                             BM_Cancelpool_AllocsPerTask),
            RegisterBenchmark("BM_Tbb_AllocsPerTask", BM_Tbb_AllocsPerTask),
-           RegisterBenchmark("BM_TbbGroup_AllocsPerTask", BM_TbbGroup_AllocsPerTask),
+           RegisterBenchmark("BM_TbbGroup_AllocsPerTask",
+                             BM_TbbGroup_AllocsPerTask),
            RegisterBenchmark("BM_Asio_AllocsPerTask", BM_Asio_AllocsPerTask),
            RegisterBenchmark("BM_Plain_AllocsPerTask", BM_Plain_AllocsPerTask),
            RegisterBenchmark("BM_Async_AllocsPerTask", BM_Async_AllocsPerTask),
@@ -1536,10 +1566,13 @@ void RegisterAll() {
                              BM_Plain_AllocsPerTaskWithResult),
            RegisterBenchmark("BM_Async_AllocsPerTaskWithResult",
                              BM_Async_AllocsPerTaskWithResult),
-           RegisterBenchmark("BM_Cancelpool_AllocsPerSpawn", BM_Cancelpool_AllocsPerSpawn),
+           RegisterBenchmark("BM_Cancelpool_AllocsPerSpawn",
+                             BM_Cancelpool_AllocsPerSpawn),
            RegisterBenchmark("BM_Tbb_AllocsPerSpawn", BM_Tbb_AllocsPerSpawn),
        }) {
-    b->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(g_quick ? 1 : 3);
+    b->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(g_quick ? 1 : 3);
   }
   // 9
   ns(RegisterBenchmark("BM_Calib_FetchAdd", BM_Calib_FetchAdd));
@@ -1556,7 +1589,7 @@ int main(int argc, char** argv) {
   // taking the last slot), so the worker arena has as many threads as ours.
   tbb::global_control control(tbb::global_control::max_allowed_parallelism,
                               workers + 1);
-  tbb::task_arena fork_join(workers);       // one slot reserved for the caller
+  tbb::task_arena fork_join(workers);        // one slot reserved for the caller
   tbb::task_arena worker_arena(workers, 0);  // TBB's threads only
   fork_join.initialize();
   worker_arena.initialize();
@@ -1567,9 +1600,10 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("workers", std::to_string(workers));
-  benchmark::AddCustomContext(
-      "alloc_counting",
-      cancelpool_bench::AllocCountingAvailable() ? "malloc-level" : "unavailable");
+  benchmark::AddCustomContext("alloc_counting",
+                              cancelpool_bench::AllocCountingAvailable()
+                                  ? "malloc-level"
+                                  : "unavailable");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -13,6 +13,9 @@
 //
 // Flags (besides Google Benchmark's): --cancelpool_quick shrinks the fixed
 // iteration counts.
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -21,9 +24,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -188,13 +188,16 @@ void BM_Cancelpool_ShutdownCancel(benchmark::State& state) {
     std::atomic<int> next{0};
     std::vector<Future<void>> running, waiting;
     for (int i = 0; i < workers; ++i) {
-      running.push_back(pool->Submit([&](CancellationToken token) -> absl::Status {
-        tids[next.fetch_add(1)].store(CurrentTid(), std::memory_order_release);
-        if (cancelpool::SleepFor(absl::Hours(1), token) != WaitResult::kCancelled) {
-          return absl::InternalError("slept in full");
-        }
-        return token.Reason();
-      }));
+      running.push_back(
+          pool->Submit([&](CancellationToken token) -> absl::Status {
+            tids[next.fetch_add(1)].store(CurrentTid(),
+                                          std::memory_order_release);
+            if (cancelpool::SleepFor(absl::Hours(1), token) !=
+                WaitResult::kCancelled) {
+              return absl::InternalError("slept in full");
+            }
+            return token.Reason();
+          }));
     }
     WaitBlocked(tids, workers);
     waiting.reserve(queued);
@@ -246,21 +249,41 @@ void RegisterAll() {
   using benchmark::RegisterBenchmark;
   for (int spin : {0, 16, 64, 256}) {
     RegisterBenchmark("BM_Pool_Fib30", BM_Pool_Fib30)
-        ->ArgName("spin")->Arg(spin)->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->ArgName("spin")
+        ->Arg(spin)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
     RegisterBenchmark("BM_Pool_RoundTrip", BM_Pool_RoundTrip)
-        ->ArgName("spin")->Arg(spin)->UseRealTime()->Unit(benchmark::kMicrosecond);
-    RegisterBenchmark("BM_Pool_RoundTripAfterPause", BM_Pool_RoundTripAfterPause)
-        ->ArgName("spin")->Arg(spin)->UseManualTime()->Iterations(Iters(400))
+        ->ArgName("spin")
+        ->Arg(spin)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+    RegisterBenchmark("BM_Pool_RoundTripAfterPause",
+                      BM_Pool_RoundTripAfterPause)
+        ->ArgName("spin")
+        ->Arg(spin)
+        ->UseManualTime()
+        ->Iterations(Iters(400))
         ->Unit(benchmark::kMicrosecond);
     RegisterBenchmark("BM_Pool_EmptyTasks100k", BM_Pool_EmptyTasks100k)
-        ->ArgName("spin")->Arg(spin)->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->ArgName("spin")
+        ->Arg(spin)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   }
   for (int queued : {0, 10000}) {
-    RegisterBenchmark("BM_Cancelpool_ShutdownCancel", BM_Cancelpool_ShutdownCancel)
-        ->ArgName("queued")->Arg(queued)->UseManualTime()->Iterations(Iters(100))
+    RegisterBenchmark("BM_Cancelpool_ShutdownCancel",
+                      BM_Cancelpool_ShutdownCancel)
+        ->ArgName("queued")
+        ->Arg(queued)
+        ->UseManualTime()
+        ->Iterations(Iters(100))
         ->Unit(benchmark::kMicrosecond);
     RegisterBenchmark("BM_Plain_ShutdownBroadcast", BM_Plain_ShutdownBroadcast)
-        ->ArgName("queued")->Arg(queued)->UseManualTime()->Iterations(Iters(100))
+        ->ArgName("queued")
+        ->Arg(queued)
+        ->UseManualTime()
+        ->Iterations(Iters(100))
         ->Unit(benchmark::kMicrosecond);
   }
 }

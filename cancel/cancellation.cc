@@ -38,9 +38,9 @@ class SourceState final : public CancelState {
     if (!std_parents.empty()) {
       std_links_.reserve(std_parents.size());
       for (const std::stop_token& st : std_parents) {
-        std_links_.push_back(std::make_unique<
-                             std::stop_callback<StdParentCallback>>(
-            st, StdParentCallback{this}));
+        std_links_.push_back(
+            std::make_unique<std::stop_callback<StdParentCallback>>(
+                st, StdParentCallback{this}));
       }
     }
     // Armed even if a parent's deadline is earlier: that parent may finish
@@ -67,11 +67,10 @@ class SourceState final : public CancelState {
       std_links_;
 };
 
-StateRef MakeSourceState(
-    absl::Span<const CancellationToken> parents,
-    absl::Span<const std::stop_token> std_parents,
-    absl::Time deadline = absl::InfiniteFuture(),
-    absl::Duration timeout = absl::InfiniteDuration()) {
+StateRef MakeSourceState(absl::Span<const CancellationToken> parents,
+                         absl::Span<const std::stop_token> std_parents,
+                         absl::Time deadline = absl::InfiniteFuture(),
+                         absl::Duration timeout = absl::InfiniteDuration()) {
   return StateRef::Adopt(
       new SourceState(parents, std_parents, deadline, timeout));
 }

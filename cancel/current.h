@@ -61,8 +61,7 @@ inline bool IsDeferredHere(const CancelState* state) noexcept {
 class CurrentTokenScope final {
  public:
   explicit CurrentTokenScope(CancellationToken token) noexcept
-      : token_(std::move(token)),
-        saved_(cancel_internal::tls_cancel_context) {
+      : token_(std::move(token)), saved_(cancel_internal::tls_cancel_context) {
     cancel_internal::tls_cancel_context = {token_.StateInternal(), 0};
   }
   ~CurrentTokenScope() { cancel_internal::tls_cancel_context = saved_; }

@@ -31,8 +31,8 @@ using cancel_internal::MonotonicAfter;
 using cancel_internal::MonotonicNow;
 using cancel_internal::PollTimeoutMillis;
 using cancel_internal::RealtimeNow;
-using cancel_internal::ToMonotonic;
 using cancel_internal::ScopedWaker;
+using cancel_internal::ToMonotonic;
 using cancel_internal::WatchedState;
 
 // Adapts absl::Mutex to ScopedWaker::Unregister's lock()/unlock().
@@ -63,9 +63,7 @@ template <typename Waker>
 struct ConditionOrCancelled {
   const absl::Condition* condition;
   const Waker* waker;
-  bool operator()() const {
-    return condition->Eval() || waker->cancelled();
-  }
+  bool operator()() const { return condition->Eval() || waker->cancelled(); }
 };
 
 // An eventfd that WaitForFd polls beside the caller's fd and a cancellation
@@ -141,8 +139,7 @@ std::string ErrnoText(int error) {
 // Waits, with `mu` held, until `condition` holds (true) or the monotonic
 // clock reaches `due` (false; the condition is checked once more).
 bool AwaitUntilMonotonic(absl::Mutex& mu, const absl::Condition& condition,
-                         absl::Duration due)
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+                         absl::Duration due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
   if (due == absl::InfiniteDuration()) {
     mu.Await(condition);
     return true;
@@ -174,9 +171,10 @@ WaitResult AwaitWithCancellationUntil(absl::Mutex& mu,
   ScopedWaker<MutexPoke> waker(state, MutexPoke{&mu});
   ConditionOrCancelled<ScopedWaker<MutexPoke>> either{&condition, &waker};
   AwaitUntilMonotonic(mu, absl::Condition(&either), due);
-  WaitResult result = condition.Eval()               ? WaitResult::kReady
-                      : state->IsCancellationRequested() ? WaitResult::kCancelled
-                                                         : WaitResult::kTimeout;
+  WaitResult result = condition.Eval() ? WaitResult::kReady
+                      : state->IsCancellationRequested()
+                          ? WaitResult::kCancelled
+                          : WaitResult::kTimeout;
   AbslMutexRelocker relocker{mu};
   waker.Unregister(relocker);
   return result;
@@ -354,14 +352,14 @@ absl::StatusOr<WaitResult> WaitForFd(int fd, FdInterest interest,
       if (n < 0) {
         const int error = errno;
         if (error == EINTR) continue;
-        result = absl::Status(
-            absl::ErrnoToStatusCode(error),
-            absl::StrCat("WaitForFd: poll: ", ErrnoText(error)));
+        result =
+            absl::Status(absl::ErrnoToStatusCode(error),
+                         absl::StrCat("WaitForFd: poll: ", ErrnoText(error)));
         break;
       }
       if ((fds[0].revents & POLLNVAL) != 0) {
-        result = absl::InvalidArgumentError(absl::StrCat(
-            "WaitForFd: file descriptor ", fd, " is not open"));
+        result = absl::InvalidArgumentError(
+            absl::StrCat("WaitForFd: file descriptor ", fd, " is not open"));
         break;
       }
       if (fds[0].revents != 0) {

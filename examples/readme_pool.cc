@@ -113,12 +113,12 @@ int main() {
   kill(getpid(), SIGTERM);  // ...and again: cancel everything now
   (*signals)->WaitForShutdown();
   cancelpool::ShutdownReport report = pool.Report();
-  std::printf("submitted %llu, completed %llu, cancelled %llu\n",
-              static_cast<unsigned long long>(report.stats.submitted),
-              static_cast<unsigned long long>(report.stats.completed),
-              static_cast<unsigned long long>(
-                  report.stats.cancelled_before_start +
-                  report.stats.cancelled_while_running));
+  std::printf(
+      "submitted %llu, completed %llu, cancelled %llu\n",
+      static_cast<unsigned long long>(report.stats.submitted),
+      static_cast<unsigned long long>(report.stats.completed),
+      static_cast<unsigned long long>(report.stats.cancelled_before_start +
+                                      report.stats.cancelled_while_running));
   // [END shutdown]
   Check(report.terminated && report.stats.in_flight() == 0,
         "everything accounted for after SIGTERM");

@@ -117,14 +117,12 @@ class CancelHandle final {
  public:
   CancelHandle() = default;
   // See Future::Cancel.
-  bool Cancel(absl::Status reason = pool_internal::DefaultFutureCancelReason())
-      const {
+  bool Cancel(
+      absl::Status reason = pool_internal::DefaultFutureCancelReason()) const {
     return task_ && pool_internal::CancelTask(get(), std::move(reason));
   }
   // True once the task resolved (any outcome).
-  bool IsDone() const {
-    return task_ && get()->IsResolved();
-  }
+  bool IsDone() const { return task_ && get()->IsResolved(); }
 
  private:
   template <typename R>
@@ -146,8 +144,7 @@ class Future final {
 
   Future() noexcept = default;
   Future(Future&& other) noexcept
-      : state_(std::exchange(other.state_, nullptr)),
-        taken_(other.taken_) {}
+      : state_(std::exchange(other.state_, nullptr)), taken_(other.taken_) {}
   Future& operator=(Future&& other) noexcept {
     if (this != &other) {
       Reset();
@@ -203,13 +200,14 @@ class Future final {
 
   // kPending until resolved, then how the task ended.
   TaskOutcome outcome() const noexcept {
-    if (state_ == nullptr || !state_->IsResolved()) return TaskOutcome::kPending;
+    if (state_ == nullptr || !state_->IsResolved())
+      return TaskOutcome::kPending;
     return state_->outcome();
   }
 
   // See CANCELLATION above.
-  bool Cancel(absl::Status reason =
-                  pool_internal::DefaultFutureCancelReason()) const {
+  bool Cancel(
+      absl::Status reason = pool_internal::DefaultFutureCancelReason()) const {
     return state_ != nullptr &&
            pool_internal::CancelTask(state_, std::move(reason));
   }

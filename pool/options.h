@@ -95,8 +95,8 @@ struct PoolStats {
   uint64_t failed = 0;     // ran and returned an error or threw
   uint64_t cancelled_before_start = 0;   // never ran
   uint64_t cancelled_while_running = 0;  // ran and acknowledged cancellation
-  uint64_t steals = 0;     // tasks taken from another worker's deque
-  uint64_t parks = 0;      // times a worker went to sleep
+  uint64_t steals = 0;  // tasks taken from another worker's deque
+  uint64_t parks = 0;   // times a worker went to sleep
 
   // Submitted tasks not yet resolved (queued or running).
   uint64_t in_flight() const {

@@ -12,8 +12,7 @@ namespace {
 ShutdownReport ReportOf(const pool_internal::Scheduler& scheduler) {
   ShutdownReport report;
   report.stats = scheduler.Stats();
-  report.terminated =
-      scheduler.IsTerminated() && report.stats.in_flight() == 0;
+  report.terminated = scheduler.IsTerminated() && report.stats.in_flight() == 0;
   report.still_running = report.stats.in_flight();
   return report;
 }
@@ -40,8 +39,7 @@ ThreadPool::ThreadPool(NotStarted, ThreadPoolOptions options)
 
 absl::StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(
     ThreadPoolOptions options) {
-  if (absl::Status status =
-          pool_internal::Scheduler::ValidateOptions(options);
+  if (absl::Status status = pool_internal::Scheduler::ValidateOptions(options);
       !status.ok()) {
     return status;
   }

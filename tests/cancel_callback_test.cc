@@ -19,7 +19,6 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 namespace {
 

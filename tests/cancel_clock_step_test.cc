@@ -35,8 +35,8 @@ std::atomic<int64_t> realtime_offset_ns{0};
 
 extern "C" int clock_gettime(clockid_t clock_id, struct timespec* tp) noexcept {
   const long rc = syscall(SYS_clock_gettime, clock_id, tp);
-  if (rc == 0 && (clock_id == CLOCK_REALTIME ||
-                  clock_id == CLOCK_REALTIME_COARSE)) {
+  if (rc == 0 &&
+      (clock_id == CLOCK_REALTIME || clock_id == CLOCK_REALTIME_COARSE)) {
     const int64_t ns = int64_t{tp->tv_sec} * 1000000000 + tp->tv_nsec +
                        realtime_offset_ns.load(std::memory_order_relaxed);
     tp->tv_sec = ns / 1000000000;
@@ -122,13 +122,13 @@ TEST(ClockStepTest, ForwardStepFiresNoDeadlineEarly) {
     FireTime relative_fired(relative.Token());
     FireTime absolute_fired(absolute.Token());
     auto task_started = std::make_shared<absl::Notification>();
-    Future<absl::Duration> task = pool.SubmitWith(
-        TaskOptions::WithTimeout(absl::Seconds(1)),
-        [task_started](CancellationToken token) {
-          task_started->Notify();
-          SleepFor(absl::Hours(1), token);
-          return MonotonicNow();
-        });
+    Future<absl::Duration> task =
+        pool.SubmitWith(TaskOptions::WithTimeout(absl::Seconds(1)),
+                        [task_started](CancellationToken token) {
+                          task_started->Notify();
+                          SleepFor(absl::Hours(1), token);
+                          return MonotonicNow();
+                        });
     if (!task_started->WaitForNotificationWithTimeout(absl::Seconds(30))) {
       return 10;
     }
@@ -138,8 +138,8 @@ TEST(ClockStepTest, ForwardStepFiresNoDeadlineEarly) {
     const absl::Duration after_step = MonotonicNow();
     CancellationSource short_relative =
         CancellationSource::WithTimeout(absl::Milliseconds(300));
-    CancellationSource short_absolute = CancellationSource::WithDeadline(
-        absl::Now() + absl::Milliseconds(300));
+    CancellationSource short_absolute =
+        CancellationSource::WithDeadline(absl::Now() + absl::Milliseconds(300));
     FireTime short_relative_fired(short_relative.Token());
     FireTime short_absolute_fired(short_absolute.Token());
 

@@ -21,7 +21,6 @@
 #include "cancelpool/cancel/wait.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 namespace {
 

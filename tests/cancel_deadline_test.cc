@@ -25,7 +25,6 @@
 #include "cancelpool/cancel/wait.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 namespace {
 

@@ -13,7 +13,6 @@
 #include "cancelpool/cancel/internal/deadline_timer.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 namespace {
 

@@ -73,20 +73,22 @@ TEST(SleepNamesTest, UsingDeclarationCompilesAndSleeps) {
 TEST(WaitForFdErrorsTest, NegativeFdIsAnErrorAtOnceEvenWithoutDeadline) {
   // Before: poll(2) ignores a negative fd, so the wait lasted until the
   // deadline -- forever here. In a child: a hang fails the test.
-  const ChildResult child = RunInChild([] {
-    CancellationSource source;
-    const absl::StatusOr<WaitResult> with_token =
-        WaitForFd(-1, FdInterest::kReadable, source.Token());
-    if (with_token.status().code() != absl::StatusCode::kInvalidArgument) {
-      return 1;
-    }
-    const absl::StatusOr<WaitResult> without =
-        WaitForFd(-5, FdInterest::kWritable, CancellationToken());
-    if (without.status().code() != absl::StatusCode::kInvalidArgument) {
-      return 2;
-    }
-    return 0;
-  }, absl::Seconds(30));
+  const ChildResult child = RunInChild(
+      [] {
+        CancellationSource source;
+        const absl::StatusOr<WaitResult> with_token =
+            WaitForFd(-1, FdInterest::kReadable, source.Token());
+        if (with_token.status().code() != absl::StatusCode::kInvalidArgument) {
+          return 1;
+        }
+        const absl::StatusOr<WaitResult> without =
+            WaitForFd(-5, FdInterest::kWritable, CancellationToken());
+        if (without.status().code() != absl::StatusCode::kInvalidArgument) {
+          return 2;
+        }
+        return 0;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(child.ok()) << child.ToString();
 }
 
@@ -279,8 +281,8 @@ TEST(ShadowedDeadlineTest, SourceUnderAnEarlierSourceDeadlineStillArmsItsOwn) {
   // parent fires first and the child follows it.
   CancellationSource parent =
       CancellationSource::WithTimeout(absl::Milliseconds(20));
-  CancellationSource child = CancellationSource::WithTimeout(
-      absl::Hours(1), {parent.Token()});
+  CancellationSource child =
+      CancellationSource::WithTimeout(absl::Hours(1), {parent.Token()});
   EXPECT_EQ(child.Deadline(), parent.Deadline());
   CancelProbe probe(child.Token());
   ASSERT_TRUE(probe.WaitFor(kLong));

@@ -23,7 +23,6 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 namespace {
 

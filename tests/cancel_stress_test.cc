@@ -17,7 +17,6 @@
 #include "cancelpool/cancel/current.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 namespace {
 

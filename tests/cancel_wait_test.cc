@@ -30,7 +30,6 @@
 #include "cancelpool/cancel/wait.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 
 // gtest prints WaitResult by name.
@@ -520,18 +519,18 @@ TEST(WaitLifetimeTest, EventMayGoRightAfterTheWait) {
 
 TEST(WaitLifetimeTest, FdWaitingThreadMayExitRightAfterTheWait) {
   Pipe pipe;
-  ExpectEveryRacingWaitIsWoken([&](const CancellationToken& token,
-                                   absl::Time deadline) {
-    // A fresh thread per wait: its eventfd goes away when it exits.
-    WaitResult result = WaitResult::kReady;
-    std::thread waiter([&] {
-      result = WaitForFd(pipe.read_end(), FdInterest::kReadable, token,
-                         deadline)
-                   .value();
-    });
-    waiter.join();
-    return result;
-  });
+  ExpectEveryRacingWaitIsWoken(
+      [&](const CancellationToken& token, absl::Time deadline) {
+        // A fresh thread per wait: its eventfd goes away when it exits.
+        WaitResult result = WaitResult::kReady;
+        std::thread waiter([&] {
+          result =
+              WaitForFd(pipe.read_end(), FdInterest::kReadable, token, deadline)
+                  .value();
+        });
+        waiter.join();
+        return result;
+      });
 }
 
 // --- WaitForFd -------------------------------------------------------------

@@ -27,7 +27,6 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 
-
 namespace cancelpool {
 namespace {
 

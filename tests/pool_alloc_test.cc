@@ -221,7 +221,8 @@ TEST(AllocationTombstoneTest, CancelledQueuedTasksDoNotAccumulate) {
   // And the pool is not wedged by them: live tasks are still admitted up
   // to the limit, and refused beyond it.
   std::vector<Future<int>> live;
-  for (size_t i = 0; i < kLimit; ++i) live.push_back(pool.Submit([] { return 1; }));
+  for (size_t i = 0; i < kLimit; ++i)
+    live.push_back(pool.Submit([] { return 1; }));
   for (auto& f : live) EXPECT_FALSE(f.IsReady());
   Future<int> over = pool.Submit([] { return 1; });
   EXPECT_EQ(over.Get().status().code(), absl::StatusCode::kResourceExhausted);

@@ -336,8 +336,7 @@ TEST(HostileWaitTest, TimedWaitInsideTaskDoesNotRunTheChildInline) {
     const bool ready = child.WaitFor(absl::Milliseconds(20));
     CancellationSource source;
     source.RequestCancellation();
-    const bool cancelled =
-        child.Wait(source.Token()) == WaitResult::kCancelled;
+    const bool cancelled = child.Wait(source.Token()) == WaitResult::kCancelled;
     return !ready && cancelled && !child.IsReady();
   });
   EXPECT_TRUE(outer.Get().value_or(false));
@@ -384,8 +383,8 @@ TEST(HostileShutdownTest, SpinningWorkersSeeShutdownAtOnce) {
 // --- Extreme option values (item 11 and the option ranges) ----------------
 
 TEST(HostileOptionsTest, HugeQueueLimitAdmitsTasks) {
-  for (size_t limit : {size_t{SIZE_MAX}, size_t{INT64_MAX} + 1,
-                       size_t{INT64_MAX}}) {
+  for (size_t limit :
+       {size_t{SIZE_MAX}, size_t{INT64_MAX} + 1, size_t{INT64_MAX}}) {
     ThreadPoolOptions options;
     options.num_workers = 1;
     options.max_queued_tasks = limit;
@@ -412,19 +411,17 @@ TEST(HostileOptionsTest, CreateRejectsOutOfRangeOptions) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](ThreadPoolOptions& o) { o.idle_spin_rounds = -1; }),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(with([](ThreadPoolOptions& o) {
-              o.local_queue_capacity = SIZE_MAX;
-            }),
-            absl::StatusCode::kInvalidArgument);
-  absl::StatusOr<std::unique_ptr<ThreadPool>> ok =
-      ThreadPool::Create([] {
-        ThreadPoolOptions o;
-        o.num_workers = 2;
-        o.local_queue_capacity = 0;
-        o.max_queued_tasks = SIZE_MAX;
-        o.destructor_grace = -absl::InfiniteDuration();
-        return o;
-      }());
+  EXPECT_EQ(
+      with([](ThreadPoolOptions& o) { o.local_queue_capacity = SIZE_MAX; }),
+      absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::unique_ptr<ThreadPool>> ok = ThreadPool::Create([] {
+    ThreadPoolOptions o;
+    o.num_workers = 2;
+    o.local_queue_capacity = 0;
+    o.max_queued_tasks = SIZE_MAX;
+    o.destructor_grace = -absl::InfiniteDuration();
+    return o;
+  }());
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)->num_workers(), 2);
   EXPECT_EQ((*ok)->Submit([] { return 5; }).Get().value_or(0), 5);

@@ -20,8 +20,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/pool/thread_pool.h"
-#include "gtest/gtest.h"
 #include "cancelpool/tests/test_util.h"
+#include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {

@@ -27,8 +27,8 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
-#include "gtest/gtest.h"
 #include "cancelpool/tests/test_util.h"
+#include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {

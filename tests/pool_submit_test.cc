@@ -21,8 +21,8 @@
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
-#include "gtest/gtest.h"
 #include "cancelpool/tests/test_util.h"
+#include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {

@@ -98,20 +98,19 @@ int main(int argc, char** argv) {
     const bool stubborn = mode == "stubborn";
     for (int i = 0; i < running + queued; ++i) {
       ++outside_submits;
-      futures.push_back(pool.Submit(
-          [running, stubborn, &started,
-           &start_order](cancelpool::CancellationToken t) {
-            const int id = start_order++;
-            Cleanup cleanup{id, t};
-            if (id < running) started.DecrementCount();
-            if (stubborn) {
-              for (;;) pause();
-            }
-            while (cancelpool::SleepFor(absl::Milliseconds(10), t) !=
-                   cancelpool::WaitResult::kCancelled) {
-            }
-            t.ThrowIfCancellationRequested();
-          }));
+      futures.push_back(pool.Submit([running, stubborn, &started, &start_order](
+                                        cancelpool::CancellationToken t) {
+        const int id = start_order++;
+        Cleanup cleanup{id, t};
+        if (id < running) started.DecrementCount();
+        if (stubborn) {
+          for (;;) pause();
+        }
+        while (cancelpool::SleepFor(absl::Milliseconds(10), t) !=
+               cancelpool::WaitResult::kCancelled) {
+        }
+        t.ThrowIfCancellationRequested();
+      }));
     }
     started.Wait();
   } else if (mode == "finite") {

@@ -121,7 +121,8 @@ class Latencies {
 // so thread creation is not measured.
 class SubmitterGroup {
  public:
-  SubmitterGroup(int n, std::function<void(int)> body) : body_(std::move(body)) {
+  SubmitterGroup(int n, std::function<void(int)> body)
+      : body_(std::move(body)) {
     for (int i = 0; i < n; ++i) {
       threads_.emplace_back([this, i] { Loop(i); });
     }

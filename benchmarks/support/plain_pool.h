@@ -75,9 +75,8 @@ class PlainPool {
       std::function<void()> task;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] {
-          return stopping_ || draining_ || !queue_.empty();
-        });
+        cv_.wait(lock,
+                 [this] { return stopping_ || draining_ || !queue_.empty(); });
         if (stopping_ || queue_.empty()) return;  // stop, or drained
         task = std::move(queue_.front());
         queue_.pop_front();

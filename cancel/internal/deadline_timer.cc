@@ -141,7 +141,8 @@ void DeadlineTimer::SiftDown(size_t i) {
   for (;;) {
     size_t child = 2 * i + 1;
     if (child >= n) break;
-    if (child + 1 < n && heap_[child + 1]->timer_due_ < heap_[child]->timer_due_) {
+    if (child + 1 < n &&
+        heap_[child + 1]->timer_due_ < heap_[child]->timer_due_) {
       ++child;
     }
     if (s->timer_due_ <= heap_[child]->timer_due_) break;

@@ -187,10 +187,10 @@ absl::Status Scheduler::ValidateOptions(const ThreadPoolOptions& options) {
   }
   if (options.local_queue_capacity >
       ThreadPoolOptions::kMaxLocalQueueCapacity) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ThreadPoolOptions::local_queue_capacity must be at most ",
-        ThreadPoolOptions::kMaxLocalQueueCapacity, "; got ",
-        options.local_queue_capacity));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ThreadPoolOptions::local_queue_capacity must be at most ",
+                     ThreadPoolOptions::kMaxLocalQueueCapacity, "; got ",
+                     options.local_queue_capacity));
   }
   return absl::OkStatus();
 }
@@ -198,8 +198,8 @@ absl::Status Scheduler::ValidateOptions(const ThreadPoolOptions& options) {
 namespace {
 // The clamps of options.h, for the constructor (which cannot fail).
 ThreadPoolOptions Clamped(ThreadPoolOptions options) {
-  options.num_workers = std::clamp(options.num_workers, 0,
-                                   ThreadPoolOptions::kMaxWorkers);
+  options.num_workers =
+      std::clamp(options.num_workers, 0, ThreadPoolOptions::kMaxWorkers);
   options.idle_spin_rounds = std::max(options.idle_spin_rounds, 0);
   options.local_queue_capacity =
       std::clamp(options.local_queue_capacity, size_t{2},
@@ -213,8 +213,7 @@ ThreadPoolOptions Clamped(ThreadPoolOptions options) {
 
 Scheduler::Scheduler(ThreadPoolOptions options)
     : options_(Clamped(std::move(options))),
-      queue_limit_(options_.max_queued_tasks >
-                           static_cast<size_t>(INT64_MAX)
+      queue_limit_(options_.max_queued_tasks > static_cast<size_t>(INT64_MAX)
                        ? INT64_MAX
                        : static_cast<int64_t>(options_.max_queued_tasks)) {
   int n = options_.num_workers;
@@ -249,9 +248,9 @@ absl::Status Scheduler::Start() {
       worker->thread = std::thread(
           [self = shared_from_this(), worker] { self->WorkerMain(worker); });
     } catch (const std::exception& e) {
-      status = absl::ResourceExhaustedError(absl::StrCat(
-          "cannot start worker thread ", worker->index, " of ",
-          workers_.size(), ": ", e.what()));
+      status = absl::ResourceExhaustedError(
+          absl::StrCat("cannot start worker thread ", worker->index, " of ",
+                       workers_.size(), ": ", e.what()));
       break;
     }
   }
@@ -509,10 +508,9 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
       outer = w->current.load(std::memory_order_relaxed);
       continue;
     }
-    if (w->current.compare_exchange_weak(outer,
-                                         reinterpret_cast<uintptr_t>(task),
-                                         std::memory_order_seq_cst,
-                                         std::memory_order_relaxed)) {
+    if (w->current.compare_exchange_weak(
+            outer, reinterpret_cast<uintptr_t>(task), std::memory_order_seq_cst,
+            std::memory_order_relaxed)) {
       break;
     }
   }
@@ -589,9 +587,9 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
     return;
   }
   if (queue_limit_ != 0 && !Admit()) {
-    reject(absl::ResourceExhaustedError(absl::StrCat(
-        "thread pool queue is full (max_queued_tasks=",
-        options_.max_queued_tasks, ")")));
+    reject(absl::ResourceExhaustedError(
+        absl::StrCat("thread pool queue is full (max_queued_tasks=",
+                     options_.max_queued_tasks, ")")));
     return;
   }
   // Only now can anything cancel the task (its token was not handed out).
@@ -690,8 +688,8 @@ TaskBase* Scheduler::Leapfrog(Worker* w, TaskBase* task) {
   return stolen;
 }
 
-WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task,
-                                CancelState* waiter, absl::Time deadline) {
+WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
+                                absl::Time deadline) {
   // HELPING. A task run by a helping wait is stacked on top of the waiting
   // task W, which cannot resume before it returns. So a waiting worker runs
   // only tasks of W's wait tree:

@@ -292,8 +292,7 @@ struct CallableTraits {
   static constexpr TokenArg kTokenArg = DetectTokenArg<F>();
   using RawResult = typename decltype([] {
     if constexpr (kTokenArg == TokenArg::kOurs) {
-      return std::type_identity<
-          std::invoke_result_t<F&, CancellationToken>>();
+      return std::type_identity<std::invoke_result_t<F&, CancellationToken>>();
     } else if constexpr (kTokenArg == TokenArg::kStd) {
       return std::type_identity<std::invoke_result_t<F&, std::stop_token>>();
     } else {

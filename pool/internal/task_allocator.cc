@@ -3,9 +3,8 @@
 
 #include <pthread.h>
 
-#include <new>
-
 #include <atomic>
+#include <new>
 
 #include "cancelpool/cancel/internal/spin.h"
 

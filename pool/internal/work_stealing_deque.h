@@ -246,8 +246,7 @@ class DequeOwner final {
 template <typename T, typename Atomics>
 class DequeStealer final {
  public:
-  explicit DequeStealer(WorkStealingDeque<T, Atomics>* deque)
-      : deque_(deque) {}
+  explicit DequeStealer(WorkStealingDeque<T, Atomics>* deque) : deque_(deque) {}
   T Steal(bool* lost_race = nullptr) {
     return deque_->Steal(lost_race, INT64_MIN);
   }

@@ -74,41 +74,46 @@ TEST(HostileClock, InterposerSteps) {
 // duration: stepping the wall clock forward must not make 2 s timeouts
 // expire within half a second, and they still expire afterwards.
 TEST(HostileClock, RelativeTimeoutsSurviveWallClockStep) {
-  ChildResult r = RunInChild([] {
-    Gate gate;
-    ThreadPool pool(1);
-    auto blocker = pool.Submit([&gate] { gate.Block(); });
-    gate.started.WaitForNotification();
-    hostile::NotifyAtExit release_gate(gate.release);
-    std::vector<CancellationSource> sources;
-    std::vector<Future<int>> tasks;
-    for (int i = 0; i < 20; ++i) {
-      sources.push_back(CancellationSource::WithTimeout(absl::Seconds(2)));
-      tasks.push_back(pool.SubmitWith(TaskOptions::WithTimeout(absl::Seconds(2)),
-                                      [] { return 1; }));
-    }
-    g_realtime_offset_ns = int64_t{5} * 1000000000;  // step forward 5 s
-    // Nudge the timer: a new, unrelated deadline makes it re-read the clock.
-    auto nudge = CancellationSource::WithTimeout(absl::Milliseconds(10));
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // monotonic
-    int early = 0;
-    for (auto& s : sources) early += s.IsCancellationRequested() ? 1 : 0;
-    for (auto& t : tasks) early += t.IsReady() ? 1 : 0;
-    if (early != 0) return 10 + (early > 50 ? 50 : early);
-    // They do expire (monotonic time), within a generous bound.
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    for (auto& s : sources) {
-      while (!s.IsCancellationRequested()) {
-        if (std::chrono::steady_clock::now() > end) return 3;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-    }
-    gate.release.Notify();
-    for (auto& t : tasks) {
-      if (!t.WaitFor(absl::Seconds(20))) return 4;
-    }
-    return 0;
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        Gate gate;
+        ThreadPool pool(1);
+        auto blocker = pool.Submit([&gate] { gate.Block(); });
+        gate.started.WaitForNotification();
+        hostile::NotifyAtExit release_gate(gate.release);
+        std::vector<CancellationSource> sources;
+        std::vector<Future<int>> tasks;
+        for (int i = 0; i < 20; ++i) {
+          sources.push_back(CancellationSource::WithTimeout(absl::Seconds(2)));
+          tasks.push_back(pool.SubmitWith(
+              TaskOptions::WithTimeout(absl::Seconds(2)), [] { return 1; }));
+        }
+        g_realtime_offset_ns = int64_t{5} * 1000000000;  // step forward 5 s
+        // Nudge the timer: a new, unrelated deadline makes it re-read the
+        // clock.
+        auto nudge = CancellationSource::WithTimeout(absl::Milliseconds(10));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(500));  // monotonic
+        int early = 0;
+        for (auto& s : sources) early += s.IsCancellationRequested() ? 1 : 0;
+        for (auto& t : tasks) early += t.IsReady() ? 1 : 0;
+        if (early != 0) return 10 + (early > 50 ? 50 : early);
+        // They do expire (monotonic time), within a generous bound.
+        const auto end =
+            std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        for (auto& s : sources) {
+          while (!s.IsCancellationRequested()) {
+            if (std::chrono::steady_clock::now() > end) return 3;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          }
+        }
+        gate.release.Notify();
+        for (auto& t : tasks) {
+          if (!t.WaitFor(absl::Seconds(20))) return 4;
+        }
+        return 0;
+      },
+      absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 

@@ -75,24 +75,27 @@ TEST(HostileLifetime, PoolOwnedByItsOwnRunningTask) {
 // task that observes its token". Here that callable holds the last reference
 // to the pool, so ~ThreadPool runs inside Cancel().
 TEST(HostileLifetime, PoolOwnedByItsOwnQueuedTaskCancelled) {
-  ChildResult r = RunInChild([] {
-    ThreadPoolOptions options;
-    options.num_workers = 1;
-    options.destructor_grace = absl::Milliseconds(50);
-    auto pool = std::make_shared<ThreadPool>(std::move(options));
-    absl::Notification started;
-    auto blocker = pool->Submit([&started] {
-      started.Notify();
-      cancelpool::SleepFor(kLong);  // returns when the destructor cancels it
-    });
-    started.WaitForNotification();
-    auto f = pool->Submit([p = pool] { return 1; });
-    pool.reset();
-    if (!f.Cancel()) return 2;
-    if (f.outcome() != TaskOutcome::kCancelled) return 3;
-    if (!blocker.WaitFor(absl::Seconds(30))) return 4;
-    return 0;
-  }, absl::Seconds(30));
+  ChildResult r = RunInChild(
+      [] {
+        ThreadPoolOptions options;
+        options.num_workers = 1;
+        options.destructor_grace = absl::Milliseconds(50);
+        auto pool = std::make_shared<ThreadPool>(std::move(options));
+        absl::Notification started;
+        auto blocker = pool->Submit([&started] {
+          started.Notify();
+          cancelpool::SleepFor(
+              kLong);  // returns when the destructor cancels it
+        });
+        started.WaitForNotification();
+        auto f = pool->Submit([p = pool] { return 1; });
+        pool.reset();
+        if (!f.Cancel()) return 2;
+        if (f.outcome() != TaskOutcome::kCancelled) return 3;
+        if (!blocker.WaitFor(absl::Seconds(30))) return 4;
+        return 0;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -261,12 +264,11 @@ TEST(HostileLifetime, CallbackDropsEverythingButTheRequester) {
   bool nested_result = true;
   std::unique_ptr<FnCallback> reg;
   reg = std::make_unique<FnCallback>(*token, std::function<void()>([&] {
-                                       nested_result =
-                                           other->RequestCancellation();
-                                       other.reset();
-                                       token.reset();
-                                       reg.reset();
-                                     }));
+    nested_result = other->RequestCancellation();
+    other.reset();
+    token.reset();
+    reg.reset();
+  }));
   EXPECT_TRUE(requester->RequestCancellation());
   EXPECT_FALSE(nested_result);
   EXPECT_TRUE(requester->IsCancellationRequested());
@@ -347,7 +349,8 @@ TEST(HostileLifetime, TaskDestroysPoolWithQueuedWork) {
       return 5;
     });
     std::vector<Future<int>> rest;
-    for (int i = 0; i < 100; ++i) rest.push_back(pool->Submit([i] { return i; }));
+    for (int i = 0; i < 100; ++i)
+      rest.push_back(pool->Submit([i] { return i; }));
     queued.Notify();
     auto k = killer.Get();
     if (!k.ok() || *k != 5) return 2;
@@ -388,8 +391,8 @@ TEST(HostileLifetime, CallsAfterTermination) {
     pool.Shutdown(ShutdownMode::kCancel);
     pool.Shutdown(ShutdownMode::kDrain);
     EXPECT_TRUE(pool.AwaitTermination(absl::InfinitePast()));
-    ShutdownReport report = pool.DrainThenCancel(absl::ZeroDuration(),
-                                                 absl::ZeroDuration());
+    ShutdownReport report =
+        pool.DrainThenCancel(absl::ZeroDuration(), absl::ZeroDuration());
     EXPECT_TRUE(report.terminated);
     EXPECT_EQ(report.still_running, 0u);
     PoolStats stats = pool.Stats();
@@ -474,24 +477,26 @@ TEST(HostileLifetime, TaskWaitsOnItsOwnFuture) {
 // destructor runs; "It never hangs on a task that observes its token". A
 // task waiting for its own deadline observes its token.
 TEST(HostileLifetime, StaticPoolWithDeadlineTaskAtExit) {
-  ChildResult r = RunInChild([] {
-    static absl::Notification started;
-    static ThreadPool* pool = [] {
-      ThreadPoolOptions options;
-      options.num_workers = 1;
-      options.destructor_grace = absl::InfiniteDuration();
-      static ThreadPool p(std::move(options));
-      return &p;
-    }();
-    auto f = pool->SubmitWith(TaskOptions::WithTimeout(absl::Milliseconds(300)),
-                              [] {
-                                started.Notify();
-                                cancelpool::SleepFor(absl::InfiniteDuration());
-                              });
-    started.WaitForNotification();
-    std::exit(0);  // runs the static destructors
-    return 1;
-  }, absl::Seconds(30));
+  ChildResult r = RunInChild(
+      [] {
+        static absl::Notification started;
+        static ThreadPool* pool = [] {
+          ThreadPoolOptions options;
+          options.num_workers = 1;
+          options.destructor_grace = absl::InfiniteDuration();
+          static ThreadPool p(std::move(options));
+          return &p;
+        }();
+        auto f = pool->SubmitWith(
+            TaskOptions::WithTimeout(absl::Milliseconds(300)), [] {
+              started.Notify();
+              cancelpool::SleepFor(absl::InfiniteDuration());
+            });
+        started.WaitForNotification();
+        std::exit(0);  // runs the static destructors
+        return 1;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -510,51 +515,53 @@ SignalShutdown::Options TestOptions() {
 // destroying pools while another thread is inside WaitForShutdown is legal
 // and must not make it touch them.
 TEST(HostileLifetime, SignalWaitForShutdownVsUnwatchAndDelete) {
-  ChildResult r = RunInChild([] {
-    auto installed = SignalShutdown::Install(TestOptions());
-    if (!installed.ok()) return 2;
-    std::unique_ptr<SignalShutdown> signals = std::move(*installed);
-    constexpr int kPools = 8;
-    // Gates before pools: destroyed after the pools' tasks have left them.
-    std::vector<std::unique_ptr<Gate>> gates;
-    std::vector<std::unique_ptr<ThreadPool>> pools;
-    for (int i = 0; i < kPools; ++i) {
-      pools.push_back(std::make_unique<ThreadPool>(1));
-      gates.push_back(std::make_unique<Gate>());
-      Gate* g = gates.back().get();
-      pools.back()->Submit([g] { g->Block(); });
-      g->started.WaitForNotification();
-      signals->Watch(pools.back().get());
-    }
-    signals->Trigger(SIGTERM);
-    if (!signals->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
-    bool waited = false;
-    std::thread waiter([&] {
-      waited = signals->WaitForShutdown(absl::Now() + absl::Seconds(40));
-    });
-    // Give the waiter time to enter its wait on pool 0 (only raises the
-    // chance of the interleaving; the assertions do not depend on it).
-    absl::SleepFor(absl::Milliseconds(200));
-    for (int i = kPools - 1; i >= 1; --i) {
-      signals->Unwatch(pools[i].get());
-      gates[i]->release.Notify();
-      pools[i].reset();
-    }
-    // Reuse the freed memory for something that never terminates.
-    std::vector<std::unique_ptr<Gate>> decoy_gates;
-    std::vector<std::unique_ptr<ThreadPool>> decoys;
-    for (int i = 1; i < kPools; ++i) {
-      decoys.push_back(std::make_unique<ThreadPool>(1));
-      decoy_gates.push_back(std::make_unique<Gate>());
-      Gate* g = decoy_gates.back().get();
-      decoys.back()->Submit([g] { g->Block(); });
-    }
-    gates[0]->release.Notify();
-    waiter.join();
-    for (auto& g : decoy_gates) g->release.Notify();
-    if (!waited) return 4;
-    return 0;
-  }, absl::Seconds(30));
+  ChildResult r = RunInChild(
+      [] {
+        auto installed = SignalShutdown::Install(TestOptions());
+        if (!installed.ok()) return 2;
+        std::unique_ptr<SignalShutdown> signals = std::move(*installed);
+        constexpr int kPools = 8;
+        // Gates before pools: destroyed after the pools' tasks have left them.
+        std::vector<std::unique_ptr<Gate>> gates;
+        std::vector<std::unique_ptr<ThreadPool>> pools;
+        for (int i = 0; i < kPools; ++i) {
+          pools.push_back(std::make_unique<ThreadPool>(1));
+          gates.push_back(std::make_unique<Gate>());
+          Gate* g = gates.back().get();
+          pools.back()->Submit([g] { g->Block(); });
+          g->started.WaitForNotification();
+          signals->Watch(pools.back().get());
+        }
+        signals->Trigger(SIGTERM);
+        if (!signals->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
+        bool waited = false;
+        std::thread waiter([&] {
+          waited = signals->WaitForShutdown(absl::Now() + absl::Seconds(40));
+        });
+        // Give the waiter time to enter its wait on pool 0 (only raises the
+        // chance of the interleaving; the assertions do not depend on it).
+        absl::SleepFor(absl::Milliseconds(200));
+        for (int i = kPools - 1; i >= 1; --i) {
+          signals->Unwatch(pools[i].get());
+          gates[i]->release.Notify();
+          pools[i].reset();
+        }
+        // Reuse the freed memory for something that never terminates.
+        std::vector<std::unique_ptr<Gate>> decoy_gates;
+        std::vector<std::unique_ptr<ThreadPool>> decoys;
+        for (int i = 1; i < kPools; ++i) {
+          decoys.push_back(std::make_unique<ThreadPool>(1));
+          decoy_gates.push_back(std::make_unique<Gate>());
+          Gate* g = decoy_gates.back().get();
+          decoys.back()->Submit([g] { g->Block(); });
+        }
+        gates[0]->release.Notify();
+        waiter.join();
+        for (auto& g : decoy_gates) g->release.Notify();
+        if (!waited) return 4;
+        return 0;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -562,64 +569,68 @@ TEST(HostileLifetime, SignalWaitForShutdownVsUnwatchAndDelete) {
 // thread ("All methods are thread-safe"; the pool "may be destroyed" once
 // unwatched). WaitForShutdown then has no pool left to wait for.
 TEST(HostileLifetime, SignalHooksUnwatchAndDestroyPools) {
-  ChildResult r = RunInChild([] {
-    std::unique_ptr<ThreadPool> first = std::make_unique<ThreadPool>(1);
-    ThreadPoolOptions second_options;
-    second_options.num_workers = 1;
-    second_options.destructor_grace = absl::Milliseconds(20);
-    std::unique_ptr<ThreadPool> second =
-        std::make_unique<ThreadPool>(std::move(second_options));
-    SignalShutdown* self = nullptr;
-    SignalShutdown::Options options = TestOptions();
-    options.on_first_signal = [&](int) {
-      self->Unwatch(first.get());
-      first.reset();
-    };
-    options.on_cancel = [&](int) {
-      self->Unwatch(second.get());
-      second.reset();
-    };
-    auto installed = SignalShutdown::Install(std::move(options));
-    if (!installed.ok()) return 2;
-    self = installed->get();
-    absl::Notification started;
-    second->Submit([&started] {
-      started.Notify();
-      cancelpool::SleepFor(kLong);  // observes its token
-    });
-    started.WaitForNotification();
-    self->Watch(first.get());
-    self->Watch(second.get());
-    self->Trigger(SIGTERM);
-    self->Trigger(SIGTERM);
-    if (!self->WaitForShutdown(absl::Now() + absl::Seconds(30))) return 3;
-    if (self->stage() != SignalShutdown::Stage::kCancelling) return 4;
-    installed->reset();
-    return (first == nullptr && second == nullptr) ? 0 : 5;
-  }, absl::Seconds(30));
+  ChildResult r = RunInChild(
+      [] {
+        std::unique_ptr<ThreadPool> first = std::make_unique<ThreadPool>(1);
+        ThreadPoolOptions second_options;
+        second_options.num_workers = 1;
+        second_options.destructor_grace = absl::Milliseconds(20);
+        std::unique_ptr<ThreadPool> second =
+            std::make_unique<ThreadPool>(std::move(second_options));
+        SignalShutdown* self = nullptr;
+        SignalShutdown::Options options = TestOptions();
+        options.on_first_signal = [&](int) {
+          self->Unwatch(first.get());
+          first.reset();
+        };
+        options.on_cancel = [&](int) {
+          self->Unwatch(second.get());
+          second.reset();
+        };
+        auto installed = SignalShutdown::Install(std::move(options));
+        if (!installed.ok()) return 2;
+        self = installed->get();
+        absl::Notification started;
+        second->Submit([&started] {
+          started.Notify();
+          cancelpool::SleepFor(kLong);  // observes its token
+        });
+        started.WaitForNotification();
+        self->Watch(first.get());
+        self->Watch(second.get());
+        self->Trigger(SIGTERM);
+        self->Trigger(SIGTERM);
+        if (!self->WaitForShutdown(absl::Now() + absl::Seconds(30))) return 3;
+        if (self->stage() != SignalShutdown::Stage::kCancelling) return 4;
+        installed->reset();
+        return (first == nullptr && second == nullptr) ? 0 : 5;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 // "3rd signal  the process exits at once with status 128 + signal number
 // (std::_Exit ...)". At once: not after a user hook returns.
 TEST(HostileLifetime, ThirdSignalExitsDespiteSlowHook) {
-  ChildResult r = RunInChild([] {
-    absl::Notification in_hook;
-    SignalShutdown::Options options = TestOptions();
-    options.on_first_signal = [&](int) {
-      in_hook.Notify();
-      absl::SleepFor(absl::Seconds(50));  // a slow user hook
-    };
-    auto installed = SignalShutdown::Install(std::move(options));
-    if (!installed.ok()) return 2;
-    kill(getpid(), SIGTERM);
-    in_hook.WaitForNotification();
-    // Distinct signals, so the kernel cannot merge them.
-    kill(getpid(), SIGINT);
-    kill(getpid(), SIGTERM);
-    absl::SleepFor(absl::Seconds(50));
-    return 3;  // did not exit
-  }, absl::Seconds(20));
+  ChildResult r = RunInChild(
+      [] {
+        absl::Notification in_hook;
+        SignalShutdown::Options options = TestOptions();
+        options.on_first_signal = [&](int) {
+          in_hook.Notify();
+          absl::SleepFor(absl::Seconds(50));  // a slow user hook
+        };
+        auto installed = SignalShutdown::Install(std::move(options));
+        if (!installed.ok()) return 2;
+        kill(getpid(), SIGTERM);
+        in_hook.WaitForNotification();
+        // Distinct signals, so the kernel cannot merge them.
+        kill(getpid(), SIGINT);
+        kill(getpid(), SIGTERM);
+        absl::SleepFor(absl::Seconds(50));
+        return 3;  // did not exit
+      },
+      absl::Seconds(20));
   EXPECT_FALSE(r.timed_out) << r.ToString();
   EXPECT_TRUE(r.exited()) << r.ToString();
   EXPECT_TRUE(r.exit_code == 128 + SIGINT || r.exit_code == 128 + SIGTERM)
@@ -629,29 +640,31 @@ TEST(HostileLifetime, ThirdSignalExitsDespiteSlowHook) {
 // Same with Trigger, while a cancellation callback of a running task is
 // slow (cancellation callbacks run on the signal thread at kCancel).
 TEST(HostileLifetime, ThirdTriggerExitsDespiteSlowCancellationCallback) {
-  ChildResult r = RunInChild([] {
-    auto installed = SignalShutdown::Install(TestOptions());
-    if (!installed.ok()) return 2;
-    SignalShutdown* signals = installed->get();
-    ThreadPool* pool = new ThreadPool(1);  // leaked: the process _Exits
-    absl::Notification registered, in_callback;
-    pool->Submit([&](CancellationToken token) {
-      CancellationCallback slow(token, [&] {
-        in_callback.Notify();
+  ChildResult r = RunInChild(
+      [] {
+        auto installed = SignalShutdown::Install(TestOptions());
+        if (!installed.ok()) return 2;
+        SignalShutdown* signals = installed->get();
+        ThreadPool* pool = new ThreadPool(1);  // leaked: the process _Exits
+        absl::Notification registered, in_callback;
+        pool->Submit([&](CancellationToken token) {
+          CancellationCallback slow(token, [&] {
+            in_callback.Notify();
+            absl::SleepFor(absl::Seconds(50));
+          });
+          registered.Notify();
+          cancelpool::SleepFor(kLong, token);
+        });
+        registered.WaitForNotification();
+        signals->Watch(pool);
+        signals->Trigger(SIGTERM);
+        signals->Trigger(SIGTERM);
+        in_callback.WaitForNotification();
+        signals->Trigger(SIGTERM);
         absl::SleepFor(absl::Seconds(50));
-      });
-      registered.Notify();
-      cancelpool::SleepFor(kLong, token);
-    });
-    registered.WaitForNotification();
-    signals->Watch(pool);
-    signals->Trigger(SIGTERM);
-    signals->Trigger(SIGTERM);
-    in_callback.WaitForNotification();
-    signals->Trigger(SIGTERM);
-    absl::SleepFor(absl::Seconds(50));
-    return 3;
-  }, absl::Seconds(20));
+        return 3;
+      },
+      absl::Seconds(20));
   EXPECT_FALSE(r.timed_out) << r.ToString();
   EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.ToString();
 }

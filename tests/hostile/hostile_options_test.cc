@@ -76,17 +76,19 @@ TEST(HostileOptions, ZeroWorkers) {
 // constructor can only throw) or a usable pool, never a crash or a hang.
 TEST(HostileOptions, NegativeWorkers) {
   for (int n : {-1, INT_MIN}) {
-    ChildResult r = RunInChild([n] {
-      ThreadPoolOptions options;
-      options.num_workers = n;
-      try {
-        ThreadPool pool(std::move(options));
-        if (pool.num_workers() < 1) return 2;
-        return Exercise(pool) == 0 ? 0 : 3;
-      } catch (const std::exception&) {
-        return 0;
-      }
-    }, absl::Seconds(60));
+    ChildResult r = RunInChild(
+        [n] {
+          ThreadPoolOptions options;
+          options.num_workers = n;
+          try {
+            ThreadPool pool(std::move(options));
+            if (pool.num_workers() < 1) return 2;
+            return Exercise(pool) == 0 ? 0 : 3;
+          } catch (const std::exception&) {
+            return 0;
+          }
+        },
+        absl::Seconds(60));
     EXPECT_TRUE(r.ok()) << "num_workers=" << n << ": " << r.ToString();
   }
 }
@@ -100,35 +102,36 @@ TEST(HostileOptions, IntMaxWorkers) {
   if (testing_util::kSanitizer) {
     GTEST_SKIP() << "needs RLIMIT_AS, which sanitizers cannot run under";
   }
-  ChildResult r = RunInChild([] {
-    struct rlimit rl;
-    rl.rlim_cur = hostile::VirtualBytes() + (long{2} << 30);
-    rl.rlim_max = rl.rlim_cur;
-    if (setrlimit(RLIMIT_AS, &rl) != 0) return 4;
-    ThreadPoolOptions options;
-    options.num_workers = INT_MAX;
-    options.thread_name_prefix = "hostilemax";
-    try {
-      ThreadPool pool(std::move(options));
-      return Exercise(pool) == 0 ? 0 : 2;
-    } catch (const std::exception&) {
-    }
-    const absl::Time end = absl::Now() + absl::Seconds(30);
-    while (CountThreadsNamed("hostilemax") != 0) {
-      if (absl::Now() > end) return 3;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return 0;
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        struct rlimit rl;
+        rl.rlim_cur = hostile::VirtualBytes() + (long{2} << 30);
+        rl.rlim_max = rl.rlim_cur;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) return 4;
+        ThreadPoolOptions options;
+        options.num_workers = INT_MAX;
+        options.thread_name_prefix = "hostilemax";
+        try {
+          ThreadPool pool(std::move(options));
+          return Exercise(pool) == 0 ? 0 : 2;
+        } catch (const std::exception&) {
+        }
+        const absl::Time end = absl::Now() + absl::Seconds(30);
+        while (CountThreadsNamed("hostilemax") != 0) {
+          if (absl::Now() > end) return 3;
+          absl::SleepFor(absl::Milliseconds(10));
+        }
+        return 0;
+      },
+      absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 // "the most tasks that may be queued ... 0 means unlimited". Any value
 // larger than the number of tasks queued admits the task.
 TEST(HostileOptions, HugeMaxQueuedTasksAdmits) {
-  for (size_t limit : {std::numeric_limits<size_t>::max(),
-                       size_t{1} << 63, (size_t{1} << 63) - 1,
-                       size_t{1} << 32}) {
+  for (size_t limit : {std::numeric_limits<size_t>::max(), size_t{1} << 63,
+                       (size_t{1} << 63) - 1, size_t{1} << 32}) {
     ThreadPoolOptions options;
     options.num_workers = 1;
     options.max_queued_tasks = limit;
@@ -165,16 +168,18 @@ TEST(HostileOptions, MaxQueuedTasksOne) {
 // would spin for INT_MAX rounds.
 TEST(HostileOptions, ExtremeIdleSpinRounds) {
   for (int rounds : {0, -1, INT_MIN, INT_MAX}) {
-    ChildResult r = RunInChild([rounds] {
-      ThreadPoolOptions options;
-      options.num_workers = 2;
-      options.idle_spin_rounds = rounds;
-      ThreadPool pool(std::move(options));
-      if (Exercise(pool) != 0) return 2;
-      pool.Shutdown();
-      if (!pool.AwaitTermination(absl::Now() + absl::Seconds(20))) return 3;
-      return 0;
-    }, absl::Seconds(20));
+    ChildResult r = RunInChild(
+        [rounds] {
+          ThreadPoolOptions options;
+          options.num_workers = 2;
+          options.idle_spin_rounds = rounds;
+          ThreadPool pool(std::move(options));
+          if (Exercise(pool) != 0) return 2;
+          pool.Shutdown();
+          if (!pool.AwaitTermination(absl::Now() + absl::Seconds(20))) return 3;
+          return 0;
+        },
+        absl::Seconds(20));
     EXPECT_TRUE(r.ok()) << "idle_spin_rounds=" << rounds << ": "
                         << r.ToString();
   }
@@ -186,67 +191,75 @@ TEST(HostileOptions, ExtremeIdleSpinRounds) {
 TEST(HostileOptions, NonPositiveDestructorGrace) {
   for (absl::Duration grace :
        {absl::ZeroDuration(), absl::Seconds(-5), -absl::InfiniteDuration()}) {
-    ChildResult r = RunInChild([grace] {
-      ThreadPoolOptions options;
-      options.num_workers = 1;
-      options.destructor_grace = grace;
-      Future<int> running, queued;
-      {
-        ThreadPool pool(std::move(options));
-        absl::Notification started;
-        running = pool.Submit([&started] {
-          started.Notify();
-          return cancelpool::SleepFor(kLong) == WaitResult::kCancelled ? 1 : 0;
-        });
-        started.WaitForNotification();
-        queued = pool.Submit([] { return 2; });
-      }
-      if (!running.IsReady() || !queued.IsReady()) return 2;
-      if (queued.outcome() != TaskOutcome::kCancelled) return 3;
-      auto v = running.Get();
-      return v.ok() && *v == 1 ? 0 : 4;
-    }, absl::Seconds(30));
+    ChildResult r = RunInChild(
+        [grace] {
+          ThreadPoolOptions options;
+          options.num_workers = 1;
+          options.destructor_grace = grace;
+          Future<int> running, queued;
+          {
+            ThreadPool pool(std::move(options));
+            absl::Notification started;
+            running = pool.Submit([&started] {
+              started.Notify();
+              return cancelpool::SleepFor(kLong) == WaitResult::kCancelled ? 1
+                                                                           : 0;
+            });
+            started.WaitForNotification();
+            queued = pool.Submit([] { return 2; });
+          }
+          if (!running.IsReady() || !queued.IsReady()) return 2;
+          if (queued.outcome() != TaskOutcome::kCancelled) return 3;
+          auto v = running.Get();
+          return v.ok() && *v == 1 ? 0 : 4;
+        },
+        absl::Seconds(30));
     EXPECT_TRUE(r.ok()) << "grace=" << grace << ": " << r.ToString();
   }
 }
 
 // An infinite grace drains everything queued.
 TEST(HostileOptions, InfiniteDestructorGraceDrains) {
-  ChildResult r = RunInChild([] {
-    ThreadPoolOptions options;
-    options.num_workers = 2;
-    options.destructor_grace = absl::InfiniteDuration();
-    std::vector<Future<int>> futures;
-    {
-      ThreadPool pool(std::move(options));
-      for (int i = 0; i < 200; ++i) futures.push_back(pool.Submit([i] { return i; }));
-    }
-    for (int i = 0; i < 200; ++i) {
-      auto v = futures[i].Get();
-      if (!v.ok() || *v != i) return 2;
-    }
-    return 0;
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        ThreadPoolOptions options;
+        options.num_workers = 2;
+        options.destructor_grace = absl::InfiniteDuration();
+        std::vector<Future<int>> futures;
+        {
+          ThreadPool pool(std::move(options));
+          for (int i = 0; i < 200; ++i)
+            futures.push_back(pool.Submit([i] { return i; }));
+        }
+        for (int i = 0; i < 200; ++i) {
+          auto v = futures[i].Get();
+          if (!v.ok() || *v != i) return 2;
+        }
+        return 0;
+      },
+      absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 // local_queue_capacity: "rounded up to a power of two". 0, 1, 3 and values
 // whose rounding overflows must give a working pool or a clean error.
 TEST(HostileOptions, ExtremeLocalQueueCapacity) {
-  for (size_t capacity : {size_t{0}, size_t{1}, size_t{3},
-                          std::numeric_limits<size_t>::max(),
-                          (size_t{1} << 63) + 1}) {
-    ChildResult r = RunInChild([capacity] {
-      ThreadPoolOptions options;
-      options.num_workers = 2;
-      options.local_queue_capacity = capacity;
-      try {
-        ThreadPool pool(std::move(options));
-        return Exercise(pool) == 0 ? 0 : 2;
-      } catch (const std::exception&) {
-        return 0;
-      }
-    }, absl::Seconds(20));
+  for (size_t capacity :
+       {size_t{0}, size_t{1}, size_t{3}, std::numeric_limits<size_t>::max(),
+        (size_t{1} << 63) + 1}) {
+    ChildResult r = RunInChild(
+        [capacity] {
+          ThreadPoolOptions options;
+          options.num_workers = 2;
+          options.local_queue_capacity = capacity;
+          try {
+            ThreadPool pool(std::move(options));
+            return Exercise(pool) == 0 ? 0 : 2;
+          } catch (const std::exception&) {
+            return 0;
+          }
+        },
+        absl::Seconds(20));
     EXPECT_TRUE(r.ok()) << "local_queue_capacity=" << capacity << ": "
                         << r.ToString();
   }
@@ -341,8 +354,8 @@ TEST(HostileOptions, ExtremeSourceDeadlines) {
   const absl::Time soon = absl::Now() + absl::Hours(1);
   CancellationSource parent = CancellationSource::WithDeadline(soon);
   CancellationToken parents[] = {parent.Token(), forever.Token()};
-  CancellationSource child = CancellationSource::WithDeadline(
-      absl::InfiniteFuture(), parents);
+  CancellationSource child =
+      CancellationSource::WithDeadline(absl::InfiniteFuture(), parents);
   EXPECT_EQ(child.Deadline(), soon);
 }
 
@@ -350,30 +363,38 @@ TEST(HostileOptions, ExtremeSourceDeadlines) {
 // cancellation". Non-positive durations return kTimeout at once; infinite
 // ones until cancellation.
 TEST(HostileOptions, ExtremeSleepDurations) {
-  ChildResult r = RunInChild([] {
-    CancellationSource s;
-    if (cancelpool::SleepFor(absl::Seconds(-1), s.Token()) != WaitResult::kTimeout) return 2;
-    if (cancelpool::SleepFor(-absl::InfiniteDuration(), s.Token()) !=
-        WaitResult::kTimeout) {
-      return 3;
-    }
-    if (cancelpool::SleepUntil(absl::InfinitePast(), s.Token()) != WaitResult::kTimeout) {
-      return 4;
-    }
-    if (cancelpool::SleepFor(absl::ZeroDuration()) != WaitResult::kTimeout) return 5;
-    std::thread canceller([&s] {
-      absl::SleepFor(absl::Milliseconds(20));
-      s.RequestCancellation();
-    });
-    const WaitResult w = cancelpool::SleepFor(absl::InfiniteDuration(), s.Token());
-    canceller.join();
-    if (w != WaitResult::kCancelled) return 6;
-    // Already cancelled, with a past deadline: kCancelled over kTimeout.
-    if (cancelpool::SleepUntil(absl::InfinitePast(), s.Token()) != WaitResult::kCancelled) {
-      return 7;
-    }
-    return 0;
-  }, absl::Seconds(20));
+  ChildResult r = RunInChild(
+      [] {
+        CancellationSource s;
+        if (cancelpool::SleepFor(absl::Seconds(-1), s.Token()) !=
+            WaitResult::kTimeout)
+          return 2;
+        if (cancelpool::SleepFor(-absl::InfiniteDuration(), s.Token()) !=
+            WaitResult::kTimeout) {
+          return 3;
+        }
+        if (cancelpool::SleepUntil(absl::InfinitePast(), s.Token()) !=
+            WaitResult::kTimeout) {
+          return 4;
+        }
+        if (cancelpool::SleepFor(absl::ZeroDuration()) != WaitResult::kTimeout)
+          return 5;
+        std::thread canceller([&s] {
+          absl::SleepFor(absl::Milliseconds(20));
+          s.RequestCancellation();
+        });
+        const WaitResult w =
+            cancelpool::SleepFor(absl::InfiniteDuration(), s.Token());
+        canceller.join();
+        if (w != WaitResult::kCancelled) return 6;
+        // Already cancelled, with a past deadline: kCancelled over kTimeout.
+        if (cancelpool::SleepUntil(absl::InfinitePast(), s.Token()) !=
+            WaitResult::kCancelled) {
+          return 7;
+        }
+        return 0;
+      },
+      absl::Seconds(20));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -381,134 +402,147 @@ TEST(HostileOptions, ExtremeSleepDurations) {
 // time out at once ("kReady wins over kCancelled, and kCancelled over
 // kTimeout"), far ones wait for the condition.
 TEST(HostileOptions, ExtremeConditionWaitDeadlines) {
-  ChildResult r = RunInChild([] {
-    CancellationSource s;
-    absl::Mutex mu;
-    bool flag = false;
-    {
-      absl::MutexLock lock(&mu);
-      if (AwaitWithCancellation(mu, absl::Condition(&flag), s.Token(),
-                                absl::InfinitePast()) != WaitResult::kTimeout) {
-        return 2;
-      }
-    }
-    std::mutex m;
-    std::condition_variable cv;
-    {
-      std::unique_lock<std::mutex> lock(m);
-      if (WaitWithCancellation(cv, lock, s.Token(), [&] { return flag; },
-                               absl::InfinitePast()) != WaitResult::kTimeout) {
-        return 3;
-      }
-      if (WaitWithCancellation(cv, lock, s.Token(), [&] { return flag; },
-                               absl::Now() - absl::Hours(24 * 365 * 100)) !=
-          WaitResult::kTimeout) {
-        return 4;
-      }
-    }
-    Event e;
-    if (e.WaitFor(-absl::InfiniteDuration(), s.Token()) != WaitResult::kTimeout) {
-      return 5;
-    }
-    std::thread setter([&e] {
-      absl::SleepFor(absl::Milliseconds(20));
-      e.Set();
-    });
-    const WaitResult far = e.Wait(s.Token(), absl::Now() + absl::Hours(24 * 365 * 100));
-    setter.join();
-    if (far != WaitResult::kReady) return 6;
-    // A far-future fd wait (beyond an int of milliseconds).
-    int p[2];
-    if (pipe(p) != 0) return 7;
-    std::thread writer([&p] {
-      absl::SleepFor(absl::Milliseconds(20));
-      if (write(p[1], "x", 1) != 1) std::abort();
-    });
-    const WaitResult fd = WaitForFd(p[0], FdInterest::kReadable, s.Token(),
-                                    absl::Now() + absl::Hours(24 * 30));
-    writer.join();
-    if (fd != WaitResult::kReady) return 8;
-    if (WaitForFd(p[1], FdInterest::kWritable, s.Token(),
-                  absl::InfinitePast()) != WaitResult::kReady) {
-      return 9;  // kReady wins over kTimeout
-    }
-    char c;
-    if (read(p[0], &c, 1) != 1) return 10;
-    if (WaitForFd(p[0], FdInterest::kReadable, s.Token(),
+  ChildResult r = RunInChild(
+      [] {
+        CancellationSource s;
+        absl::Mutex mu;
+        bool flag = false;
+        {
+          absl::MutexLock lock(&mu);
+          if (AwaitWithCancellation(mu, absl::Condition(&flag), s.Token(),
+                                    absl::InfinitePast()) !=
+              WaitResult::kTimeout) {
+            return 2;
+          }
+        }
+        std::mutex m;
+        std::condition_variable cv;
+        {
+          std::unique_lock<std::mutex> lock(m);
+          if (WaitWithCancellation(
+                  cv, lock, s.Token(), [&] { return flag; },
                   absl::InfinitePast()) != WaitResult::kTimeout) {
-      return 11;
-    }
-    return 0;
-  }, absl::Seconds(20));
+            return 3;
+          }
+          if (WaitWithCancellation(
+                  cv, lock, s.Token(), [&] { return flag; },
+                  absl::Now() - absl::Hours(24 * 365 * 100)) !=
+              WaitResult::kTimeout) {
+            return 4;
+          }
+        }
+        Event e;
+        if (e.WaitFor(-absl::InfiniteDuration(), s.Token()) !=
+            WaitResult::kTimeout) {
+          return 5;
+        }
+        std::thread setter([&e] {
+          absl::SleepFor(absl::Milliseconds(20));
+          e.Set();
+        });
+        const WaitResult far =
+            e.Wait(s.Token(), absl::Now() + absl::Hours(24 * 365 * 100));
+        setter.join();
+        if (far != WaitResult::kReady) return 6;
+        // A far-future fd wait (beyond an int of milliseconds).
+        int p[2];
+        if (pipe(p) != 0) return 7;
+        std::thread writer([&p] {
+          absl::SleepFor(absl::Milliseconds(20));
+          if (write(p[1], "x", 1) != 1) std::abort();
+        });
+        const WaitResult fd = WaitForFd(p[0], FdInterest::kReadable, s.Token(),
+                                        absl::Now() + absl::Hours(24 * 30));
+        writer.join();
+        if (fd != WaitResult::kReady) return 8;
+        if (WaitForFd(p[1], FdInterest::kWritable, s.Token(),
+                      absl::InfinitePast()) != WaitResult::kReady) {
+          return 9;  // kReady wins over kTimeout
+        }
+        char c;
+        if (read(p[0], &c, 1) != 1) return 10;
+        if (WaitForFd(p[0], FdInterest::kReadable, s.Token(),
+                      absl::InfinitePast()) != WaitResult::kTimeout) {
+          return 11;
+        }
+        return 0;
+      },
+      absl::Seconds(20));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 // future.h: "Returns true if resolved within `timeout` / by `deadline`".
 // Past or negative limits answer at once; AwaitTermination likewise.
 TEST(HostileOptions, ExtremeFutureWaitLimits) {
-  ChildResult r = RunInChild([] {
-    Gate gate;
-    ThreadPool pool(1);
-    auto blocked = pool.Submit([&gate] { gate.Block(); });
-    gate.started.WaitForNotification();
-    hostile::NotifyAtExit release_gate(gate.release);
-    if (blocked.WaitFor(-absl::InfiniteDuration())) return 2;
-    if (blocked.WaitFor(absl::Seconds(-1))) return 3;
-    if (blocked.WaitFor(absl::ZeroDuration())) return 4;
-    if (blocked.WaitUntil(absl::InfinitePast())) return 5;
-    CancellationSource s;
-    if (blocked.Wait(s.Token(), absl::InfinitePast()) != WaitResult::kTimeout) {
-      return 6;
-    }
-    if (pool.AwaitTermination(absl::InfinitePast())) return 7;
-    gate.release.Notify();
-    if (!blocked.WaitFor(absl::InfiniteDuration())) return 8;
-    return 0;
-  }, absl::Seconds(30));
+  ChildResult r = RunInChild(
+      [] {
+        Gate gate;
+        ThreadPool pool(1);
+        auto blocked = pool.Submit([&gate] { gate.Block(); });
+        gate.started.WaitForNotification();
+        hostile::NotifyAtExit release_gate(gate.release);
+        if (blocked.WaitFor(-absl::InfiniteDuration())) return 2;
+        if (blocked.WaitFor(absl::Seconds(-1))) return 3;
+        if (blocked.WaitFor(absl::ZeroDuration())) return 4;
+        if (blocked.WaitUntil(absl::InfinitePast())) return 5;
+        CancellationSource s;
+        if (blocked.Wait(s.Token(), absl::InfinitePast()) !=
+            WaitResult::kTimeout) {
+          return 6;
+        }
+        if (pool.AwaitTermination(absl::InfinitePast())) return 7;
+        gate.release.Notify();
+        if (!blocked.WaitFor(absl::InfiniteDuration())) return 8;
+        return 0;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 // DrainThenCancel(grace, cancel_timeout): "Drain for `grace`; if work
 // remains, cancel it with `reason` and wait up to `cancel_timeout` more."
 TEST(HostileOptions, ExtremeDrainThenCancel) {
-  ChildResult r = RunInChild([] {
-    {  // infinite grace, finishing tasks: terminated.
-      ThreadPool pool(2);
-      for (int i = 0; i < 50; ++i) pool.Submit([] {});
-      ShutdownReport rep = pool.DrainThenCancel(absl::InfiniteDuration(),
-                                                absl::InfiniteDuration());
-      if (!rep.terminated || rep.stats.completed != 50) return 2;
-    }
-    {  // -infinite grace: cancels at once; the task observes its token.
-      ThreadPool pool(1);
-      absl::Notification started;
-      auto f = pool.Submit([&started] {
-        started.Notify();
-        cancelpool::SleepFor(kLong);
-      });
-      started.WaitForNotification();
-      ShutdownReport rep =
-          pool.DrainThenCancel(-absl::InfiniteDuration(), kLong);
-      if (!rep.terminated) return 3;
-      if (f.outcome() != TaskOutcome::kSucceeded &&
-          f.outcome() != TaskOutcome::kCancelled) {
-        return 4;
-      }
-    }
-    {  // zero/zero with a task ignoring its token: returns, not terminated.
-      auto pool = new ThreadPool(1);  // leaked: its task never ends
-      Gate* gate = new Gate;
-      pool->Submit([gate] { gate->Block(); });
-      gate->started.WaitForNotification();
-      ShutdownReport rep =
-          pool->DrainThenCancel(absl::ZeroDuration(), -absl::InfiniteDuration());
-      if (rep.terminated || rep.still_running != 1) return 5;
-      gate->release.Notify();
-      if (!pool->AwaitTermination(absl::Now() + absl::Seconds(20))) return 6;
-      delete pool;
-    }
-    return 0;
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        {  // infinite grace, finishing tasks: terminated.
+          ThreadPool pool(2);
+          for (int i = 0; i < 50; ++i) pool.Submit([] {});
+          ShutdownReport rep = pool.DrainThenCancel(absl::InfiniteDuration(),
+                                                    absl::InfiniteDuration());
+          if (!rep.terminated || rep.stats.completed != 50) return 2;
+        }
+        {  // -infinite grace: cancels at once; the task observes its token.
+          ThreadPool pool(1);
+          absl::Notification started;
+          auto f = pool.Submit([&started] {
+            started.Notify();
+            cancelpool::SleepFor(kLong);
+          });
+          started.WaitForNotification();
+          ShutdownReport rep =
+              pool.DrainThenCancel(-absl::InfiniteDuration(), kLong);
+          if (!rep.terminated) return 3;
+          if (f.outcome() != TaskOutcome::kSucceeded &&
+              f.outcome() != TaskOutcome::kCancelled) {
+            return 4;
+          }
+        }
+        {  // zero/zero with a task ignoring its token: returns, not terminated.
+          auto pool = new ThreadPool(1);  // leaked: its task never ends
+          Gate* gate = new Gate;
+          pool->Submit([gate] { gate->Block(); });
+          gate->started.WaitForNotification();
+          ShutdownReport rep = pool->DrainThenCancel(absl::ZeroDuration(),
+                                                     -absl::InfiniteDuration());
+          if (rep.terminated || rep.still_running != 1) return 5;
+          gate->release.Notify();
+          if (!pool->AwaitTermination(absl::Now() + absl::Seconds(20)))
+            return 6;
+          delete pool;
+        }
+        return 0;
+      },
+      absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -516,37 +550,40 @@ TEST(HostileOptions, ExtremeDrainThenCancel) {
 // cancellation.h: "an OK status means the default, CancelledError". A
 // cancelled future never holds an OK status, whatever reason was given.
 TEST(HostileOptions, OkStatusAsCancelReason) {
-  ChildResult r = RunInChild([] {
-    Gate gate;
-    ThreadPool pool(1);
-    auto blocker = pool.Submit([&gate] { gate.Block(); });
-    gate.started.WaitForNotification();
-    hostile::NotifyAtExit release_gate(gate.release);
-    auto v = pool.Submit([] {});
-    auto i = pool.Submit([] { return 1; });
-    auto h = pool.Submit([] { return 2; });
-    if (!v.Cancel(absl::OkStatus())) return 2;
-    if (!i.Cancel(absl::OkStatus())) return 3;
-    if (!h.GetCancelHandle().Cancel(absl::OkStatus())) return 4;
-    if (v.outcome() != TaskOutcome::kCancelled) return 5;
-    if (v.Get().code() != absl::StatusCode::kCancelled) return 6;
-    if (i.Get().status().code() != absl::StatusCode::kCancelled) return 7;
-    if (h.Get().status().code() != absl::StatusCode::kCancelled) return 8;
-    // A running task cancelled with OK: its token's reason is not OK.
-    absl::Notification started;
-    gate.release.Notify();
-    auto running = pool.Submit([&started](CancellationToken t) -> absl::Status {
-      started.Notify();
-      if (cancelpool::SleepFor(kLong, t) != WaitResult::kCancelled) {
-        return absl::InternalError("not cancelled");
-      }
-      return t.Reason();
-    });
-    started.WaitForNotification();
-    running.Cancel(absl::OkStatus());
-    if (running.Get().code() != absl::StatusCode::kCancelled) return 9;
-    return 0;
-  }, absl::Seconds(30));
+  ChildResult r = RunInChild(
+      [] {
+        Gate gate;
+        ThreadPool pool(1);
+        auto blocker = pool.Submit([&gate] { gate.Block(); });
+        gate.started.WaitForNotification();
+        hostile::NotifyAtExit release_gate(gate.release);
+        auto v = pool.Submit([] {});
+        auto i = pool.Submit([] { return 1; });
+        auto h = pool.Submit([] { return 2; });
+        if (!v.Cancel(absl::OkStatus())) return 2;
+        if (!i.Cancel(absl::OkStatus())) return 3;
+        if (!h.GetCancelHandle().Cancel(absl::OkStatus())) return 4;
+        if (v.outcome() != TaskOutcome::kCancelled) return 5;
+        if (v.Get().code() != absl::StatusCode::kCancelled) return 6;
+        if (i.Get().status().code() != absl::StatusCode::kCancelled) return 7;
+        if (h.Get().status().code() != absl::StatusCode::kCancelled) return 8;
+        // A running task cancelled with OK: its token's reason is not OK.
+        absl::Notification started;
+        gate.release.Notify();
+        auto running =
+            pool.Submit([&started](CancellationToken t) -> absl::Status {
+              started.Notify();
+              if (cancelpool::SleepFor(kLong, t) != WaitResult::kCancelled) {
+                return absl::InternalError("not cancelled");
+              }
+              return t.Reason();
+            });
+        started.WaitForNotification();
+        running.Cancel(absl::OkStatus());
+        if (running.Get().code() != absl::StatusCode::kCancelled) return 9;
+        return 0;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -594,19 +631,22 @@ bool EventuallyStage(SignalShutdown* s, SignalShutdown::Stage stage,
 TEST(HostileOptions, SignalInstallWithInvalidSignalNumbers) {
   for (int signo : {0, 65, -1, 1000, INT_MIN}) {
     for (bool other_thread : {false, true}) {
-      ChildResult r = RunInChild([signo, other_thread] {
-        absl::Notification stop;
-        std::thread other;
-        if (other_thread) {
-          other = std::thread([&stop] { stop.WaitForNotification(); });
-        }
-        SignalShutdown::Options options;
-        options.signals = {signo};
-        auto s = SignalShutdown::Install(std::move(options));
-        stop.Notify();
-        if (other.joinable()) other.join();
-        return s.status().code() == absl::StatusCode::kInvalidArgument ? 0 : 2;
-      }, absl::Seconds(20));
+      ChildResult r = RunInChild(
+          [signo, other_thread] {
+            absl::Notification stop;
+            std::thread other;
+            if (other_thread) {
+              other = std::thread([&stop] { stop.WaitForNotification(); });
+            }
+            SignalShutdown::Options options;
+            options.signals = {signo};
+            auto s = SignalShutdown::Install(std::move(options));
+            stop.Notify();
+            if (other.joinable()) other.join();
+            return s.status().code() == absl::StatusCode::kInvalidArgument ? 0
+                                                                           : 2;
+          },
+          absl::Seconds(20));
       EXPECT_TRUE(r.ok()) << "signal " << signo << ", other thread "
                           << other_thread << ": " << r.ToString();
     }
@@ -622,15 +662,17 @@ TEST(HostileOptions, SignalTriggerOddNumbers) {
   EXPECT_EQ(SignalShutdown::SignalName(INT_MAX),
             "signal " + std::to_string(INT_MAX));
   for (int signo : {0, -7, 1000}) {
-    ChildResult r = RunInChild([signo] {
-      auto s = SignalShutdown::Install(Permissive());
-      if (!s.ok()) return 2;
-      (*s)->Trigger(signo);
-      if (!(*s)->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
-      if ((*s)->signals_received() != 1) return 4;
-      if ((*s)->stage() != SignalShutdown::Stage::kDraining) return 5;
-      return 0;
-    }, absl::Seconds(20));
+    ChildResult r = RunInChild(
+        [signo] {
+          auto s = SignalShutdown::Install(Permissive());
+          if (!s.ok()) return 2;
+          (*s)->Trigger(signo);
+          if (!(*s)->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
+          if ((*s)->signals_received() != 1) return 4;
+          if ((*s)->stage() != SignalShutdown::Stage::kDraining) return 5;
+          return 0;
+        },
+        absl::Seconds(20));
     EXPECT_TRUE(r.ok()) << "Trigger(" << signo << "): " << r.ToString();
   }
 }
@@ -640,40 +682,44 @@ TEST(HostileOptions, SignalTriggerOddNumbers) {
 // int of milliseconds: no early escalation, and a second signal still
 // escalates.
 TEST(HostileOptions, SignalExtremeGrace) {
-  for (absl::Duration grace : {absl::ZeroDuration(), absl::Seconds(-1),
-                               -absl::InfiniteDuration()}) {
-    ChildResult r = RunInChild([grace] {
-      SignalShutdown::Options options = Permissive();
-      options.grace = grace;
-      auto s = SignalShutdown::Install(std::move(options));
-      if (!s.ok()) return 2;
-      (*s)->Trigger(SIGTERM);
-      return EventuallyStage(s->get(), SignalShutdown::Stage::kCancelling,
-                             absl::Seconds(10))
-                 ? 0
-                 : 3;
-    }, absl::Seconds(30));
+  for (absl::Duration grace :
+       {absl::ZeroDuration(), absl::Seconds(-1), -absl::InfiniteDuration()}) {
+    ChildResult r = RunInChild(
+        [grace] {
+          SignalShutdown::Options options = Permissive();
+          options.grace = grace;
+          auto s = SignalShutdown::Install(std::move(options));
+          if (!s.ok()) return 2;
+          (*s)->Trigger(SIGTERM);
+          return EventuallyStage(s->get(), SignalShutdown::Stage::kCancelling,
+                                 absl::Seconds(10))
+                     ? 0
+                     : 3;
+        },
+        absl::Seconds(30));
     EXPECT_TRUE(r.ok()) << "grace=" << grace << ": " << r.ToString();
   }
-  for (absl::Duration grace : {absl::InfiniteDuration(), absl::Hours(24 * 30),
-                               absl::Milliseconds(INT_MAX) + absl::Hours(1),
-                               absl::Milliseconds(uint64_t{1} << 32) +
-                                   absl::Milliseconds(50)}) {
-    ChildResult r = RunInChild([grace] {
-      SignalShutdown::Options options = Permissive();
-      options.grace = grace;
-      auto s = SignalShutdown::Install(std::move(options));
-      if (!s.ok()) return 2;
-      (*s)->Trigger(SIGTERM);
-      if (!(*s)->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
-      absl::SleepFor(absl::Milliseconds(300));
-      if ((*s)->stage() != SignalShutdown::Stage::kDraining) return 4;
-      (*s)->Trigger(SIGTERM);
-      return EventuallyStage(s->get(), SignalShutdown::Stage::kCancelling,
-                             absl::Seconds(10))
-                 ? 0
-                 : 5;
-    }, absl::Seconds(30));
+  for (absl::Duration grace :
+       {absl::InfiniteDuration(), absl::Hours(24 * 30),
+        absl::Milliseconds(INT_MAX) + absl::Hours(1),
+        absl::Milliseconds(uint64_t{1} << 32) + absl::Milliseconds(50)}) {
+    ChildResult r = RunInChild(
+        [grace] {
+          SignalShutdown::Options options = Permissive();
+          options.grace = grace;
+          auto s = SignalShutdown::Install(std::move(options));
+          if (!s.ok()) return 2;
+          (*s)->Trigger(SIGTERM);
+          if (!(*s)->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
+          absl::SleepFor(absl::Milliseconds(300));
+          if ((*s)->stage() != SignalShutdown::Stage::kDraining) return 4;
+          (*s)->Trigger(SIGTERM);
+          return EventuallyStage(s->get(), SignalShutdown::Stage::kCancelling,
+                                 absl::Seconds(10))
+                     ? 0
+                     : 5;
+        },
+        absl::Seconds(30));
     EXPECT_TRUE(r.ok()) << "grace=" << grace << ": " << r.ToString();
   }
 }

@@ -11,10 +11,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <exception>
-#include <typeinfo>
 #include <memory>
 #include <new>
 #include <thread>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -74,51 +74,55 @@ void LowerFdLimit(rlim_t n) {
 // cannot be created) must get an answer, not an abort.
 TEST(HostileResources, WaitForFdOutOfDescriptors) {
   if (kUbsanNeedsDescriptors) GTEST_SKIP() << "UBSan vptr check needs fds";
-  ChildResult r = RunInChild([] {
-    int p[2];
-    if (pipe(p) != 0) return 2;
-    LowerFdLimit(64);
-    std::vector<int> fds;
-    ExhaustDescriptors(&fds);
-    int outcome = 0;
-    std::thread fresh([&] {
-      CancellationSource source;
-      const WaitResult timed =
-          WaitForFd(p[0], FdInterest::kReadable, source.Token(),
-                    absl::Now() + absl::Milliseconds(50));
-      if (timed == WaitResult::kReady) outcome |= 1;  // nothing to read
-      if (write(p[1], "x", 1) != 1) outcome |= 2;
-      (void)WaitForFd(p[0], FdInterest::kReadable, source.Token(),
-                      absl::Now() + absl::Seconds(5));
-    });
-    fresh.join();
-    return outcome == 0 ? 0 : 10 + outcome;
-  }, absl::Seconds(30));
+  ChildResult r = RunInChild(
+      [] {
+        int p[2];
+        if (pipe(p) != 0) return 2;
+        LowerFdLimit(64);
+        std::vector<int> fds;
+        ExhaustDescriptors(&fds);
+        int outcome = 0;
+        std::thread fresh([&] {
+          CancellationSource source;
+          const WaitResult timed =
+              WaitForFd(p[0], FdInterest::kReadable, source.Token(),
+                        absl::Now() + absl::Milliseconds(50));
+          if (timed == WaitResult::kReady) outcome |= 1;  // nothing to read
+          if (write(p[1], "x", 1) != 1) outcome |= 2;
+          (void)WaitForFd(p[0], FdInterest::kReadable, source.Token(),
+                          absl::Now() + absl::Seconds(5));
+        });
+        fresh.join();
+        return outcome == 0 ? 0 : 10 + outcome;
+      },
+      absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 // wait.h: "Returns kReady for an invalid fd (POLLNVAL), so the caller's next
 // call reports EBADF."
 TEST(HostileResources, WaitForFdInvalidDescriptors) {
-  ChildResult r = RunInChild([] {
-    CancellationSource source;
-    if (WaitForFd(-1, FdInterest::kReadable, source.Token()) !=
-        WaitResult::kReady) {
-      return 2;
-    }
-    if (WaitForFd(-1, FdInterest::kWritable, CancellationToken(),
-                  absl::InfiniteFuture()) != WaitResult::kReady) {
-      return 3;
-    }
-    // An fd number that is not open.
-    const int closed = dup(0);
-    close(closed);
-    if (WaitForFd(closed, FdInterest::kReadable, source.Token()) !=
-        WaitResult::kReady) {
-      return 4;
-    }
-    return 0;
-  }, absl::Seconds(20));
+  ChildResult r = RunInChild(
+      [] {
+        CancellationSource source;
+        if (WaitForFd(-1, FdInterest::kReadable, source.Token()) !=
+            WaitResult::kReady) {
+          return 2;
+        }
+        if (WaitForFd(-1, FdInterest::kWritable, CancellationToken(),
+                      absl::InfiniteFuture()) != WaitResult::kReady) {
+          return 3;
+        }
+        // An fd number that is not open.
+        const int closed = dup(0);
+        close(closed);
+        if (WaitForFd(closed, FdInterest::kReadable, source.Token()) !=
+            WaitResult::kReady) {
+          return 4;
+        }
+        return 0;
+      },
+      absl::Seconds(20));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -127,34 +131,37 @@ TEST(HostileResources, WaitForFdInvalidDescriptors) {
 // was created works: tasks run, waits inside tasks wake, deadlines fire.
 TEST(HostileResources, PoolOutOfDescriptors) {
   if (kUbsanNeedsDescriptors) GTEST_SKIP() << "UBSan vptr check needs fds";
-  ChildResult r = RunInChild([] {
-    LowerFdLimit(64);
-    std::vector<int> fds;
-    ExhaustDescriptors(&fds);
-    std::unique_ptr<ThreadPool> pool;
-    try {
-      pool = std::make_unique<ThreadPool>(2);
-    } catch (const std::exception&) {
-      return 0;  // a resource failure reported as an error
-    }
-    auto sleeper = pool->SubmitWith(
-        TaskOptions::WithTimeout(absl::Milliseconds(50)),
-        [] { return cancelpool::SleepFor(kLong) == WaitResult::kCancelled; });
-    auto parent = pool->Submit([&] {
-      auto child = pool->Submit([] { return 2; });
-      auto v = child.Get();
-      return v.ok() ? *v : -1;
-    });
-    if (!sleeper.WaitFor(absl::Seconds(20))) return 2;
-    if (!parent.WaitFor(absl::Seconds(20))) return 3;
-    auto p = parent.Get();
-    if (!p.ok() || *p != 2) return 4;
-    auto s = sleeper.Get();
-    // Either the deadline cancelled the sleep, or it ended as cancelled.
-    if (s.ok() && !*s) return 5;
-    pool.reset();
-    return 0;
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        LowerFdLimit(64);
+        std::vector<int> fds;
+        ExhaustDescriptors(&fds);
+        std::unique_ptr<ThreadPool> pool;
+        try {
+          pool = std::make_unique<ThreadPool>(2);
+        } catch (const std::exception&) {
+          return 0;  // a resource failure reported as an error
+        }
+        auto sleeper = pool->SubmitWith(
+            TaskOptions::WithTimeout(absl::Milliseconds(50)), [] {
+              return cancelpool::SleepFor(kLong) == WaitResult::kCancelled;
+            });
+        auto parent = pool->Submit([&] {
+          auto child = pool->Submit([] { return 2; });
+          auto v = child.Get();
+          return v.ok() ? *v : -1;
+        });
+        if (!sleeper.WaitFor(absl::Seconds(20))) return 2;
+        if (!parent.WaitFor(absl::Seconds(20))) return 3;
+        auto p = parent.Get();
+        if (!p.ok() || *p != 2) return 4;
+        auto s = sleeper.Get();
+        // Either the deadline cancelled the sleep, or it ended as cancelled.
+        if (s.ok() && !*s) return 5;
+        pool.reset();
+        return 0;
+      },
+      absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -185,14 +192,16 @@ int ConstructUnderThreadLimit(int workers) {
 // RLIMIT_NPROC, which needs a non-root user.
 TEST(HostileResources, WorkerCreationFailsUnderProcessLimit) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
-  ChildResult r = RunInChild([] {
-    if (setgid(65534) != 0 || setuid(65534) != 0) return 77;  // no nobody
-    struct rlimit rl;
-    rl.rlim_cur = 4;
-    rl.rlim_max = 4;
-    if (setrlimit(RLIMIT_NPROC, &rl) != 0) return 3;
-    return ConstructUnderThreadLimit(16);
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        if (setgid(65534) != 0 || setuid(65534) != 0) return 77;  // no nobody
+        struct rlimit rl;
+        rl.rlim_cur = 4;
+        rl.rlim_max = 4;
+        if (setrlimit(RLIMIT_NPROC, &rl) != 0) return 3;
+        return ConstructUnderThreadLimit(16);
+      },
+      absl::Seconds(60));
   if (r.exited() && r.exit_code == 77) {
     GTEST_SKIP() << "cannot switch to user nobody here (user namespace?)";
   }
@@ -203,13 +212,15 @@ TEST(HostileResources, WorkerCreationFailsUnderProcessLimit) {
 // runtimes reserve terabytes of address space, so only plain builds.
 TEST(HostileResources, WorkerCreationFailsUnderAddressSpaceLimit) {
   if (kSanitizer) GTEST_SKIP() << "RLIMIT_AS does not work with sanitizers";
-  ChildResult r = RunInChild([] {
-    struct rlimit rl;
-    rl.rlim_cur = hostile::VirtualBytes() + (48 << 20);
-    rl.rlim_max = rl.rlim_cur;
-    if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
-    return ConstructUnderThreadLimit(64);
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        struct rlimit rl;
+        rl.rlim_cur = hostile::VirtualBytes() + (48 << 20);
+        rl.rlim_max = rl.rlim_cur;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
+        return ConstructUnderThreadLimit(64);
+      },
+      absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -220,47 +231,49 @@ TEST(HostileResources, WorkerCreationFailsUnderAddressSpaceLimit) {
 // resolves.
 TEST(HostileResources, MemoryExhaustionDuringUse) {
   if (kSanitizer) GTEST_SKIP() << "RLIMIT_AS does not work with sanitizers";
-  ChildResult r = RunInChild([] {
-    ThreadPool pool(2);
-    if (!pool.Submit([] { return 1; }).Get().ok()) return 2;
-    struct rlimit rl;
-    rl.rlim_cur = hostile::VirtualBytes() + (64 << 20);
-    rl.rlim_max = RLIM_INFINITY;
-    if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
-    auto hog = pool.Submit([] {
-      std::vector<char> big(size_t{1} << 30, 1);
-      return static_cast<int>(big[12345]);
-    });
-    auto h = hog.Get();
-    if (h.ok() || h.status().code() != absl::StatusCode::kUnknown) return 4;
-    // Fill memory in the submitting thread, then submit.
-    std::vector<std::unique_ptr<char[]>> filler;
-    filler.reserve(1 << 16);
-    try {
-      for (;;) filler.push_back(std::make_unique<char[]>(64 << 10));
-    } catch (const std::bad_alloc&) {
-    }
-    std::vector<Future<int>> futures;
-    futures.reserve(64);
-    for (int i = 0; i < 64; ++i) {
-      try {
-        futures.push_back(pool.Submit([i] { return i; }));
-      } catch (const std::bad_alloc&) {
-      } catch (const std::exception& e) {
-        // Anything else out of Submit is not a plain allocation failure.
-        std::fprintf(stderr, "Submit threw %s: %s\n", typeid(e).name(),
-                     e.what());
-        return 7;
-      }
-    }
-    filler.clear();
-    for (Future<int>& f : futures) {
-      if (!f.WaitFor(absl::Seconds(20))) return 5;
-    }
-    auto after = pool.Submit([] { return 9; }).Get();
-    if (!after.ok() || *after != 9) return 6;
-    return 0;
-  }, absl::Seconds(60));
+  ChildResult r = RunInChild(
+      [] {
+        ThreadPool pool(2);
+        if (!pool.Submit([] { return 1; }).Get().ok()) return 2;
+        struct rlimit rl;
+        rl.rlim_cur = hostile::VirtualBytes() + (64 << 20);
+        rl.rlim_max = RLIM_INFINITY;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
+        auto hog = pool.Submit([] {
+          std::vector<char> big(size_t{1} << 30, 1);
+          return static_cast<int>(big[12345]);
+        });
+        auto h = hog.Get();
+        if (h.ok() || h.status().code() != absl::StatusCode::kUnknown) return 4;
+        // Fill memory in the submitting thread, then submit.
+        std::vector<std::unique_ptr<char[]>> filler;
+        filler.reserve(1 << 16);
+        try {
+          for (;;) filler.push_back(std::make_unique<char[]>(64 << 10));
+        } catch (const std::bad_alloc&) {
+        }
+        std::vector<Future<int>> futures;
+        futures.reserve(64);
+        for (int i = 0; i < 64; ++i) {
+          try {
+            futures.push_back(pool.Submit([i] { return i; }));
+          } catch (const std::bad_alloc&) {
+          } catch (const std::exception& e) {
+            // Anything else out of Submit is not a plain allocation failure.
+            std::fprintf(stderr, "Submit threw %s: %s\n", typeid(e).name(),
+                         e.what());
+            return 7;
+          }
+        }
+        filler.clear();
+        for (Future<int>& f : futures) {
+          if (!f.WaitFor(absl::Seconds(20))) return 5;
+        }
+        auto after = pool.Submit([] { return 9; }).Get();
+        if (!after.ok() || *after != 9) return 6;
+        return 0;
+      },
+      absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -271,34 +284,36 @@ TEST(HostileResources, MemoryExhaustionDuringUse) {
 // resident size must stay flat.
 TEST(HostileResources, CancelledQueuedTasksStayBounded) {
   if (kSanitizer) GTEST_SKIP() << "allocator quarantine hides RSS";
-  ChildResult r = RunInChild([] {
-    ThreadPoolOptions options;
-    options.num_workers = 1;
-    options.max_queued_tasks = 100;
-    Gate gate;
-    ThreadPool pool(std::move(options));
-    auto blocker = pool.Submit([&gate] { gate.Block(); });
-    gate.started.WaitForNotification();
-    hostile::NotifyAtExit release_gate(gate.release);
-    // Warm up allocator caches.
-    for (int i = 0; i < 10000; ++i) pool.Submit([] { return 1; }).Cancel();
-    const long before = hostile::ResidentBytes();
-    constexpr int kRounds = 1000000;
-    for (int i = 0; i < kRounds; ++i) {
-      auto f = pool.Submit([] { return 1; });
-      f.Cancel();
-      if (!f.IsReady()) return 2;
-    }
-    const long grown = hostile::ResidentBytes() - before;
-    gate.release.Notify();
-    if (!blocker.WaitFor(absl::Seconds(30))) return 3;
-    pool.Shutdown();
-    if (!pool.AwaitTermination(absl::Now() + absl::Seconds(30))) return 4;
-    const PoolStats s = pool.Stats();
-    if (s.in_flight() != 0) return 5;
-    std::fprintf(stderr, "RSS grew by %ld MB\n", grown >> 20);
-    return grown < (40l << 20) ? 0 : 6;
-  }, absl::Seconds(120));
+  ChildResult r = RunInChild(
+      [] {
+        ThreadPoolOptions options;
+        options.num_workers = 1;
+        options.max_queued_tasks = 100;
+        Gate gate;
+        ThreadPool pool(std::move(options));
+        auto blocker = pool.Submit([&gate] { gate.Block(); });
+        gate.started.WaitForNotification();
+        hostile::NotifyAtExit release_gate(gate.release);
+        // Warm up allocator caches.
+        for (int i = 0; i < 10000; ++i) pool.Submit([] { return 1; }).Cancel();
+        const long before = hostile::ResidentBytes();
+        constexpr int kRounds = 1000000;
+        for (int i = 0; i < kRounds; ++i) {
+          auto f = pool.Submit([] { return 1; });
+          f.Cancel();
+          if (!f.IsReady()) return 2;
+        }
+        const long grown = hostile::ResidentBytes() - before;
+        gate.release.Notify();
+        if (!blocker.WaitFor(absl::Seconds(30))) return 3;
+        pool.Shutdown();
+        if (!pool.AwaitTermination(absl::Now() + absl::Seconds(30))) return 4;
+        const PoolStats s = pool.Stats();
+        if (s.in_flight() != 0) return 5;
+        std::fprintf(stderr, "RSS grew by %ld MB\n", grown >> 20);
+        return grown < (40l << 20) ? 0 : 6;
+      },
+      absl::Seconds(120));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -308,35 +323,39 @@ constexpr int kDeep = 100000;
 // Nothing bounds the depth of a chain: cancelling the root of a 100k-level
 // chain reaches the leaf, and tearing the chain down does not overflow.
 TEST(HostileResources, DeepParentChainCancel) {
-  ChildResult r = RunInChild([] {
-    std::vector<CancellationSource> chain;
-    chain.reserve(kDeep);
-    chain.emplace_back();
-    for (int i = 1; i < kDeep; ++i) {
-      chain.emplace_back(chain.back().Token());
-    }
-    CancellationToken leaf = chain.back().Token();
-    int runs = 0;
-    CancellationCallback cb(leaf, [&runs] { ++runs; });
-    chain.front().RequestCancellation();
-    if (!leaf.IsCancellationRequested() || runs != 1) return 2;
-    chain.clear();
-    return 0;
-  }, absl::Seconds(120));
+  ChildResult r = RunInChild(
+      [] {
+        std::vector<CancellationSource> chain;
+        chain.reserve(kDeep);
+        chain.emplace_back();
+        for (int i = 1; i < kDeep; ++i) {
+          chain.emplace_back(chain.back().Token());
+        }
+        CancellationToken leaf = chain.back().Token();
+        int runs = 0;
+        CancellationCallback cb(leaf, [&runs] { ++runs; });
+        chain.front().RequestCancellation();
+        if (!leaf.IsCancellationRequested() || runs != 1) return 2;
+        chain.clear();
+        return 0;
+      },
+      absl::Seconds(120));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 // "A child unlinks from its parents when its state goes away": a chain kept
 // alive only by its leaf is freed when the leaf goes.
 TEST(HostileResources, DeepParentChainTeardownFromLeaf) {
-  ChildResult r = RunInChild([] {
-    auto leaf = std::make_unique<CancellationSource>();
-    for (int i = 1; i < kDeep; ++i) {
-      leaf = std::make_unique<CancellationSource>(leaf->Token());
-    }
-    leaf.reset();
-    return 0;
-  }, absl::Seconds(120));
+  ChildResult r = RunInChild(
+      [] {
+        auto leaf = std::make_unique<CancellationSource>();
+        for (int i = 1; i < kDeep; ++i) {
+          leaf = std::make_unique<CancellationSource>(leaf->Token());
+        }
+        leaf.reset();
+        return 0;
+      },
+      absl::Seconds(120));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -344,17 +363,19 @@ TEST(HostileResources, DeepParentChainTeardownFromLeaf) {
 // then the root cancelled through a kept token... (only the leaf and root
 // remain): nothing overflows and the leaf still sees the root.
 TEST(HostileResources, DeepParentChainRootAndLeafOnly) {
-  ChildResult r = RunInChild([] {
-    CancellationSource root;
-    auto leaf = std::make_unique<CancellationSource>(root.Token());
-    for (int i = 1; i < kDeep; ++i) {
-      leaf = std::make_unique<CancellationSource>(leaf->Token());
-    }
-    root.RequestCancellation();
-    if (!leaf->IsCancellationRequested()) return 2;
-    leaf.reset();
-    return 0;
-  }, absl::Seconds(120));
+  ChildResult r = RunInChild(
+      [] {
+        CancellationSource root;
+        auto leaf = std::make_unique<CancellationSource>(root.Token());
+        for (int i = 1; i < kDeep; ++i) {
+          leaf = std::make_unique<CancellationSource>(leaf->Token());
+        }
+        root.RequestCancellation();
+        if (!leaf->IsCancellationRequested()) return 2;
+        leaf.reset();
+        return 0;
+      },
+      absl::Seconds(120));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -362,29 +383,31 @@ TEST(HostileResources, DeepParentChainRootAndLeafOnly) {
 // reason". A chain of 100k queued tasks, each the child of the previous
 // task's token: cancelling the first resolves them all, without running.
 TEST(HostileResources, DeepTaskParentChain) {
-  ChildResult r = RunInChild([] {
-    Gate gate;
-    ThreadPool pool(1);
-    auto blocker = pool.Submit([&gate] { gate.Block(); });
-    gate.started.WaitForNotification();
-    hostile::NotifyAtExit release_gate(gate.release);
-    std::vector<Future<int>> chain;
-    chain.reserve(kDeep);
-    chain.push_back(pool.Submit([] { return 0; }));
-    for (int i = 1; i < kDeep; ++i) {
-      TaskOptions options;
-      options.parent = chain.back().token();
-      chain.push_back(pool.SubmitWith(options, [] { return 1; }));
-    }
-    chain.front().Cancel();
-    for (Future<int>& f : chain) {
-      if (f.outcome() != TaskOutcome::kCancelled) return 2;
-    }
-    gate.release.Notify();
-    chain.clear();
-    if (!blocker.WaitFor(absl::Seconds(30))) return 3;
-    return 0;
-  }, absl::Seconds(120));
+  ChildResult r = RunInChild(
+      [] {
+        Gate gate;
+        ThreadPool pool(1);
+        auto blocker = pool.Submit([&gate] { gate.Block(); });
+        gate.started.WaitForNotification();
+        hostile::NotifyAtExit release_gate(gate.release);
+        std::vector<Future<int>> chain;
+        chain.reserve(kDeep);
+        chain.push_back(pool.Submit([] { return 0; }));
+        for (int i = 1; i < kDeep; ++i) {
+          TaskOptions options;
+          options.parent = chain.back().token();
+          chain.push_back(pool.SubmitWith(options, [] { return 1; }));
+        }
+        chain.front().Cancel();
+        for (Future<int>& f : chain) {
+          if (f.outcome() != TaskOutcome::kCancelled) return 2;
+        }
+        gate.release.Notify();
+        chain.clear();
+        if (!blocker.WaitFor(absl::Seconds(30))) return 3;
+        return 0;
+      },
+      absl::Seconds(120));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -407,13 +430,15 @@ int Nest(ThreadPool* pool, int depth) {
 // workers of issue 14). Run it with --gtest_also_run_disabled_tests.
 TEST(HostileResources, DISABLED_DeepNestedSubmissions) {
   for (int workers : {1, 2}) {
-    ChildResult r = RunInChild([workers] {
-      ThreadPool pool(workers);
-      constexpr int kNest = 10000;
-      auto top = pool.Submit([&pool] { return Nest(&pool, kNest); });
-      auto v = top.Get();
-      return v.ok() && *v == kNest ? 0 : 2;
-    }, absl::Seconds(120));
+    ChildResult r = RunInChild(
+        [workers] {
+          ThreadPool pool(workers);
+          constexpr int kNest = 10000;
+          auto top = pool.Submit([&pool] { return Nest(&pool, kNest); });
+          auto v = top.Get();
+          return v.ok() && *v == kNest ? 0 : 2;
+        },
+        absl::Seconds(120));
     EXPECT_TRUE(r.ok()) << workers << " workers: " << r.ToString();
   }
 }

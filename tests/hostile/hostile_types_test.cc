@@ -100,13 +100,13 @@ TEST(HostileTypes, OverAlignedArguments) {
     auto plain = pool.Submit(
         [](Tracked<64> a, Tracked<128> b) {
           return IsAligned(&a, 64) && IsAligned(&b, 128) ? a.value + b.value
-                                                          : -1;
+                                                         : -1;
         },
         Tracked<64>(1), Tracked<128>(2));
     auto with_token = pool.Submit(
         [](CancellationToken t, Tracked<64> a) {
           return !t.IsCancellationRequested() && IsAligned(&a, 64) ? a.value
-                                                                    : -1;
+                                                                   : -1;
         },
         Tracked<64>(5));
     auto with_stop = pool.Submit(
@@ -128,9 +128,8 @@ TEST(HostileTypes, OverAlignedResult) {
   ThreadPool pool(2);
   for (int i = 0; i < 64; ++i) {
     auto f64 = pool.Submit([i] { return Tracked<64>(i); });
-    auto f128 = pool.Submit([i]() -> absl::StatusOr<Tracked<128>> {
-      return Tracked<128>(i);
-    });
+    auto f128 = pool.Submit(
+        [i]() -> absl::StatusOr<Tracked<128>> { return Tracked<128>(i); });
     auto r64 = f64.Get();
     auto r128 = f128.Get();
     ASSERT_TRUE(r64.ok());
@@ -150,9 +149,12 @@ TEST(HostileTypes, OverAlignedSubmitWithParent) {
   options.deadline = absl::Now() + kLong;
   for (int i = 0; i < 32; ++i) {
     Over<64> captured;
-    auto r = pool.SubmitWith(options, [captured](CancellationToken t) {
-                   return IsAligned(&captured, 64) && t.CanBeCancelled();
-                 }).Get();
+    auto r =
+        pool.SubmitWith(options,
+                        [captured](CancellationToken t) {
+                          return IsAligned(&captured, 64) && t.CanBeCancelled();
+                        })
+            .Get();
     ASSERT_TRUE(r.ok());
     EXPECT_TRUE(*r);
   }
@@ -175,8 +177,8 @@ TEST(HostileTypes, MoveOnlyCallableArgumentsAndResult) {
 
   // Token-taking with a move-only argument, result through StatusOr.
   auto g = pool.Submit(
-      [](CancellationToken t, std::unique_ptr<int> a)
-          -> absl::StatusOr<std::unique_ptr<int>> {
+      [](CancellationToken t,
+         std::unique_ptr<int> a) -> absl::StatusOr<std::unique_ptr<int>> {
         if (t.IsCancellationRequested()) return t.Reason();
         return a;
       },
@@ -203,8 +205,9 @@ TEST(HostileTypes, MoveOnlyCallableDestroyedOnCancel) {
   gate.started.WaitForNotification();
   auto resource = std::make_shared<int>(1);
   std::weak_ptr<int> weak = resource;
-  auto f = pool.Submit([r = std::move(resource),
-                        u = std::make_unique<int>(2)] { return *r + *u; });
+  auto f = pool.Submit([r = std::move(resource), u = std::make_unique<int>(2)] {
+    return *r + *u;
+  });
   EXPECT_TRUE(f.Cancel());
   EXPECT_TRUE(weak.expired()) << "cancelled callable still alive";
   EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
@@ -323,8 +326,8 @@ TEST(HostileTypes, OverAlignedMoveOnlyCancellationCallback) {
       std::make_unique<CopyableReg>(source.Token(), copyable_callback);
   EXPECT_TRUE(source.RequestCancellation());
   EXPECT_EQ(runs, 2);
-  auto inline_run = std::make_unique<CopyableReg>(source.Token(),
-                                                  copyable_callback);
+  auto inline_run =
+      std::make_unique<CopyableReg>(source.Token(), copyable_callback);
   EXPECT_EQ(runs, 3);
 }
 

@@ -118,9 +118,9 @@ TEST_P(BadInput, CancelOnFinishedMovedFromAndDefaultFutures) {
 
   Future<int> source = pool.Submit([] { return 4; });
   Future<int> moved = std::move(source);
-  EXPECT_FALSE(source.valid());           // NOLINT(bugprone-use-after-move)
-  EXPECT_FALSE(source.Cancel());          // NOLINT(bugprone-use-after-move)
-  EXPECT_TRUE(source.IsReady());          // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(source.valid());            // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(source.Cancel());           // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(source.IsReady());           // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(source.Get().status().code(),  // NOLINT(bugprone-use-after-move)
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(*moved.Get(), 4);
@@ -131,8 +131,7 @@ TEST_P(BadInput, CancelOnFinishedMovedFromAndDefaultFutures) {
   EXPECT_TRUE(empty.IsReady());
   empty.Wait();  // returns at once
   EXPECT_EQ(empty.outcome(), TaskOutcome::kPending);
-  EXPECT_EQ(empty.Get().status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(empty.Get().status().code(), absl::StatusCode::kFailedPrecondition);
   CancelHandle no_handle;
   EXPECT_FALSE(no_handle.Cancel());
   EXPECT_FALSE(no_handle.IsDone());

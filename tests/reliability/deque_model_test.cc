@@ -35,8 +35,8 @@
 #include <iostream>
 #include <string>
 
-#include "gtest/gtest.h"
 #include "cancelpool/pool/internal/work_stealing_deque.h"
+#include "gtest/gtest.h"
 // Last: Relacy's macros (see relacy_atomics.h).
 #include "tests/reliability/relacy_atomics.h"
 
@@ -153,9 +153,8 @@ using Correct4 = DequeModel<RelacyAtomics, 4>;
 using BuggyStealBottom2 = DequeModel<RelacyAtomicsT<true>, 2>;
 
 void Report(const char* what, const ModelRun& run) {
-  std::cout << "[model] " << what << ": "
-            << rl::test_result_str(run.result) << ", executions explored: "
-            << run.iterations << std::endl;
+  std::cout << "[model] " << what << ": " << rl::test_result_str(run.result)
+            << ", executions explored: " << run.iterations << std::endl;
 }
 
 class DequeModelTest : public ::testing::Test {

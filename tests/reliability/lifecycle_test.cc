@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <thread>
@@ -179,9 +179,10 @@ TEST(LifecycleTest, DestroyFromInsideOwnTask) {
       delete pool;  // from inside: starts the drain, cannot wait for it
     });
     for (int k = 0; k < 50; ++k) {
-      others.push_back(pool->Submit([p = Probe(&destroyed)](CancellationToken t) {
-        SleepFor(absl::Microseconds(100), t);
-      }));
+      others.push_back(
+          pool->Submit([p = Probe(&destroyed)](CancellationToken t) {
+            SleepFor(absl::Microseconds(100), t);
+          }));
     }
     go.Notify();
     ASSERT_TRUE(killer.WaitFor(absl::Seconds(30)));
@@ -252,15 +253,15 @@ TEST(LifecycleTest, ForkWhileBusy) {
   std::atomic<int> warmed{0};
   std::vector<Future<void>> busy;
   for (int k = 0; k < 64; ++k) {
-    busy.push_back(pool.SubmitWith(
-        TaskOptions::WithTimeout(absl::Minutes(10)),
-        [&stop, &warmed](CancellationToken t) {
-          int rounds = 0;
-          while (!stop.load() && !t.IsCancellationRequested()) {
-            SleepFor(absl::Microseconds(20), t);
-            if (++rounds == 3) warmed.fetch_add(1);
-          }
-        }));
+    busy.push_back(pool.SubmitWith(TaskOptions::WithTimeout(absl::Minutes(10)),
+                                   [&stop, &warmed](CancellationToken t) {
+                                     int rounds = 0;
+                                     while (!stop.load() &&
+                                            !t.IsCancellationRequested()) {
+                                       SleepFor(absl::Microseconds(20), t);
+                                       if (++rounds == 3) warmed.fetch_add(1);
+                                     }
+                                   }));
   }
   // Fork while busy, not while starting up: the FORK RULES exclude a fork()
   // during a thread's first Abseil waits (Abseil then sets the thread up,
@@ -295,9 +296,8 @@ TEST(LifecycleTest, ForkWhileBusy) {
         Future<int> f = fresh.Submit([] { return 42; });
         absl::StatusOr<int> r = f.Get();
         if (!r.ok() || *r != 42) code = 1;
-        Future<int> nested = fresh.Submit([&fresh] {
-          return *fresh.Submit([] { return 7; }).Get() + 1;
-        });
+        Future<int> nested = fresh.Submit(
+            [&fresh] { return *fresh.Submit([] { return 7; }).Get() + 1; });
         if (*nested.Get() != 8) code = 2;
         // Deadlines work in the child: a fresh timer thread fires this one
         // (the inherited timer thread does not exist here).

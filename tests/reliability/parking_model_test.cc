@@ -40,8 +40,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "gtest/gtest.h"
 #include "cancelpool/pool/internal/work_stealing_deque.h"
+#include "gtest/gtest.h"
 // Last: Relacy's macros (see relacy_atomics.h).
 #include "tests/reliability/relacy_atomics.h"
 
@@ -71,7 +71,7 @@ constexpr int kThreads = kWorkers + 1;  // + the outside submitter
 constexpr int kTasks = 3;               // two outside + one child
 constexpr int kChildOf = 0;             // task 0 submits task 2 from inside
 constexpr size_t kDequeCapacity = 2;
-constexpr int kIdleSpinRounds = 1;      // ThreadPoolOptions::idle_spin_rounds
+constexpr int kIdleSpinRounds = 1;  // ThreadPoolOptions::idle_spin_rounds
 constexpr size_t kMaxInjectorBatch = 32;
 
 struct Task {
@@ -162,9 +162,9 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
   PushResult InjectorPush(Task* first, Task* last, size_t count,
                           bool outside) {  // 76-93
     Lock lock(injector_mu);
-    if (outside && inj_closed) return PushResult::kClosed;      // 80
-    const size_t size = inj_size.load(rl::mo_relaxed, $);       // 81
-    last->next_in_queue = nullptr;                              // 83
+    if (outside && inj_closed) return PushResult::kClosed;  // 80
+    const size_t size = inj_size.load(rl::mo_relaxed, $);   // 81
+    last->next_in_queue = nullptr;                          // 83
     if (inj_tail == nullptr) {
       inj_head = first;
     } else {
@@ -224,42 +224,42 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
 
   Task* FindWork(Worker* w) {  // 204-222
     DequeOwner<Task*, RelacyAtomics> owner(w->deque);
-    Task* task = owner.Pop();                          // 205
-    if (task == nullptr) task = TakeFromInjector(w);   // 206
+    Task* task = owner.Pop();                         // 205
+    if (task == nullptr) task = TakeFromInjector(w);  // 206
     if (task == nullptr) {
-      BecomeSearching(w);                              // 208
+      BecomeSearching(w);  // 208
       for (int round = 0; round < kIdleSpinRounds; ++round) {
-        task = FindWorkOnce(w);                        // 210
+        task = FindWorkOnce(w);  // 210
         if (task != nullptr) break;
         if (terminated_.load(rl::mo_acquire, $)) return nullptr;  // 212
-        if (kYield) rl::yield(1, $);                   // 213-217
+        if (kYield) rl::yield(1, $);                              // 213-217
       }
     }
-    if (task != nullptr) LeaveSearching(w);            // 220
+    if (task != nullptr) LeaveSearching(w);  // 220
     return task;
   }
 
-  Task* TakeFromInjector(Worker* w) {  // 224-245
-    if (InjectorSizeHint() == 0) return nullptr;       // 225
+  Task* TakeFromInjector(Worker* w) {             // 224-245
+    if (InjectorSizeHint() == 0) return nullptr;  // 225
     DequeOwner<Task*, RelacyAtomics> owner(w->deque);
     const size_t cap = w->deque->capacity();
     const size_t free_slots = cap - std::min(cap, owner.SizeHint());
-    size_t want = InjectorSizeHint() / kWorkers + 1;   // 228
+    size_t want = InjectorSizeHint() / kWorkers + 1;  // 228
     want = std::min({want, kMaxInjectorBatch, free_slots + 1});
     size_t count = 0;
-    Task* first = InjectorPopBatch(want, &count);      // 231
+    Task* first = InjectorPopBatch(want, &count);  // 231
     if (first == nullptr) return nullptr;
     Task* rest = first->next_in_queue;
     first->next_in_queue = nullptr;
     bool pushed = false;
-    while (rest != nullptr) {                          // 236-242
+    while (rest != nullptr) {  // 236-242
       Task* next = rest->next_in_queue;
       rest->next_in_queue = nullptr;
       PushLocal(w, rest);
       pushed = true;
       rest = next;
     }
-    if (pushed) Notify();                              // 243
+    if (pushed) Notify();  // 243
     return first;
   }
 
@@ -298,17 +298,17 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
   void Notify() {  // 285-298
     const rl::memory_order n2 =
         kBug == Bug::kRelaxedN2 ? rl::mo_relaxed : rl::mo_seq_cst;
-    if (searching_.load(n2, $) != 0) return;                // 286: N2
-    if (sleepers_.load(rl::mo_seq_cst, $) == 0) return;     // 287: N3
+    if (searching_.load(n2, $) != 0) return;             // 286: N2
+    if (sleepers_.load(rl::mo_seq_cst, $) == 0) return;  // 287: N3
     Worker* target = nullptr;
     {
-      Lock lock(idle_mu);                                   // 290: N4
+      Lock lock(idle_mu);  // 290: N4
       if (idle_count == 0) return;
-      target = &workers[idle_[--idle_count]];               // 292-293
-      sleepers_.fetch_sub(1, rl::mo_seq_cst, $);            // 294
-      searching_.fetch_add(1, rl::mo_seq_cst, $);           // 295
+      target = &workers[idle_[--idle_count]];      // 292-293
+      sleepers_.fetch_sub(1, rl::mo_seq_cst, $);   // 294
+      searching_.fetch_add(1, rl::mo_seq_cst, $);  // 295
     }
-    target->parker.Unpark();                                // 297
+    target->parker.Unpark();  // 297
   }
 
   bool AnyWorkVisible() {  // 300-306
@@ -334,16 +334,16 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
   bool Park(Worker* w) {  // 319-347
     const int self = static_cast<int>(w - workers);
     {
-      Lock lock(idle_mu);                                   // 321: P1
-      idle_[idle_count++] = self;                           // 322
-      sleepers_.fetch_add(1, rl::mo_seq_cst, $);            // 323
-      if (MaybeTerminateLocked()) return false;             // 324
+      Lock lock(idle_mu);                         // 321: P1
+      idle_[idle_count++] = self;                 // 322
+      sleepers_.fetch_add(1, rl::mo_seq_cst, $);  // 323
+      if (MaybeTerminateLocked()) return false;   // 324
     }
-    w->searching = false;                                   // 327: P2
-    searching_.fetch_sub(1, rl::mo_seq_cst, $);             // 328
-    if (AnyWorkVisible()) {                                 // 330: P3
+    w->searching = false;                        // 327: P2
+    searching_.fetch_sub(1, rl::mo_seq_cst, $);  // 328
+    if (AnyWorkVisible()) {                      // 330: P3
       Lock lock(idle_mu);
-      for (int i = 0; i < idle_count; ++i) {                // 332-339
+      for (int i = 0; i < idle_count; ++i) {  // 332-339
         if (idle_[i] != self) continue;
         idle_[i] = idle_[--idle_count];
         sleepers_.fetch_sub(1, rl::mo_seq_cst, $);
@@ -367,16 +367,15 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
   // 405-467: the queueing part (inside: PushLocal; outside: injector).
   void Submit(Worker* w, Task* task) {
     if (w != nullptr) {
-      PushLocal(w, task);                                   // 446
+      PushLocal(w, task);  // 446
     } else {
       if (phase_.load(rl::mo_acquire, $) != kRunning) return;  // 415/421
       task->next_in_queue = nullptr;
-      if (InjectorPush(task, task, 1, /*outside=*/true) !=
-          PushResult::kOk) {
-        return;                                             // 449-464
+      if (InjectorPush(task, task, 1, /*outside=*/true) != PushResult::kOk) {
+        return;  // 449-464
       }
     }
-    Notify();                                               // 466
+    Notify();  // 466
   }
 
   void Shutdown() {  // 598-632, kDrain
@@ -384,9 +383,9 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
       Lock lock(injector_mu);  // injector_.Close()
       inj_closed = true;
     }
-    phase_.store(kDraining, rl::mo_release, $);             // 608
-    Lock lock(idle_mu);                                     // 629
-    MaybeTerminateLocked();                                 // 631
+    phase_.store(kDraining, rl::mo_release, $);  // 608
+    Lock lock(idle_mu);                          // 629
+    MaybeTerminateLocked();                      // 631
   }
 
   void WorkerMain(Worker* w) {  // 166-184

@@ -5,7 +5,8 @@
 // the models in this directory.
 //
 // pool/internal/work_stealing_deque.h is generic over its atomics:
-//   template <typename T, typename Atomics = StdAtomics> class WorkStealingDeque
+//   template <typename T, typename Atomics = StdAtomics> class
+//   WorkStealingDeque
 // using only `Atomics::template Atomic<U>` (load / store /
 // compare_exchange_strong) and the order constants relaxed / acquire /
 // release / seq_cst. Relacy's rl::atomic<U> has the same operations but wants
@@ -24,14 +25,13 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <source_location>
 #include <memory>
 #include <ostream>
-#include <streambuf>
-#include <string>
-
 #include <relacy/relacy.hpp>
 #include <relacy/stdlib/pthread.hpp>
+#include <source_location>
+#include <streambuf>
+#include <string>
 
 // Undo the spellings relacy.hpp redirects; we call Relacy explicitly.
 #undef new
@@ -97,8 +97,8 @@ struct RelacyAtomicsT {
     Atomic(const Atomic&) = delete;
     Atomic& operator=(const Atomic&) = delete;
 
-    T load(rl::memory_order mo, std::source_location loc =
-                                    std::source_location::current()) const {
+    T load(rl::memory_order mo,
+           std::source_location loc = std::source_location::current()) const {
       return a_.load(mo, Where(loc));
     }
     void store(T v, rl::memory_order mo,
@@ -145,25 +145,25 @@ using RelacyAtomics = RelacyAtomicsT<>;
 // A futex over an rl::atomic<int>, as the pool's Parker uses it
 // (pool/internal/task.cc FutexWaitWord/FutexWakeAll), through Relacy's own
 // futex model: the wait re-checks the word and sleeps atomically.
-inline void ModelFutexWait(rl::atomic<int>* word, int expected,
-                           std::source_location loc =
-                               std::source_location::current()) {
+inline void ModelFutexWait(
+    rl::atomic<int>* word, int expected,
+    std::source_location loc = std::source_location::current()) {
   rl::rl_futex(word, rl::RL_FUTEX_WAIT, expected, nullptr, nullptr, 0,
                Where(loc));
 }
-inline void ModelFutexWakeAll(rl::atomic<int>* word,
-                              std::source_location loc =
-                                  std::source_location::current()) {
+inline void ModelFutexWakeAll(
+    rl::atomic<int>* word,
+    std::source_location loc = std::source_location::current()) {
   rl::rl_futex(word, rl::RL_FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0,
                Where(loc));
 }
 
 // What one rl::simulate run reported.
 struct ModelRun {
-  bool ok = false;                 // the test's expected result (success)
+  bool ok = false;  // the test's expected result (success)
   rl::test_result_e result = rl::test_result_success;
-  uint64_t iterations = 0;         // executions explored
-  std::string output;              // Relacy's report (history on failure)
+  uint64_t iterations = 0;  // executions explored
+  std::string output;       // Relacy's report (history on failure)
 };
 
 enum class Search { kRandom, kContextBound, kFull };

@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a.rfind("--scenario=", 0) == 0) scenario = a.substr(11);
     if (a.rfind("--workers=", 0) == 0) workers = std::atoi(a.c_str() + 10);
-    if (a.rfind("--seed=", 0) == 0) seed = std::strtoull(a.c_str() + 7, nullptr, 10);
+    if (a.rfind("--seed=", 0) == 0)
+      seed = std::strtoull(a.c_str() + 7, nullptr, 10);
   }
   // The drain never times out here (kChildGrace in signal_trials_test.cc).
   ss_options.grace = absl::Seconds(30);
@@ -148,7 +149,8 @@ int main(int argc, char** argv) {
 
     const bool shut = signals->WaitForShutdown(absl::Now() + absl::Seconds(60));
     if (client.joinable()) client.join();
-    const bool terminated = pool.AwaitTermination(absl::Now() + absl::Seconds(60));
+    const bool terminated =
+        pool.AwaitTermination(absl::Now() + absl::Seconds(60));
     // The signal thread may still be inside Shutdown(kCancel) for this pool:
     // stop watching and stop the signal thread before the pool goes away.
     signals->Unwatch(&pool);
@@ -167,8 +169,8 @@ int main(int argc, char** argv) {
         (unsigned long long)s.failed,
         (unsigned long long)s.cancelled_before_start,
         (unsigned long long)s.cancelled_while_running,
-        (unsigned long long)s.rejected,
-        (unsigned long long)g_calls.load(), received, stage);
+        (unsigned long long)s.rejected, (unsigned long long)g_calls.load(),
+        received, stage);
     std::fflush(stdout);
   }
   return 0;

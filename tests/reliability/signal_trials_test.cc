@@ -76,7 +76,8 @@ bool Spawn(const std::vector<std::string>& args, Child* child) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return false;
   std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return false;
@@ -105,7 +106,8 @@ bool ReadLine(Child* c, absl::Time deadline, std::string* line, bool* eof) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
     pollfd p = {c->out, POLLIN, 0};
-    const int n = poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    const int n =
+        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) continue;
     char buf[4096];
@@ -153,7 +155,7 @@ struct Trial {
 };
 
 Trial MakeTrial(uint64_t& rng) {
-  static const char* kScenarios[] = {"idle", "heavy", "drain", "second",
+  static const char* kScenarios[] = {"idle",  "heavy", "drain",  "second",
                                      "heavy", "drain", "second", "third"};
   static constexpr int kWorkers[] = {1, 2, 8};
   Trial t;
@@ -198,7 +200,8 @@ std::string RunTrial(const Trial& t) {
   if (!ReadLine(&c, absl::Now() + absl::Seconds(30), &line, &eof)) {
     return fail("HANG: no READY within 30 s");
   }
-  if (line != "READY") return fail(absl::StrCat("expected READY, got '", line, "'"));
+  if (line != "READY")
+    return fail(absl::StrCat("expected READY, got '", line, "'"));
   absl::Time first_signal = absl::InfiniteFuture();
   for (int i = 0; i < t.signals; ++i) {
     absl::SleepFor(t.delay[i]);
@@ -235,10 +238,11 @@ std::string RunTrial(const Trial& t) {
     return "";  // the operator's "stop now": immediate exit, no report
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::StrCat("bad exit status ", status,
-                        WIFSIGNALED(status)
-                            ? absl::StrCat(" (signal ", WTERMSIG(status), ")")
-                            : absl::StrCat(" (exit ", WEXITSTATUS(status), ")"));
+    return absl::StrCat(
+        "bad exit status ", status,
+        WIFSIGNALED(status)
+            ? absl::StrCat(" (signal ", WTERMSIG(status), ")")
+            : absl::StrCat(" (exit ", WEXITSTATUS(status), ")"));
   }
   if (report.empty()) return "no REPORT line";
   auto m = ParseReport(report);

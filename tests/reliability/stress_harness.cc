@@ -149,7 +149,7 @@ struct Plan {
   int deadline_us = -1;  // TaskOptions::deadline = now + this; -1: none
   int parent = -1;       // TaskOptions::parent = parents[this]; -1: none
   ShutdownMode inside_mode = ShutdownMode::kDrain;
-  int child_wait = 0;    // 0 Wait, 1 Get, 2 WaitFor(0), 3 none
+  int child_wait = 0;  // 0 Wait, 1 Get, 2 WaitFor(0), 3 none
   bool cancel_children = false;
   int slow_destroy_us = 0;  // the callable's destructor takes this long
   std::vector<Plan> children;
@@ -164,7 +164,7 @@ enum class OpKind {
   kGet,
   kCancelParent,
   kPause,
-  kShutdown,      // mid-schedule
+  kShutdown,  // mid-schedule
   kStats,
   kEmptyFutures,  // default and moved-from futures
   kHostile,       // one of HOSTILE OPERATIONS (stress_harness.h)
@@ -192,12 +192,18 @@ Plan MakePlan(Choices& c, const HarnessLimits& limits, int depth) {
   Plan p;
   // Weighted: values and cooperative sleeps are common, in-task shutdown rare.
   static constexpr Behavior kTable[] = {
-      Behavior::kValue,           Behavior::kValue,
-      Behavior::kError,           Behavior::kThrow,
-      Behavior::kCoopReturnReason, Behavior::kCoopReturnReason,
-      Behavior::kCoopThrow,       Behavior::kCoopCurrentToken,
-      Behavior::kIgnoreToken,     Behavior::kSpawn,
-      Behavior::kSpawn,           Behavior::kValue,
+      Behavior::kValue,
+      Behavior::kValue,
+      Behavior::kError,
+      Behavior::kThrow,
+      Behavior::kCoopReturnReason,
+      Behavior::kCoopReturnReason,
+      Behavior::kCoopThrow,
+      Behavior::kCoopCurrentToken,
+      Behavior::kIgnoreToken,
+      Behavior::kSpawn,
+      Behavior::kSpawn,
+      Behavior::kValue,
   };
   static_assert(kNumLeafBehaviors == 8);
   p.behavior = kTable[c.Next(sizeof(kTable) / sizeof(kTable[0]))];
@@ -215,8 +221,7 @@ Plan MakePlan(Choices& c, const HarnessLimits& limits, int depth) {
       p.micros = static_cast<int>(c.Next(limits.max_spin_us + 1));
       break;
     case Behavior::kShutdownInside:
-      p.inside_mode =
-          c.OneIn(2) ? ShutdownMode::kDrain : ShutdownMode::kCancel;
+      p.inside_mode = c.OneIn(2) ? ShutdownMode::kDrain : ShutdownMode::kCancel;
       break;
     case Behavior::kSpawn: {
       const int n = 1 + static_cast<int>(c.Next(limits.max_children));
@@ -308,9 +313,9 @@ Program MakeProgram(Choices& c, const HarnessLimits& limits) {
   if ((limits.hostile & kHostileExtremeOptions) != 0 && c.OneIn(4)) {
     if (c.OneIn(2)) {
       // Item 11: anything above INT64_MAX used to refuse every Submit.
-      static constexpr size_t kHuge[] = {
-          std::numeric_limits<size_t>::max(), size_t{1} << 63,
-          (size_t{1} << 63) + 1};
+      static constexpr size_t kHuge[] = {std::numeric_limits<size_t>::max(),
+                                         size_t{1} << 63,
+                                         (size_t{1} << 63) + 1};
       p.options.max_queued_tasks = kHuge[c.Next(3)];
     } else {
       p.workers = 1;
@@ -421,7 +426,8 @@ struct Context {
 
   Entry* NewEntry() {
     absl::MutexLock lock(&mu);
-    entries.push_back(std::make_unique<Entry>(static_cast<int>(entries.size())));
+    entries.push_back(
+        std::make_unique<Entry>(static_cast<int>(entries.size())));
     return entries.back().get();
   }
   void Fail(const std::string& why) {
@@ -560,8 +566,8 @@ void TallySide(Context& ctx, TaskOutcome outcome, const absl::Status& status,
                                 status.ToString()));
         }
       } else {
-        ctx.Fail(absl::StrCat(what, ": failed without running: ",
-                              status.ToString()));
+        ctx.Fail(absl::StrCat(what,
+                              ": failed without running: ", status.ToString()));
       }
       break;
     case TaskOutcome::kCancelled:
@@ -594,8 +600,8 @@ std::string HostileOverAligned(Context& ctx, uint32_t target) {
   const int v = static_cast<int>(target % 1000);
   std::atomic<bool> ran{false};
   const Aligned64 capture(v);
-  Future<Aligned64> f = SubmitSide(
-      ctx, [&ran, capture, probe = SideProbe(&ctx.side)]() {
+  Future<Aligned64> f =
+      SubmitSide(ctx, [&ran, capture, probe = SideProbe(&ctx.side)]() {
         ran.store(true);
         Aligned64 out(capture.value + 1);
         out.misaligned = capture.misaligned || Aligned64::Misplaced(&capture);
@@ -622,8 +628,8 @@ std::string HostileMoveOnly(Context& ctx, uint32_t target) {
   std::atomic<bool> ran{false};
   Future<std::unique_ptr<int>> f = SubmitSide(
       ctx,
-      [&ran, own = std::make_unique<int>(1), probe = SideProbe(&ctx.side)](
-          std::unique_ptr<int> arg) {
+      [&ran, own = std::make_unique<int>(1),
+       probe = SideProbe(&ctx.side)](std::unique_ptr<int> arg) {
         ran.store(true);
         return std::make_unique<int>(*arg + *own);
       },
@@ -674,10 +680,10 @@ std::string HostileTimedWait(Context& ctx, uint32_t target) {
   absl::StatusOr<int> r = parent.Get();
   TallySide(ctx, outcome, r.status(), ran.load(), "timed_wait parent");
   if (r.ok() && *r == 0) {
-    return absl::StrCat("timed_wait: ",
-                        use_token ? "Wait(token cancelled at 2 ms)"
-                                  : "WaitFor(2 ms)",
-                        " inside a task ran the child inline to completion");
+    return absl::StrCat(
+        "timed_wait: ",
+        use_token ? "Wait(token cancelled at 2 ms)" : "WaitFor(2 ms)",
+        " inside a task ran the child inline to completion");
   }
   return "";
 }
@@ -713,9 +719,8 @@ ThreadPoolOptions SideOptions(uint32_t target) {
 std::string HostileCycleRun(uint32_t target) {
   auto st = std::make_shared<SideState>();
   auto pool = std::make_shared<ThreadPool>(SideOptions(target));
-  Future<int> f = pool->Submit([keep = pool, guard = DestroyGuard(st)] {
-    return 7;
-  });
+  Future<int> f =
+      pool->Submit([keep = pool, guard = DestroyGuard(st)] { return 7; });
   pool.reset();  // the task's callable holds the last reference
   if (!f.WaitFor(kSideLimit)) return "cycle_run: the task never resolved";
   absl::StatusOr<int> r = f.Get();
@@ -767,9 +772,10 @@ std::string HostileCycleCancel(uint32_t target) {
                         TaskOutcomeName(f.outcome()));
   }
   if (!st->destroyed.WaitForNotificationWithTimeout(kSideLimit)) {
-    return absl::StrCat("cycle_cancel: the callable (last owner of its pool) "
-                        "was never destroyed after cancellation ",
-                        how);
+    return absl::StrCat(
+        "cycle_cancel: the callable (last owner of its pool) "
+        "was never destroyed after cancellation ",
+        how);
   }
   if (!blocker.WaitFor(kSideLimit)) {
     return "cycle_cancel: the blocker never resolved (pool never cancelled)";
@@ -916,8 +922,9 @@ std::string HostileCancelFlood(uint32_t target) {
   }
   for (const auto& f : live) {
     if (f.IsReady() && error.empty()) {
-      error = "cancel_flood: a live task was refused below max_queued_tasks "
-              "after the flood";
+      error =
+          "cancel_flood: a live task was refused below max_queued_tasks "
+          "after the flood";
     }
   }
   Future<int> over = pool.Submit([] { return 1; });
@@ -1037,8 +1044,7 @@ std::string RunClient(Context& ctx, const std::vector<Op>& ops,
         }
         if (e != nullptr) {
           Future<int> moved = std::move(e->future);
-          if (e->future.valid() || e->future.Cancel() ||
-              !e->future.IsReady()) {
+          if (e->future.valid() || e->future.Cancel() || !e->future.IsReady()) {
             return "a moved-from future misbehaved";
           }
           e->future = std::move(moved);
@@ -1157,8 +1163,8 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
                                     &hostile_executed[1]);
       });
     }
-    client_error[0] = RunClient(ctx, prog.client_ops[0], &executed[0],
-                                &hostile_executed[0]);
+    client_error[0] =
+        RunClient(ctx, prog.client_ops[0], &executed[0], &hostile_executed[0]);
     const absl::Time deadline = absl::Now() + limits.hang_deadline;
     switch (prog.end_mode) {
       case EndMode::kDrain:
@@ -1228,8 +1234,8 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
           "report submitted=%d completed=%d failed=%d cbs=%d cwr=%d "
           "rejected=%d; final submitted=%d completed=%d failed=%d cbs=%d "
           "cwr=%d rejected=%d",
-          report_stats.submitted, report_stats.completed,
-          report_stats.failed, report_stats.cancelled_before_start,
+          report_stats.submitted, report_stats.completed, report_stats.failed,
+          report_stats.cancelled_before_start,
           report_stats.cancelled_while_running, report_stats.rejected,
           s.submitted, s.completed, s.failed, s.cancelled_before_start,
           s.cancelled_while_running, s.rejected));
@@ -1275,16 +1281,15 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
       fail(absl::StrCat(who, ": callable destroyed ", destroyed, " times"));
     }
     if (runs > 1) fail(absl::StrCat(who, ": ran ", runs, " times"));
-    const std::string got = absl::StrCat(
-        " (outcome ", TaskOutcomeName(outcome), ", result ",
-        r.ok() ? absl::StrCat(*r) : r.status().ToString(), ")");
+    const std::string got =
+        absl::StrCat(" (outcome ", TaskOutcomeName(outcome), ", result ",
+                     r.ok() ? absl::StrCat(*r) : r.status().ToString(), ")");
     if (runs == 0) {
       if (outcome == TaskOutcome::kCancelled && !r.ok()) {
         ++cbs;
       } else if (outcome == TaskOutcome::kFailed &&
                  (r.status().code() == absl::StatusCode::kFailedPrecondition ||
-                  r.status().code() ==
-                      absl::StatusCode::kResourceExhausted)) {
+                  r.status().code() == absl::StatusCode::kResourceExhausted)) {
         ++rejected;
         if (ctx.huge_queue_limit &&
             r.status().code() == absl::StatusCode::kResourceExhausted) {

@@ -133,11 +133,11 @@ bool ParseHostileOps(const std::string& spec, uint32_t* mask);
 std::string HostileOpsName(uint32_t mask);
 
 struct HarnessLimits {
-  int max_ops = 40;            // operations per client thread
-  int max_children = 3;        // nested submits per task
-  int max_depth = 2;           // nesting depth
-  int max_sleep_us = 300;      // cooperative sleeps, pauses
-  int max_spin_us = 100;       // token-ignoring busy work
+  int max_ops = 40;        // operations per client thread
+  int max_children = 3;    // nested submits per task
+  int max_depth = 2;       // nesting depth
+  int max_sleep_us = 300;  // cooperative sleeps, pauses
+  int max_spin_us = 100;   // token-ignoring busy work
   absl::Duration hang_deadline = absl::Seconds(120);
   uint32_t hostile = kHostileDefault;  // HostileOp bits
 };
@@ -147,8 +147,8 @@ const char* EndModeName(EndMode mode);
 
 struct ScheduleResult {
   bool ok = true;
-  std::string error;        // the first failed check, with context
-  std::string summary;      // one line: configuration and figures
+  std::string error;    // the first failed check, with context
+  std::string summary;  // one line: configuration and figures
   int workers = 0;
   EndMode end_mode = EndMode::kDrain;
   uint64_t ops = 0;

@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "tests/reliability/stress_harness.h"
@@ -125,10 +125,10 @@ std::string FormatTotals(const StressTotals& t) {
       "end drain/cancel/drain-then-cancel/destructor: %d/%d/%d/%d | "
       "hostile: %s (%d ops)",
       t.schedules, t.failures, t.seconds, t.ops, t.submitted, t.completed,
-      t.failed, t.cancelled_before_start, t.cancelled_while_running,
-      t.rejected, t.by_workers[0], t.by_workers[1], t.by_workers[2],
-      t.by_mode[0], t.by_mode[1], t.by_mode[2], t.by_mode[3],
-      HostileOpsName(t.hostile), t.hostile_ops);
+      t.failed, t.cancelled_before_start, t.cancelled_while_running, t.rejected,
+      t.by_workers[0], t.by_workers[1], t.by_workers[2], t.by_mode[0],
+      t.by_mode[1], t.by_mode[2], t.by_mode[3], HostileOpsName(t.hostile),
+      t.hostile_ops);
 }
 
 }  // namespace reliability

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   const auto t = cancelpool::reliability::RunStress(c);
   std::printf("[stress] %s\n",
               cancelpool::reliability::FormatTotals(t).c_str());
-  if (t.failures != 0) std::printf("first failure: %s\n", t.first_failure.c_str());
+  if (t.failures != 0)
+    std::printf("first failure: %s\n", t.first_failure.c_str());
   return t.failures == 0 ? 0 : 1;
 }
