@@ -451,8 +451,9 @@ TEST(HostileOptions, ExtremeConditionWaitDeadlines) {
           absl::SleepFor(absl::Milliseconds(20));
           if (write(p[1], "x", 1) != 1) std::abort();
         });
-        const WaitResult fd = WaitForFd(p[0], FdInterest::kReadable, s.Token(),
-                                        absl::Now() + absl::Hours(24 * 30));
+        const absl::StatusOr<WaitResult> fd =
+            WaitForFd(p[0], FdInterest::kReadable, s.Token(),
+                      absl::Now() + absl::Hours(24 * 30));
         writer.join();
         if (fd != WaitResult::kReady) return 8;
         if (WaitForFd(p[1], FdInterest::kWritable, s.Token(),
