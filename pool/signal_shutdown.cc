@@ -11,17 +11,44 @@
 //     without waiting for anything. The reader never runs user code and
 //     never calls into a pool: the exit cannot wait for either (issue 11,
 //     item 19: it used to run the hooks and the pools' Shutdown itself).
-//  2. The stage thread pops actions in order. For each: it runs the hook
-//     (without mu_, and without counting a pool call: Unwatch does not wait
-//     for hooks); then, in one critical section, copies pools_ and
-//     increments pool_calls_in_progress_; calls Shutdown(mode, reason) on
-//     each copied pool without mu_; then decrements.
+//  2. The stage thread marks itself (tls_stage_thread_of = this) and pops
+//     actions in order. For each: it runs the hook without mu_ and with no
+//     pool call recorded (stage_calling_ empty), so a hook may Unwatch,
+//     destroy, Watch or WaitForShutdown (step 6). Only after the hook
+//     returned does it fix the set of entries to act on: those with a Watch
+//     id below next_watch_id_ as of then (a pool watched later was shut down
+//     by Watch itself, in the current stage). Then, one pool at a time: in
+//     one critical section it picks the first entry still in pools_ that is
+//     in that set and not yet done, marks it done and records it in
+//     stage_calling_; calls Shutdown(mode, reason) on it without mu_; then
+//     clears stage_calling_. It never holds a pool across a release of mu_
+//     without stage_calling_ naming it, and re-reads pools_ before each
+//     call. Rules out (issue N1): a hook or cancellation callback that
+//     unwatches and destroys a pool still getting Shutdown() from a list
+//     copied before (use after free); and a pool the hook unwatched being
+//     acted on at all. After Shutdown(p) returns the stage thread does not
+//     touch p (a cancellation callback may have unwatched and destroyed p
+//     inside that very call: ThreadPool::Shutdown keeps its internals alive
+//     for the call, and ~ThreadPool in a cancellation callback does not
+//     wait).
 //  3. Unwatch(p), in one critical section: removes p from pools_, then waits
-//     (mu_.Await releases mu_ while waiting) until pool_calls_in_progress_
-//     is 0 and p is not in awaited_. Rules out the stage thread calling p
-//     after Unwatch returned: its copy is taken with the count raised in
-//     one critical section (step 2), so either the copy is after the
-//     removal (no p) or the count is raised until those calls end.
+//     (mu_.Await releases mu_ while waiting) until p is not in awaited_ and,
+//     unless the caller is the stage thread, stage_calling_ is not p. Rules
+//     out the stage thread calling p after Unwatch returned: it picks p and
+//     records it in stage_calling_ in one critical section (step 2), so
+//     either the pick is after the removal (no p) or Unwatch waits until
+//     that call ends. On the stage thread (a hook, or a cancellation
+//     callback run by the stage thread's Shutdown call) waiting for
+//     stage_calling_ would wait for itself -- the deadlock of issue N1 --
+//     and is not needed: the stage thread re-reads pools_ before its next
+//     call and does not touch the current pool after its Shutdown returns
+//     (step 2). Waiting for awaited_ there is bounded: a WaitForShutdown
+//     holds an awaited_ entry for one AwaitTermination slice at most and
+//     never waits for the stage thread meanwhile (step 4), and
+//     AwaitTermination takes no lock that Shutdown holds while it runs
+//     cancellation callbacks. Unwatch waits only for a call into p, not into
+//     other pools, so a cancellation callback of pool A that waits for a
+//     thread unwatching pool B does not deadlock either.
 //  4. WaitForShutdown, after the first signal, repeatedly: picks (under mu_)
 //     a watched entry not yet seen terminated, adds its pool to awaited_,
 //     calls AwaitTermination on it without mu_ for at most one slice
@@ -34,12 +61,17 @@
 //     itself cannot deadlock against a WaitForShutdown that waits for that
 //     pool. Entries seen terminated are remembered by Watch id, not
 //     address, so a new pool at a freed pool's address is still waited for.
-//     When every entry is seen terminated and pool_calls_in_progress_ is 0,
-//     it removes those entries (the stage thread's later copies cannot
-//     include them) and returns true.
+//     When every entry is seen terminated and stage_calling_ is none of
+//     them, it removes those entries (the stage thread's later picks cannot
+//     include them, step 2) and returns true.
 //  5. The destructor stops the reader (stop_reader_, eventfd) and joins it,
 //     so no action is queued afterwards; then stops the stage thread
 //     (stop_stages_), which finishes the queued actions first, and joins it.
+//  6. WaitForShutdown on the stage thread returns false at once, without
+//     waiting: the shutdown it would wait for is the one the stage thread is
+//     carrying out (a hook runs before the pools are shut down; a
+//     cancellation callback runs inside stage_calling_'s Shutdown), so any
+//     wait there is a wait for itself (issue N1).
 #include "cancelpool/pool/signal_shutdown.h"
 
 #include <dirent.h>
@@ -72,6 +104,10 @@ std::atomic<bool> g_installed{false};
 
 // WaitForShutdown's longest single AwaitTermination call (PROTOCOL, step 4).
 constexpr absl::Duration kAwaitSlice = absl::Milliseconds(10);
+
+// The SignalShutdown whose stage thread this is (PROTOCOL, step 2), or null.
+// Written once, by the stage thread itself; read only on the same thread.
+thread_local const SignalShutdown* tls_stage_thread_of = nullptr;
 
 // Counts the threads other than the caller that leave any of `signals`
 // unblocked (they could receive a signal meant for the dedicated threads),
@@ -254,15 +290,21 @@ void SignalShutdown::Watch(ThreadPool* pool) {
 
 void SignalShutdown::Unwatch(ThreadPool* pool) {
   // PROTOCOL, step 3.
+  const bool on_stage_thread = OnStageThread();
   absl::MutexLock lock(&mu_);
   pools_.erase(std::remove_if(pools_.begin(), pools_.end(),
                               [pool](const Watched& w) { return w.pool == pool; }),
                pools_.end());
-  auto released = [this, pool]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return pool_calls_in_progress_ == 0 &&
+  auto released = [this, pool,
+                   on_stage_thread]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return (on_stage_thread || stage_calling_.pool != pool) &&
            std::find(awaited_.begin(), awaited_.end(), pool) == awaited_.end();
   };
   mu_.Await(absl::Condition(&released));
+}
+
+bool SignalShutdown::OnStageThread() const {
+  return tls_stage_thread_of == this;
 }
 
 void SignalShutdown::Trigger(int signo) {
@@ -283,6 +325,8 @@ bool SignalShutdown::WaitForSignal(absl::Time deadline) {
 }
 
 bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
+  // PROTOCOL, step 6: it would wait for itself.
+  if (OnStageThread()) return false;
   if (!WaitForSignal(deadline)) return false;
   // PROTOCOL, step 4.
   std::vector<uint64_t> terminated;  // Watch ids seen terminated
@@ -294,10 +338,10 @@ bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
   for (;;) {
     auto next = std::find_if_not(pools_.begin(), pools_.end(), seen);
     if (next == pools_.end()) {
-      // All terminated; the stage thread may still be inside a pool's
-      // Shutdown(). Wait for it (pools watched meanwhile: loop again).
-      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return pool_calls_in_progress_ == 0;
+      // All terminated; the stage thread may still be inside one of their
+      // Shutdown() calls. Wait for it (pools watched meanwhile: loop again).
+      auto idle = [this, &seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stage_calling_.pool == nullptr || !seen(stage_calling_);
       };
       if (!mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) {
         return false;
@@ -428,6 +472,7 @@ void SignalShutdown::RunReader() {
 
 void SignalShutdown::RunStages() {
   pthread_setname_np(pthread_self(), "cancelpool-stage");
+  tls_stage_thread_of = this;  // PROTOCOL, step 2
   for (;;) {
     Action action;
     {
@@ -440,20 +485,38 @@ void SignalShutdown::RunStages() {
       action = std::move(actions_.front());
       actions_.pop_front();
     }
-    // PROTOCOL, step 2.
+    // PROTOCOL, step 2. The hook first, with no pool call recorded.
     auto& hook = action.mode == ShutdownMode::kDrain ? options_.on_first_signal
                                                      : options_.on_cancel;
     if (hook) hook(action.signo);
-    std::vector<ThreadPool*> pools;
+    // The entries to act on are fixed only now that the hook has returned.
+    std::vector<uint64_t> done;  // Watch ids already shut down
+    uint64_t end_id;             // act on ids below this
     {
       absl::MutexLock lock(&mu_);
-      pools.reserve(pools_.size());
-      for (const Watched& w : pools_) pools.push_back(w.pool);
-      ++pool_calls_in_progress_;
+      end_id = next_watch_id_;
     }
-    for (ThreadPool* pool : pools) pool->Shutdown(action.mode, action.reason);
-    absl::MutexLock lock(&mu_);
-    --pool_calls_in_progress_;
+    for (;;) {
+      ThreadPool* pool = nullptr;
+      {
+        absl::MutexLock lock(&mu_);
+        for (const Watched& w : pools_) {
+          if (w.id < end_id &&
+              std::find(done.begin(), done.end(), w.id) == done.end()) {
+            done.push_back(w.id);
+            stage_calling_ = w;
+            pool = w.pool;
+            break;
+          }
+        }
+      }
+      if (pool == nullptr) break;
+      // May run cancellation callbacks that unwatch and destroy `pool`
+      // itself: `pool` is not touched after this call.
+      pool->Shutdown(action.mode, action.reason);
+      absl::MutexLock lock(&mu_);
+      stage_calling_ = Watched{nullptr, 0};
+    }
   }
 }
 

@@ -75,7 +75,10 @@
 // SignalShutdown is destroyed. Destroying the SignalShutdown stops and joins
 // its threads; the stage thread first finishes what signals received before
 // then asked for (it never shuts pools down by itself otherwise). Hooks run
-// on the stage thread, one at a time.
+// on the stage thread, one at a time, with no pool call in progress; the
+// pools a stage acts on are those watched when its hook returns. The
+// SignalShutdown must not be destroyed on its stage thread (from a hook or
+// a cancellation callback the stage thread runs).
 #ifndef CANCELPOOL_POOL_SIGNAL_SHUTDOWN_H_
 #define CANCELPOOL_POOL_SIGNAL_SHUTDOWN_H_
 
@@ -132,10 +135,21 @@ class SignalShutdown final {
 
   // Adds/removes a pool to shut down. A pool watched after the first signal
   // is shut down at once, on the calling thread, in the current stage.
-  // Unwatch waits until the stage thread is no longer calling into any pool
-  // and no WaitForShutdown is waiting on this one (WaitForShutdown waits in
-  // slices of at most 10 ms, so that part is short); afterwards the pool may
-  // be destroyed.
+  // Unwatch waits until the stage thread is not inside a call into this
+  // pool and no WaitForShutdown is waiting on it (WaitForShutdown waits in
+  // slices of at most 10 ms, so that part is short); afterwards the stage
+  // thread does not touch the pool again and it may be destroyed.
+  // Unwatch from the stage thread itself -- in a hook, or in a cancellation
+  // callback that the stage thread's Shutdown() call runs -- does not wait
+  // for the stage thread: it returns once the pool is removed (and no
+  // WaitForShutdown is inside it), and the stage thread neither calls that
+  // pool again nor touches it after the Shutdown() call in progress, if
+  // any, returns. So a hook or such a callback may unwatch and then destroy
+  // any watched pool, including the one whose Shutdown() is running it
+  // (~ThreadPool inside a cancellation callback starts the pool's shutdown
+  // and returns without waiting for it: pool/thread_pool.h, DESTRUCTION).
+  // A hook that destroys a pool waits for it as ~ThreadPool does anywhere
+  // else.
   void Watch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
   void Unwatch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -149,6 +163,10 @@ class SignalShutdown final {
   // be destroyed. A later third signal still exits the process. Other
   // threads may Watch and Unwatch (and then destroy) pools meanwhile: an
   // unwatched pool is no longer waited for, a newly watched one is.
+  // On the stage thread (in a hook, or in a cancellation callback that the
+  // stage thread's Shutdown() call runs) it cannot wait for the shutdown
+  // that thread is carrying out: it returns false at once and unwatches
+  // nothing.
   bool WaitForShutdown(absl::Time deadline = absl::InfiniteFuture())
       ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until the first signal (or Trigger), or `deadline`.
@@ -179,6 +197,9 @@ class SignalShutdown final {
   void RunReader();
   void RunStages();
   void OnSignal(int signo) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the caller is this object's stage thread (in a hook, or in a
+  // cancellation callback run by the stage thread's Shutdown call).
+  bool OnStageThread() const;
   void EscalateLocked(absl::Status reason, int signo)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -197,9 +218,11 @@ class SignalShutdown final {
   absl::Time grace_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool stop_reader_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_stages_ ABSL_GUARDED_BY(mu_) = false;
-  // Calls into watched pools the stage thread is making right now (it calls
-  // them without holding mu_). Unwatch and WaitForShutdown wait for zero.
-  int pool_calls_in_progress_ ABSL_GUARDED_BY(mu_) = 0;
+  // The watched entry the stage thread is calling Shutdown() on right now
+  // (it calls without holding mu_), or {nullptr, 0}. Unwatch from other
+  // threads waits until it is not their pool; WaitForShutdown until it is
+  // none of the pools it unwatches.
+  Watched stage_calling_ ABSL_GUARDED_BY(mu_) = {nullptr, 0};
   // The pools WaitForShutdown calls are inside AwaitTermination of right
   // now (one entry per call). Unwatch waits until its pool is not here.
   std::vector<ThreadPool*> awaited_ ABSL_GUARDED_BY(mu_);

@@ -428,6 +428,111 @@ TEST(SignalShutdownWaitTest, UnwatchAndDestroyRacesWaitForShutdown) {
   }
 }
 
+// Issue N1: a hook or a cancellation callback runs on the stage thread, and
+// Unwatch / WaitForShutdown from there waited for that very thread (Unwatch
+// for the stage thread's pool call in progress; WaitForShutdown for pools
+// the stage thread had not shut down yet): a deadlock. And the stage thread
+// called Shutdown() on a list of pools copied before the callbacks ran, so
+// a pool they unwatched and destroyed was called afterwards (use after
+// free). Hooks here unwatch and destroy pools and call WaitForShutdown.
+int HooksUnwatchDestroyAndWait() {
+  ThreadPool* first = new ThreadPool(1);
+  ThreadPool* second = new ThreadPool(1);
+  ThreadPool* kept = new ThreadPool(1);
+  SignalShutdown* self = nullptr;
+  std::atomic<int> hook_results{0};  // bit set per WaitForShutdown == false
+  absl::Notification hooks_done;
+  SignalShutdown::Options o = InProcessOptions();
+  o.on_first_signal = [&](int) {
+    if (!self->WaitForShutdown()) hook_results.fetch_or(1);  // no deadline
+    self->Unwatch(first);
+    delete first;  // a hook may destroy it: it waits like anywhere else
+    first = nullptr;
+  };
+  o.on_cancel = [&](int) {
+    if (!self->WaitForShutdown()) hook_results.fetch_or(2);
+    self->Unwatch(second);
+    delete second;
+    second = nullptr;
+    hooks_done.Notify();
+  };
+  auto installed = SignalShutdown::Install(std::move(o));
+  if (!installed.ok()) return 2;
+  std::unique_ptr<SignalShutdown> s = *std::move(installed);
+  self = s.get();
+  s->Watch(first);
+  s->Watch(second);
+  s->Watch(kept);
+  s->Trigger(SIGUSR2);
+  s->Trigger(SIGUSR2);
+  if (!hooks_done.WaitForNotificationWithTimeout(kGenerous)) return 3;
+  if (!s->WaitForShutdown(absl::Now() + kGenerous)) return 4;
+  if (hook_results.load() != 3) return 5;  // a hook's wait did not say false
+  if (first != nullptr || second != nullptr) return 6;
+  if (!kept->IsShutdown()) return 7;  // the pool left watched was shut down
+  s.reset();
+  delete kept;
+  return 0;
+}
+
+TEST(SignalShutdownStageThreadTest, HooksUnwatchDestroyAndWaitForShutdown) {
+  const ChildResult r =
+      RunInChild(HooksUnwatchDestroyAndWait, absl::Seconds(60));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+// Shutdown(kCancel) runs a running task's cancellation callbacks on the
+// stage thread. The callback here unwatches and destroys its own pool (whose
+// Shutdown() is running it) and another watched pool that the stage thread
+// would call next, and calls WaitForShutdown.
+int CancellationCallbackUnwatchesDestroysAndWaits() {
+  auto installed = SignalShutdown::Install(InProcessOptions());
+  if (!installed.ok()) return 2;
+  std::unique_ptr<SignalShutdown> s = *std::move(installed);
+  SignalShutdown* self = s.get();
+  ThreadPool* own = new ThreadPool(1);
+  ThreadPool* next = new ThreadPool(1);
+  ThreadPool* kept = new ThreadPool(1);
+  absl::Notification registered, callback_done;
+  std::atomic<bool> wait_said_false{false};
+  auto task = own->Submit([&](CancellationToken token) {
+    cancelpool::CancellationCallback cb(token, [&] {
+      if (!self->WaitForShutdown()) wait_said_false.store(true);
+      self->Unwatch(next);
+      delete next;  // inside a cancellation callback: does not wait
+      next = nullptr;
+      self->Unwatch(own);
+      delete own;  // the pool whose Shutdown() runs this callback
+      own = nullptr;
+      callback_done.Notify();
+    });
+    registered.Notify();
+    cancelpool::SleepFor(kGenerous, token);
+  });
+  if (!registered.WaitForNotificationWithTimeout(kGenerous)) return 3;
+  s->Watch(own);   // called first by the stage thread
+  s->Watch(next);  // would be called next: the callback destroys it first
+  s->Watch(kept);
+  s->Trigger(SIGUSR2);
+  s->Trigger(SIGUSR2);
+  if (!callback_done.WaitForNotificationWithTimeout(kGenerous)) return 4;
+  if (!s->WaitForShutdown(absl::Now() + kGenerous)) return 5;
+  if (!wait_said_false.load()) return 6;
+  if (!task.WaitFor(kGenerous)) return 7;  // the task saw its token
+  if (!kept->IsShutdown()) return 8;
+  s.reset();
+  delete kept;
+  return 0;
+}
+
+TEST(SignalShutdownStageThreadTest,
+     CancellationCallbackUnwatchesDestroysAndWaits) {
+  const ChildResult r =
+      RunInChild(CancellationCallbackUnwatchesDestroysAndWaits,
+                 absl::Seconds(60));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
 // Issue 11, item 19: the third signal's immediate exit waited for user code
 // on the signal thread. Each case blocks in user code for ten minutes at a
 // different stage, then sends the third signal: the process must exit with
