@@ -120,7 +120,8 @@ int CountThreadsNotBlocking(const std::vector<int>& signals) {
   int n = 0;
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] == '.' || self == e->d_name) continue;
-    std::ifstream status(absl::StrCat("/proc/self/task/", e->d_name, "/status"));
+    std::ifstream status(
+        absl::StrCat("/proc/self/task/", e->d_name, "/status"));
     std::string line;
     uint64_t blocked = 0;
     while (std::getline(status, line)) {
@@ -187,8 +188,8 @@ absl::StatusOr<std::unique_ptr<SignalShutdown>> SignalShutdown::Install(
   for (int signo : options.signals) {
     if (signo == SIGKILL || signo == SIGSTOP) {
       return absl::InvalidArgumentError(
-          absl::StrCat("SignalShutdown: ", SignalName(signo),
-                       " (", signo, ") cannot be caught"));
+          absl::StrCat("SignalShutdown: ", SignalName(signo), " (", signo,
+                       ") cannot be caught"));
     }
     // sigaddset refuses <= 0, >= NSIG and glibc's internal signals.
     if (signo <= 0 || signo > 64 || sigaddset(&set, signo) != 0) {
@@ -292,9 +293,10 @@ void SignalShutdown::Unwatch(ThreadPool* pool) {
   // PROTOCOL, step 3.
   const bool on_stage_thread = OnStageThread();
   absl::MutexLock lock(&mu_);
-  pools_.erase(std::remove_if(pools_.begin(), pools_.end(),
-                              [pool](const Watched& w) { return w.pool == pool; }),
-               pools_.end());
+  pools_.erase(
+      std::remove_if(pools_.begin(), pools_.end(),
+                     [pool](const Watched& w) { return w.pool == pool; }),
+      pools_.end());
   auto released = [this, pool,
                    on_stage_thread]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return (on_stage_thread || stage_calling_.pool != pool) &&
@@ -421,8 +423,7 @@ void SignalShutdown::OnSignal(int signo) {
   // Third signal: stop now. No destructors, no atexit handlers, and nothing
   // to wait for (the stage thread may be stuck in user code).
   const std::string msg = absl::StrFormat(
-      "cancelpool: %s received a third time: exiting now\n",
-      SignalName(signo));
+      "cancelpool: %s received a third time: exiting now\n", SignalName(signo));
   (void)!write(STDERR_FILENO, msg.data(), msg.size());
   std::_Exit(128 + signo);
 }

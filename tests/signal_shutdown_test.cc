@@ -137,8 +137,8 @@ class Child {
  private:
   void ReadSome(absl::Time deadline) {
     pollfd p{out_, POLLIN, 0};
-    const int ms = static_cast<int>(
-        absl::ToInt64Milliseconds(deadline - absl::Now()));
+    const int ms =
+        static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
     if (poll(&p, 1, ms < 0 ? 0 : ms) <= 0) return;
     char buf[4096];
     const ssize_t n = read(out_, buf, sizeof(buf));
@@ -159,10 +159,10 @@ class Child {
 void ExpectIdentity(const std::map<std::string, int64_t>& r,
                     const std::string& output) {
   ASSERT_TRUE(r.count("submitted")) << output;
-  EXPECT_EQ(r.at("submitted"),
-            r.at("completed") + r.at("failed") +
-                r.at("cancelled_before_start") +
-                r.at("cancelled_while_running") + r.at("rejected"))
+  EXPECT_EQ(r.at("submitted"), r.at("completed") + r.at("failed") +
+                                   r.at("cancelled_before_start") +
+                                   r.at("cancelled_while_running") +
+                                   r.at("rejected"))
       << output;
   EXPECT_EQ(r.at("submitted"), r.at("outside_submits")) << output;
   EXPECT_EQ(r.at("terminated"), 1) << output;
@@ -303,11 +303,16 @@ TEST(SignalShutdownInstallTest, InvalidInputIsInvalidArgumentWithOtherThreads) {
   };
   const absl::Duration ok_grace = absl::Seconds(1);
   const Case cases[] = {
-      {{0}, ok_grace},           {{65}, ok_grace},
-      {{-1}, ok_grace},          {{INT_MIN}, ok_grace},
-      {{INT_MAX}, ok_grace},     {{SIGUSR2, 0}, ok_grace},
-      {{SIGUSR2, 65}, ok_grace}, {{SIGKILL}, ok_grace},
-      {{SIGUSR2, SIGSTOP}, ok_grace}, {{}, ok_grace},
+      {{0}, ok_grace},
+      {{65}, ok_grace},
+      {{-1}, ok_grace},
+      {{INT_MIN}, ok_grace},
+      {{INT_MAX}, ok_grace},
+      {{SIGUSR2, 0}, ok_grace},
+      {{SIGUSR2, 65}, ok_grace},
+      {{SIGKILL}, ok_grace},
+      {{SIGUSR2, SIGSTOP}, ok_grace},
+      {{}, ok_grace},
       {{SIGUSR2}, -absl::Seconds(1)},
   };
   for (const bool allow : {false, true}) {
@@ -316,10 +321,9 @@ TEST(SignalShutdownInstallTest, InvalidInputIsInvalidArgumentWithOtherThreads) {
       o.signals = c.signals;
       o.grace = c.grace;
       o.allow_existing_threads = allow;
-      const std::string what =
-          absl::StrCat("signals {", absl::StrJoin(c.signals, ","), "} grace ",
-                       absl::FormatDuration(c.grace), " allow_existing_threads ",
-                       allow);
+      const std::string what = absl::StrCat(
+          "signals {", absl::StrJoin(c.signals, ","), "} grace ",
+          absl::FormatDuration(c.grace), " allow_existing_threads ", allow);
       auto installed = SignalShutdown::Install(std::move(o));
       EXPECT_EQ(installed.status().code(), absl::StatusCode::kInvalidArgument)
           << what << ": " << installed.status();
@@ -403,14 +407,14 @@ TEST(SignalShutdownWaitTest, UnwatchAndDestroyWhileWaitForShutdownWaits) {
 TEST(SignalShutdownWaitTest, UnwatchAndDestroyRacesWaitForShutdown) {
   for (int round = 0; round < 20; ++round) {
     std::vector<std::unique_ptr<ThreadPool>> pools;
-    for (int i = 0; i < 4; ++i) pools.push_back(std::make_unique<ThreadPool>(1));
+    for (int i = 0; i < 4; ++i)
+      pools.push_back(std::make_unique<ThreadPool>(1));
     std::unique_ptr<SignalShutdown> s = MustInstall(InProcessOptions());
     ASSERT_NE(s, nullptr);
     for (auto& p : pools) s->Watch(p.get());
     bool waiter_result = false;
-    std::thread waiter([&] {
-      waiter_result = s->WaitForShutdown(absl::Now() + kLong);
-    });
+    std::thread waiter(
+        [&] { waiter_result = s->WaitForShutdown(absl::Now() + kLong); });
     absl::Notification go;
     std::thread unwatcher([&] {
       go.WaitForNotification();
@@ -527,9 +531,8 @@ int CancellationCallbackUnwatchesDestroysAndWaits() {
 
 TEST(SignalShutdownStageThreadTest,
      CancellationCallbackUnwatchesDestroysAndWaits) {
-  const ChildResult r =
-      RunInChild(CancellationCallbackUnwatchesDestroysAndWaits,
-                 absl::Seconds(60));
+  const ChildResult r = RunInChild(
+      CancellationCallbackUnwatchesDestroysAndWaits, absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
@@ -547,7 +550,8 @@ int ThirdSignalWhileUserCodeBlocks(BlockIn where) {
     never.WaitForNotificationWithTimeout(absl::Minutes(10));
   };
   SignalShutdown::Options o = InProcessOptions();
-  if (where == BlockIn::kFirstSignalHook) o.on_first_signal = [&](int) { block(); };
+  if (where == BlockIn::kFirstSignalHook)
+    o.on_first_signal = [&](int) { block(); };
   if (where == BlockIn::kCancelHook) o.on_cancel = [&](int) { block(); };
   auto installed = SignalShutdown::Install(std::move(o));
   if (!installed.ok()) return 2;
