@@ -679,12 +679,22 @@ TEST(HostileOptions, SignalTriggerOddNumbers) {
 }
 
 // Options::grace: "How long the drain may take before everything is
-// cancelled". Zero or negative: cancel at once. Infinite or longer than an
-// int of milliseconds: no early escalation, and a second signal still
-// escalates.
+// cancelled. Not negative". ERRORS: InvalidArgument for "a negative grace".
+// Zero: cancel at once. Infinite or longer than an int of milliseconds: no
+// early escalation, and a second signal still escalates.
 TEST(HostileOptions, SignalExtremeGrace) {
-  for (absl::Duration grace :
-       {absl::ZeroDuration(), absl::Seconds(-1), -absl::InfiniteDuration()}) {
+  for (absl::Duration grace : {absl::Seconds(-1), -absl::InfiniteDuration()}) {
+    ChildResult r = RunInChild(
+        [grace] {
+          SignalShutdown::Options options = Permissive();
+          options.grace = grace;
+          auto s = SignalShutdown::Install(std::move(options));
+          return absl::IsInvalidArgument(s.status()) ? 0 : 2;
+        },
+        absl::Seconds(30));
+    EXPECT_TRUE(r.ok()) << "grace=" << grace << ": " << r.ToString();
+  }
+  for (absl::Duration grace : {absl::ZeroDuration()}) {
     ChildResult r = RunInChild(
         [grace] {
           SignalShutdown::Options options = Permissive();

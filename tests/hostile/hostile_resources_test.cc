@@ -125,8 +125,11 @@ TEST(HostileResources, WaitForFdInvalidDescriptors) {
                                          .status())) {
           return 3;
         }
-        // An fd number that is not open.
-        const int closed = dup(0);
+        // An fd number that is not open, far above the lowest free one, so
+        // that the thread's wake-up eventfd (created by the wait below) cannot
+        // take the same number.
+        const int closed = fcntl(0, F_DUPFD, 512);
+        if (closed < 0) return 5;
         close(closed);
         if (!absl::IsInvalidArgument(
                 WaitForFd(closed, FdInterest::kReadable, source.Token())
