@@ -52,6 +52,15 @@ constexpr bool kUbsanNeedsDescriptors = true;
 constexpr bool kUbsanNeedsDescriptors = false;
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+// TSan's suppressions (bazel/tsan_suppressions.cc: Abseil's known thread-
+// identity false positive) match symbolized frames, and its symbolizer needs
+// descriptors: a child out of them reports that false positive unsuppressed.
+constexpr bool kTsanSuppressionsNeedDescriptors = true;
+#else
+constexpr bool kTsanSuppressionsNeedDescriptors = false;
+#endif
+
 // Opens descriptors until the process is out of them. Returns how many.
 int ExhaustDescriptors(std::vector<int>* fds) {
   for (;;) {
@@ -147,6 +156,9 @@ TEST(HostileResources, WaitForFdInvalidDescriptors) {
 // was created works: tasks run, waits inside tasks wake, deadlines fire.
 TEST(HostileResources, PoolOutOfDescriptors) {
   if (kUbsanNeedsDescriptors) GTEST_SKIP() << "UBSan vptr check needs fds";
+  if (kTsanSuppressionsNeedDescriptors) {
+    GTEST_SKIP() << "TSan's suppressions need fds to symbolize";
+  }
   ChildResult r = RunInChild(
       [] {
         LowerFdLimit(64);

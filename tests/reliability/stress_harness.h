@@ -123,9 +123,17 @@ enum HostileOp : uint32_t {
 };
 inline constexpr uint32_t kHostileAll = (1u << 8) - 1;
 // On by default: all of them (the library fixes they need, issue 11's
-// items 1, 2, 4, 9 and 11, are in). CANCELPOOL_STRESS_HOSTILE /
+// items 1, 2, 4, 9 and 11, are in), except over_aligned under ASan: there
+// ASan's allocator aligns every block anyway (the op can catch nothing),
+// and with GCC its fake stack (use-after-return detection) places
+// over-aligned locals -- the op's own result -- at 32 bytes, which UBSan
+// reports against the test, not the pool. CANCELPOOL_STRESS_HOSTILE /
 // CANCELPOOL_FUZZ_HOSTILE choose another set.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr uint32_t kHostileDefault = kHostileAll & ~kHostileOverAligned;
+#else
 inline constexpr uint32_t kHostileDefault = kHostileAll;
+#endif
 
 // Parses "all", "none", "default", or names as in HOSTILE OPERATIONS joined
 // by ',' (a leading '+' adds to the default set). False on an unknown name.
