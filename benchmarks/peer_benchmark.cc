@@ -5,9 +5,13 @@
 // and std::async, on the same scenarios. See benchmarks/README.md for what
 // each scenario measures, and //benchmarks:report for the table and chart.
 //
-// Naming: BM_<System>_<Scenario>[/args]. Systems: Cancelpool (and variants
-// CancelpoolLatch, CancelpoolParent, CancelpoolEvent), Tbb, TbbGroup, Asio,
-// Plain, Async, Seq (sequential baseline), Calib (calibration rows).
+// Layout: the systems as adapters (a small common interface), then one
+// section per scenario, written once and generic over the adapter where the
+// code is the same for every system, then kBenchmarks: the one table that
+// names and registers every benchmark, BM_<System>_<Scenario>[/args].
+// Systems: Cancelpool (and variants CancelpoolLatch, CancelpoolParent,
+// CancelpoolEvent), Tbb, TbbGroup, Asio, Plain, Async, Seq (sequential
+// baseline), Calib (calibration rows).
 //
 // Every pool has NumWorkers() (= cores) threads that run tasks, built outside
 // the timed loop. TBB: a fork-join arena of NumWorkers() slots, one of them
@@ -17,15 +21,10 @@
 //
 // Flags (besides Google Benchmark's): --cancelpool_quick shrinks the fixed
 // iteration counts so the whole suite runs in seconds (CI smoke test).
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
-#include <cstdio>
-#include <fstream>
 #include <future>
 #include <latch>
 #include <memory>
@@ -56,7 +55,6 @@ namespace {
 
 using cancelpool::CancellationSource;
 using cancelpool::CancellationToken;
-using cancelpool::Future;
 using cancelpool::TaskOptions;
 using cancelpool::TaskOutcome;
 using cancelpool::ThreadPool;
@@ -74,44 +72,24 @@ constexpr int kChain = 1000000;     // scenario 5
 constexpr int kAsyncChain = 10000;
 constexpr int kPforN = 1 << 20;     // scenario 6
 constexpr int kAllocTasks = 10000;  // scenario 8
+constexpr int kAsyncAllocTasks = 1000;
 
 tbb::task_arena* g_tbb_fork_join = nullptr;  // NumWorkers() slots, 1 caller
 tbb::task_arena* g_tbb_workers = nullptr;    // NumWorkers() worker slots
 
-// Calls `f` until it returns true, yielding in between.
-template <typename F>
-void SpinUntil(F f) {
-  while (!f()) std::this_thread::yield();
-}
-
 // ---------------------------------------------------------------------------
-// "Is this thread really blocked?" -- for the cancellation-latency scenarios
-// we cancel only once the task's thread sleeps in the kernel.
-
-int64_t CurrentTid() { return static_cast<int64_t>(syscall(SYS_gettid)); }
-
-char ThreadState(int64_t tid) {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/self/task/%lld/stat",
-                static_cast<long long>(tid));
-  std::ifstream in(path);
-  std::string stat;
-  std::getline(in, stat);
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return '?';
-  return stat[close + 2];
-}
-
-void WaitUntilSleeping(const std::atomic<int64_t>& tid) {
-  SpinUntil([&] { return tid.load(std::memory_order_acquire) != 0; });
-  const int64_t t = tid.load(std::memory_order_acquire);
-  for (int i = 0; i < 100000 && ThreadState(t) != 'S'; ++i) {
-    std::this_thread::yield();
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Scenario 1: fork-join fib(30), one task per call that has children.
+// The systems. An adapter owns its pool for one benchmark run (built when the
+// benchmark function starts, outside the timed loop; joined when it ends) and
+// offers what its system can do:
+//   Post(f)       f runs on the system, fire and forget (from outside or
+//                 from inside a task): Cancelpool (the future is dropped),
+//                 Tbb (the worker arena), Asio, Plain.
+//   Spawn(f), Get(future), Wait(future), Future<T>
+//                 f runs and a future holds its result: Cancelpool, Async.
+//   Fib(n)        fork-join fib(n), a task per call that has children, run
+//                 to completion: Cancelpool, Tbb (the others have no helping
+//                 wait; see README).
+// What is left differs per system and is written out in its scenario.
 
 int PoolFib(ThreadPool& pool, int n) {
   if (n < 2) return n;
@@ -131,13 +109,119 @@ int TbbFib(int n) {
   return x + y;
 }
 
+class CancelpoolSystem {
+ public:
+  template <typename T>
+  using Future = cancelpool::Future<T>;
+
+  ThreadPool& pool() { return pool_; }
+  template <typename F>
+  void Post(F f) {
+    pool_.Submit(std::move(f));
+  }
+  template <typename F>
+  auto Spawn(F f) {
+    return pool_.Submit(std::move(f));
+  }
+  static int Get(Future<int>& f) {
+    auto r = f.Get();
+    return r.ok() ? *r : -1;
+  }
+  static void Wait(Future<void>& f) { f.Wait(); }
+  int64_t Fib(int n) {
+    return *pool_.Submit([&pool = pool_, n] { return PoolFib(pool, n); }).Get();
+  }
+  // Returns report(state): the pool's steals and parks per iteration since
+  // this call.
+  auto StatsSince() {
+    return [this, before = pool_.Stats()](benchmark::State& state) {
+      const cancelpool::PoolStats after = pool_.Stats();
+      const double iters = static_cast<double>(state.iterations());
+      state.counters["steals"] = (after.steals - before.steals) / iters;
+      state.counters["parks"] = (after.parks - before.parks) / iters;
+    };
+  }
+
+ private:
+  ThreadPool pool_{NumWorkers()};
+};
+
+class TbbSystem {
+ public:
+  template <typename F>
+  void Post(F f) {
+    g_tbb_workers->enqueue(std::move(f));
+  }
+  int64_t Fib(int n) {
+    int64_t r = 0;
+    g_tbb_fork_join->execute([&] { r = TbbFib(n); });
+    return r;
+  }
+  auto StatsSince() {
+    return [](benchmark::State&) {};
+  }
+};
+
+class AsioSystem {
+ public:
+  AsioSystem() : pool_(NumWorkers()) {}
+  ~AsioSystem() { pool_.join(); }
+  template <typename F>
+  void Post(F f) {
+    boost::asio::post(pool_, std::move(f));
+  }
+
+ private:
+  boost::asio::thread_pool pool_;
+};
+
+class PlainSystem {
+ public:
+  template <typename F>
+  void Post(F f) {
+    pool_.Submit(std::move(f));
+  }
+
+ private:
+  PlainPool pool_{NumWorkers()};
+};
+
+// std::async(std::launch::async): a thread per task, no pool.
+class AsyncSystem {
+ public:
+  template <typename T>
+  using Future = std::future<T>;
+
+  template <typename F>
+  static auto Spawn(F f) {
+    return std::async(std::launch::async, std::move(f));
+  }
+  static int Get(Future<int>& f) { return f.get(); }
+  static void Wait(Future<void>& f) { f.get(); }
+};
+
+// TBB's idiom for "run these and wait": task_group run/wait in the fork-join
+// arena. The calling thread takes a slot and runs tasks itself while it
+// waits. Runs `task` `n` times.
+template <typename F>
+void TbbGroupRun(int n, F task) {
+  g_tbb_fork_join->execute([&] {
+    tbb::task_group group;
+    for (int i = 0; i < n; ++i) group.run(task);
+    group.wait();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 1: fork-join fib(30), one task per call that has children.
+
 void CheckFib(benchmark::State& state, int64_t got, int n) {
   if (got != FibValue(n)) state.SkipWithError("wrong fib value");
   state.SetItemsProcessed(state.iterations() * FibSpawns(n));
   state.counters["spawns"] = static_cast<double>(FibSpawns(n));
 }
 
-void BM_Seq_Fib30(benchmark::State& state) {
+void SeqFib30(benchmark::State& state) {
   int n = kFibN;
   int64_t r = 0;
   for (auto _ : state) {
@@ -148,37 +232,26 @@ void BM_Seq_Fib30(benchmark::State& state) {
   CheckFib(state, r, kFibN);
 }
 
-void BM_Cancelpool_Fib30(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
+template <typename System>
+void Fib30(benchmark::State& state) {
+  System sys;
   int64_t r = 0;
-  const cancelpool::PoolStats before = pool.Stats();
+  auto report_stats = sys.StatsSince();
   CoresBusy busy;
   for (auto _ : state) {
-    r = *pool.Submit([&pool] { return PoolFib(pool, kFibN); }).Get();
+    r = sys.Fib(kFibN);
     benchmark::DoNotOptimize(r);
   }
   busy.Report(state);
-  const cancelpool::PoolStats after = pool.Stats();
-  const double iters = static_cast<double>(state.iterations());
-  state.counters["steals"] = (after.steals - before.steals) / iters;
-  state.counters["parks"] = (after.parks - before.parks) / iters;
+  report_stats(state);
   CheckFib(state, r, kFibN);
 }
 
-void BM_Tbb_Fib30(benchmark::State& state) {
-  int64_t r = 0;
-  CoresBusy busy;
-  for (auto _ : state) {
-    g_tbb_fork_join->execute([&] { r = TbbFib(kFibN); });
-    benchmark::DoNotOptimize(r);
-  }
-  busy.Report(state);
-  CheckFib(state, r, kFibN);
-}
-
+// ---------------------------------------------------------------------------
 // Scenario 1b: fib(30) split at n <= 20 into 144 independent leaves, all
 // submitted from the calling thread and summed: what a pool without helping
 // waits (plain, asio) or without cheap tasks (std::async) can run.
+
 void Leaves(int n, std::vector<int>* out) {
   if (n <= kLeafCutoff) {
     out->push_back(n);
@@ -203,7 +276,7 @@ void CheckLeaves(benchmark::State& state, int64_t got) {
   state.counters["leaves"] = static_cast<double>(FibLeaves().size());
 }
 
-void BM_Seq_Fib30Leaves(benchmark::State& state) {
+void SeqFib30Leaves(benchmark::State& state) {
   const auto& leaves = FibLeaves();
   int64_t sum = 0;
   for (auto _ : state) {
@@ -214,96 +287,65 @@ void BM_Seq_Fib30Leaves(benchmark::State& state) {
   CheckLeaves(state, sum);
 }
 
-void BM_Cancelpool_Fib30Leaves(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
+// A future per leaf (Cancelpool, Async).
+template <typename System>
+void SpawnFib30Leaves(benchmark::State& state) {
+  System sys;
   const auto& leaves = FibLeaves();
-  std::vector<Future<int>> futures;
+  std::vector<typename System::template Future<int>> futures;
   futures.reserve(leaves.size());
   int64_t sum = 0;
   for (auto _ : state) {
     for (int n : leaves)
-      futures.push_back(pool.Submit([n] { return SeqFib(n); }));
+      futures.push_back(sys.Spawn([n] { return SeqFib(n); }));
     sum = 0;
-    for (auto& f : futures) sum += *f.Get();
+    for (auto& f : futures) sum += System::Get(f);
     futures.clear();
   }
   CheckLeaves(state, sum);
 }
 
-void BM_Tbb_Fib30Leaves(benchmark::State& state) {
+// Each leaf writes its slot (TbbGroup: task_group; Asio, Plain: Post + latch).
+template <typename RunLeaves>
+void SlotFib30Leaves(benchmark::State& state, RunLeaves run_leaves) {
   const auto& leaves = FibLeaves();
   std::vector<int> results(leaves.size());
   int64_t sum = 0;
   for (auto _ : state) {
-    g_tbb_fork_join->execute([&] {
-      tbb::task_group group;
-      for (size_t i = 0; i < leaves.size(); ++i) {
-        group.run([&, i] { results[i] = SeqFib(leaves[i]); });
-      }
-      group.wait();
-    });
+    run_leaves(leaves, results);
     sum = 0;
     for (int v : results) sum += v;
   }
   CheckLeaves(state, sum);
 }
 
-void BM_Asio_Fib30Leaves(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  const auto& leaves = FibLeaves();
-  std::vector<int> results(leaves.size());
-  int64_t sum = 0;
-  for (auto _ : state) {
-    std::latch done(static_cast<std::ptrdiff_t>(leaves.size()));
-    for (size_t i = 0; i < leaves.size(); ++i) {
-      boost::asio::post(pool, [&, i] {
-        results[i] = SeqFib(leaves[i]);
-        done.count_down();
+void TbbFib30Leaves(benchmark::State& state) {
+  SlotFib30Leaves(
+      state, [](const std::vector<int>& leaves, std::vector<int>& results) {
+        g_tbb_fork_join->execute([&] {
+          tbb::task_group group;
+          for (size_t i = 0; i < leaves.size(); ++i) {
+            group.run([&, i] { results[i] = SeqFib(leaves[i]); });
+          }
+          group.wait();
+        });
       });
-    }
-    done.wait();
-    sum = 0;
-    for (int v : results) sum += v;
-  }
-  pool.join();
-  CheckLeaves(state, sum);
 }
 
-void BM_Plain_Fib30Leaves(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  const auto& leaves = FibLeaves();
-  std::vector<int> results(leaves.size());
-  int64_t sum = 0;
-  for (auto _ : state) {
-    std::latch done(static_cast<std::ptrdiff_t>(leaves.size()));
-    for (size_t i = 0; i < leaves.size(); ++i) {
-      pool.Submit([&, i] {
-        results[i] = SeqFib(leaves[i]);
-        done.count_down();
+template <typename System>
+void PostFib30Leaves(benchmark::State& state) {
+  System sys;
+  SlotFib30Leaves(
+      state, [&](const std::vector<int>& leaves, std::vector<int>& results) {
+        std::latch done(static_cast<std::ptrdiff_t>(leaves.size()));
+        for (size_t i = 0; i < leaves.size(); ++i) {
+          sys.Post([&, i] {
+            results[i] = SeqFib(leaves[i]);
+            done.count_down();
+          });
+        }
+        done.wait();
       });
-    }
-    done.wait();
-    sum = 0;
-    for (int v : results) sum += v;
-  }
-  CheckLeaves(state, sum);
-}
-
-void BM_Async_Fib30Leaves(benchmark::State& state) {
-  const auto& leaves = FibLeaves();
-  std::vector<std::future<int>> futures;
-  futures.reserve(leaves.size());
-  int64_t sum = 0;
-  for (auto _ : state) {
-    for (int n : leaves) {
-      futures.push_back(
-          std::async(std::launch::async, [n] { return SeqFib(n); }));
-    }
-    sum = 0;
-    for (auto& f : futures) sum += f.get();
-    futures.clear();
-  }
-  CheckLeaves(state, sum);
 }
 
 // ---------------------------------------------------------------------------
@@ -311,6 +353,8 @@ void BM_Async_Fib30Leaves(benchmark::State& state) {
 // Scenario 3: the same from several outside threads at once (the total is
 // split between them).
 
+// `ran` counters below are relaxed: a plain count, read only after the
+// latch, future or group wait that orders every task's increment before it.
 void FinishTasks(benchmark::State& state, int64_t per_iteration,
                  int64_t ran_last) {
   if (ran_last != per_iteration) state.SkipWithError("a task did not run");
@@ -321,7 +365,7 @@ void FinishTasks(benchmark::State& state, int64_t per_iteration,
 // Submits `count` empty tasks to `pool` and waits for their futures; returns
 // how many succeeded.
 int64_t CancelpoolBatch(ThreadPool& pool, int count,
-                        std::vector<Future<void>>& futures) {
+                        std::vector<cancelpool::Future<void>>& futures) {
   for (int i = 0; i < count; ++i) futures.push_back(pool.Submit([] {}));
   int64_t ok = 0;
   for (auto& f : futures) {
@@ -332,25 +376,27 @@ int64_t CancelpoolBatch(ThreadPool& pool, int count,
   return ok;
 }
 
-void BM_Cancelpool_EmptyTasks100k(benchmark::State& state) {
+void CancelpoolEmptyTasks100k(benchmark::State& state) {
   ThreadPool pool(NumWorkers());
-  std::vector<Future<void>> futures;
+  std::vector<cancelpool::Future<void>> futures;
   futures.reserve(kTasks);
   int64_t ok = 0;
   for (auto _ : state) ok = CancelpoolBatch(pool, kTasks, futures);
   FinishTasks(state, kTasks, ok);
 }
 
-// Variant: the futures are dropped at once and the tasks count down a latch,
-// as the peers do -- separates the submit path from per-future waiting.
-void BM_CancelpoolLatch_EmptyTasks100k(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
+// Peers, and the CancelpoolLatch variant (the futures are dropped at once --
+// separates the submit path from per-future waiting): the tasks count down a
+// latch.
+template <typename System>
+void PostEmptyTasks100k(benchmark::State& state) {
+  System sys;
   std::atomic<int64_t> ran{0};
   for (auto _ : state) {
     ran.store(0, std::memory_order_relaxed);
     std::latch done(kTasks);
     for (int i = 0; i < kTasks; ++i) {
-      pool.Submit([&] {
+      sys.Post([&] {
         ran.fetch_add(1, std::memory_order_relaxed);
         done.count_down();
       });
@@ -360,75 +406,16 @@ void BM_CancelpoolLatch_EmptyTasks100k(benchmark::State& state) {
   FinishTasks(state, kTasks, ran.load());
 }
 
-void BM_Tbb_EmptyTasks100k(benchmark::State& state) {
+void TbbGroupEmptyTasks100k(benchmark::State& state) {
   std::atomic<int64_t> ran{0};
   for (auto _ : state) {
     ran.store(0, std::memory_order_relaxed);
-    std::latch done(kTasks);
-    for (int i = 0; i < kTasks; ++i) {
-      g_tbb_workers->enqueue([&] {
-        ran.fetch_add(1, std::memory_order_relaxed);
-        done.count_down();
-      });
-    }
-    done.wait();
+    TbbGroupRun(kTasks, [&] { ran.fetch_add(1, std::memory_order_relaxed); });
   }
   FinishTasks(state, kTasks, ran.load());
 }
 
-// TBB's idiom for "run these and wait": task_group run/wait. The calling
-// thread takes a slot and runs tasks itself while it waits.
-void BM_TbbGroup_EmptyTasks100k(benchmark::State& state) {
-  std::atomic<int64_t> ran{0};
-  for (auto _ : state) {
-    ran.store(0, std::memory_order_relaxed);
-    g_tbb_fork_join->execute([&] {
-      tbb::task_group group;
-      for (int i = 0; i < kTasks; ++i) {
-        group.run([&] { ran.fetch_add(1, std::memory_order_relaxed); });
-      }
-      group.wait();
-    });
-  }
-  FinishTasks(state, kTasks, ran.load());
-}
-
-void BM_Asio_EmptyTasks100k(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  std::atomic<int64_t> ran{0};
-  for (auto _ : state) {
-    ran.store(0, std::memory_order_relaxed);
-    std::latch done(kTasks);
-    for (int i = 0; i < kTasks; ++i) {
-      boost::asio::post(pool, [&] {
-        ran.fetch_add(1, std::memory_order_relaxed);
-        done.count_down();
-      });
-    }
-    done.wait();
-  }
-  pool.join();
-  FinishTasks(state, kTasks, ran.load());
-}
-
-void BM_Plain_EmptyTasks100k(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  std::atomic<int64_t> ran{0};
-  for (auto _ : state) {
-    ran.store(0, std::memory_order_relaxed);
-    std::latch done(kTasks);
-    for (int i = 0; i < kTasks; ++i) {
-      pool.Submit([&] {
-        ran.fetch_add(1, std::memory_order_relaxed);
-        done.count_down();
-      });
-    }
-    done.wait();
-  }
-  FinishTasks(state, kTasks, ran.load());
-}
-
-void BM_Async_EmptyTasks100k(benchmark::State& state) {
+void AsyncEmptyTasks100k(benchmark::State& state) {
   state.SetLabel("10k tasks (a thread each)");
   std::vector<std::future<void>> futures;
   futures.reserve(kAsyncTasks);
@@ -447,11 +434,11 @@ void BM_Async_EmptyTasks100k(benchmark::State& state) {
 }
 
 // Scenario 3. state.range(0) outside threads submit kTasks in total.
-void BM_Cancelpool_EmptyTasks100kMulti(benchmark::State& state) {
+void CancelpoolEmptyTasks100kMulti(benchmark::State& state) {
   const int submitters = static_cast<int>(state.range(0));
   const int share = kTasks / submitters;
   ThreadPool pool(NumWorkers());
-  std::vector<std::vector<Future<void>>> futures(submitters);
+  std::vector<std::vector<cancelpool::Future<void>>> futures(submitters);
   for (auto& v : futures) v.reserve(share);
   std::atomic<int64_t> ok{0};
   SubmitterGroup group(submitters, [&](int i) {
@@ -465,15 +452,16 @@ void BM_Cancelpool_EmptyTasks100kMulti(benchmark::State& state) {
 }
 
 // Peers: each submitter posts its share; the tasks count down one latch.
-template <typename Post>
-void PeerMulti(benchmark::State& state, int total, Post post) {
+template <typename System>
+void PostEmptyTasks100kMulti(benchmark::State& state) {
+  System sys;
   const int submitters = static_cast<int>(state.range(0));
-  const int share = total / submitters;
+  const int share = kTasks / submitters;
   std::atomic<int64_t> ran{0};
   std::latch* done = nullptr;
   SubmitterGroup group(submitters, [&](int) {
     for (int i = 0; i < share; ++i) {
-      post([&ran, done] {
+      sys.Post([&ran, done] {
         ran.fetch_add(1, std::memory_order_relaxed);
         done->count_down();
       });
@@ -489,24 +477,7 @@ void PeerMulti(benchmark::State& state, int total, Post post) {
   FinishTasks(state, int64_t{share} * submitters, ran.load());
 }
 
-void BM_Tbb_EmptyTasks100kMulti(benchmark::State& state) {
-  PeerMulti(state, kTasks,
-            [](auto f) { g_tbb_workers->enqueue(std::move(f)); });
-}
-
-void BM_Asio_EmptyTasks100kMulti(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  PeerMulti(state, kTasks,
-            [&](auto f) { boost::asio::post(pool, std::move(f)); });
-  pool.join();
-}
-
-void BM_Plain_EmptyTasks100kMulti(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  PeerMulti(state, kTasks, [&](auto f) { pool.Submit(std::move(f)); });
-}
-
-void BM_Async_EmptyTasks100kMulti(benchmark::State& state) {
+void AsyncEmptyTasks100kMulti(benchmark::State& state) {
   state.SetLabel("10k tasks (a thread each)");
   const int submitters = static_cast<int>(state.range(0));
   const int share = kAsyncTasks / submitters;
@@ -549,47 +520,25 @@ void RoundTrips(benchmark::State& state, Trip trip) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_Cancelpool_RoundTrip(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
+// The task's own future (Cancelpool, Async).
+template <typename System>
+void SpawnRoundTrip(benchmark::State& state) {
+  System sys;
   RoundTrips(state, [&] {
-    auto r = pool.Submit([] { return 42; }).Get();
-    return r.ok() ? *r : -1;
+    auto f = sys.Spawn([] { return 42; });
+    return System::Get(f);
   });
 }
 
-void BM_Tbb_RoundTrip(benchmark::State& state) {
-  RoundTrips(state, [&] {
-    std::promise<int> p;
-    auto f = p.get_future();
-    g_tbb_workers->enqueue([&p] { p.set_value(42); });
-    return f.get();
-  });
-}
-
-void BM_Asio_RoundTrip(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
+// Peers: a std::promise the task sets.
+template <typename System>
+void PostRoundTrip(benchmark::State& state) {
+  System sys;
   RoundTrips(state, [&] {
     std::promise<int> p;
     auto f = p.get_future();
-    boost::asio::post(pool, [&p] { p.set_value(42); });
+    sys.Post([&p] { p.set_value(42); });
     return f.get();
-  });
-  pool.join();
-}
-
-void BM_Plain_RoundTrip(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  RoundTrips(state, [&] {
-    std::promise<int> p;
-    auto f = p.get_future();
-    pool.Submit([&p] { p.set_value(42); });
-    return f.get();
-  });
-}
-
-void BM_Async_RoundTrip(benchmark::State& state) {
-  RoundTrips(state, [] {
-    return std::async(std::launch::async, [] { return 42; }).get();
   });
 }
 
@@ -601,31 +550,42 @@ struct ChainState {
   std::latch* done = nullptr;
 };
 
-void CancelpoolStep(ThreadPool* pool, ChainState* c) {
-  if (--c->remaining == 0) {
-    c->done->count_down();
-    return;
-  }
-  pool->Submit([pool, c] { CancelpoolStep(pool, c); });
-}
-
 void FinishChain(benchmark::State& state, const ChainState& c, int length) {
   if (c.remaining != 0) state.SkipWithError("chain incomplete");
   state.SetItemsProcessed(state.iterations() * length);
   state.counters["length"] = length;
 }
 
-void BM_Cancelpool_Chain1M(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
+// Per iteration, one chain of `length`: start(&c) starts it, then its end is
+// awaited.
+template <typename Start>
+void Chains(benchmark::State& state, int length, Start start) {
   ChainState c;
   for (auto _ : state) {
     std::latch done(1);
-    c.remaining = kChain;
+    c.remaining = length;
     c.done = &done;
-    pool.Submit([&] { CancelpoolStep(&pool, &c); });
+    start(&c);
     done.wait();
   }
-  FinishChain(state, c, kChain);
+  FinishChain(state, c, length);
+}
+
+template <typename System>
+void PostStep(System* sys, ChainState* c) {
+  if (--c->remaining == 0) {
+    c->done->count_down();
+    return;
+  }
+  sys->Post([sys, c] { PostStep(sys, c); });
+}
+
+// Each link posts the next (Cancelpool, Asio, Plain).
+template <typename System>
+void PostChain1M(benchmark::State& state) {
+  System sys;
+  Chains(state, kChain,
+         [&](ChainState* c) { sys.Post([&sys, c] { PostStep(&sys, c); }); });
 }
 
 void TbbStep(tbb::task_group* group, ChainState* c) {
@@ -636,63 +596,15 @@ void TbbStep(tbb::task_group* group, ChainState* c) {
   group->run([group, c] { TbbStep(group, c); });
 }
 
-void BM_Tbb_Chain1M(benchmark::State& state) {
-  ChainState c;
-  for (auto _ : state) {
-    std::latch done(1);
-    c.remaining = kChain;
-    c.done = &done;
+// TBB: task_group::run from inside the group's tasks, in the fork-join arena.
+void TbbChain1M(benchmark::State& state) {
+  Chains(state, kChain, [](ChainState* c) {
     g_tbb_fork_join->execute([&] {
       tbb::task_group group;
-      group.run([&] { TbbStep(&group, &c); });
+      group.run([&] { TbbStep(&group, c); });
       group.wait();
     });
-    done.wait();
-  }
-  FinishChain(state, c, kChain);
-}
-
-void AsioStep(boost::asio::thread_pool* pool, ChainState* c) {
-  if (--c->remaining == 0) {
-    c->done->count_down();
-    return;
-  }
-  boost::asio::post(*pool, [pool, c] { AsioStep(pool, c); });
-}
-
-void BM_Asio_Chain1M(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  ChainState c;
-  for (auto _ : state) {
-    std::latch done(1);
-    c.remaining = kChain;
-    c.done = &done;
-    boost::asio::post(pool, [&] { AsioStep(&pool, &c); });
-    done.wait();
-  }
-  pool.join();
-  FinishChain(state, c, kChain);
-}
-
-void PlainStep(PlainPool* pool, ChainState* c) {
-  if (--c->remaining == 0) {
-    c->done->count_down();
-    return;
-  }
-  pool->Submit([pool, c] { PlainStep(pool, c); });
-}
-
-void BM_Plain_Chain1M(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  ChainState c;
-  for (auto _ : state) {
-    std::latch done(1);
-    c.remaining = kChain;
-    c.done = &done;
-    pool.Submit([&] { PlainStep(&pool, &c); });
-    done.wait();
-  }
-  FinishChain(state, c, kChain);
+  });
 }
 
 struct AsyncChain {
@@ -709,7 +621,9 @@ void AsyncStep(AsyncChain* a, int index) {
       std::async(std::launch::async, AsyncStep, a, index + 1);
 }
 
-void BM_Async_Chain1M(benchmark::State& state) {
+// Async: each link a new thread; the finished threads are joined in the
+// timed loop.
+void AsyncChain1M(benchmark::State& state) {
   state.SetLabel("10k long (a thread each)");
   AsyncChain a;
   for (auto _ : state) {
@@ -748,8 +662,10 @@ inline void PforRange(float k, int begin, int end) {
 }
 int PforChunks() { return 4 * NumWorkers(); }
 
+// Runs body(k) per iteration (the data built beforehand), then checks.
 template <typename Body>
 void RunPfor(benchmark::State& state, Body body) {
+  Pfor();
   float k = 0;
   for (auto _ : state) {
     k = k == 0.5f ? 1.5f : 0.5f;
@@ -779,26 +695,25 @@ void ChunkedPfor(float k, Submit submit) {
   }
 }
 
-void BM_Seq_ParallelFor1M(benchmark::State& state) {
-  Pfor();
+void SeqParallelFor1M(benchmark::State& state) {
   RunPfor(state, [](float k) { PforRange(k, 0, kPforN); });
 }
 
-void BM_Cancelpool_ParallelFor1M(benchmark::State& state) {
+// A future per chunk (Cancelpool, Async).
+template <typename System>
+void SpawnParallelFor1M(benchmark::State& state) {
   Pfor();
-  ThreadPool pool(NumWorkers());
-  std::vector<Future<void>> futures;
+  System sys;
+  std::vector<typename System::template Future<void>> futures;
   futures.reserve(PforChunks());
   RunPfor(state, [&](float k) {
-    ChunkedPfor(k,
-                [&](auto f) { futures.push_back(pool.Submit(std::move(f))); });
-    for (auto& f : futures) f.Wait();
+    ChunkedPfor(k, [&](auto f) { futures.push_back(sys.Spawn(std::move(f))); });
+    for (auto& f : futures) System::Wait(f);
     futures.clear();
   });
 }
 
-void BM_Tbb_ParallelFor1M(benchmark::State& state) {
-  Pfor();
+void TbbParallelFor1M(benchmark::State& state) {
   RunPfor(state, [&](float k) {
     g_tbb_fork_join->execute([&] {
       tbb::parallel_for(tbb::blocked_range<int>(0, kPforN),
@@ -809,46 +724,20 @@ void BM_Tbb_ParallelFor1M(benchmark::State& state) {
   });
 }
 
-void BM_Asio_ParallelFor1M(benchmark::State& state) {
+// Chunks posted, a latch counted down (Asio, Plain).
+template <typename System>
+void PostParallelFor1M(benchmark::State& state) {
   Pfor();
-  boost::asio::thread_pool pool(NumWorkers());
+  System sys;
   RunPfor(state, [&](float k) {
     std::latch done(PforChunks());
     ChunkedPfor(k, [&](auto f) {
-      boost::asio::post(pool, [f, &done] {
+      sys.Post([f, &done] {
         f();
         done.count_down();
       });
     });
     done.wait();
-  });
-  pool.join();
-}
-
-void BM_Plain_ParallelFor1M(benchmark::State& state) {
-  Pfor();
-  PlainPool pool(NumWorkers());
-  RunPfor(state, [&](float k) {
-    std::latch done(PforChunks());
-    ChunkedPfor(k, [&](auto f) {
-      pool.Submit([f, &done] {
-        f();
-        done.count_down();
-      });
-    });
-    done.wait();
-  });
-}
-
-void BM_Async_ParallelFor1M(benchmark::State& state) {
-  Pfor();
-  std::vector<std::future<void>> futures;
-  RunPfor(state, [&](float k) {
-    ChunkedPfor(k, [&](auto f) {
-      futures.push_back(std::async(std::launch::async, std::move(f)));
-    });
-    for (auto& f : futures) f.get();
-    futures.clear();
   });
 }
 
@@ -863,10 +752,10 @@ void BM_Async_ParallelFor1M(benchmark::State& state) {
 // Blocks NumWorkers() workers of any pool until Release().
 class Blockers {
  public:
-  template <typename Post>
-  explicit Blockers(Post post) {
+  template <typename System>
+  explicit Blockers(System& sys) {
     for (int i = 0; i < NumWorkers(); ++i) {
-      post([this] {
+      sys.Post([this] {
         started_.fetch_add(1);
         {
           std::unique_lock<std::mutex> lock(mu_);
@@ -904,49 +793,30 @@ void FinishCancelQueued(benchmark::State& state, int64_t ran) {
   state.counters["tasks"] = kTasks;
 }
 
-void BM_Cancelpool_CancelQueued100k(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
-  std::vector<Future<void>> futures;
+// Cancelpool: Future::Cancel on each; CancelpoolParent (kParent): the tasks
+// are children of one parent token (TaskOptions::parent) and one
+// RequestCancellation cancels them all (the group cancel).
+template <bool kParent>
+void CancelpoolCancelQueued100k(benchmark::State& state) {
+  CancelpoolSystem sys;
+  std::vector<cancelpool::Future<void>> futures;
   futures.reserve(kTasks);
   std::atomic<int64_t> ran{0};
   for (auto _ : state) {
-    Blockers blockers([&](auto f) { pool.Submit(std::move(f)); });
-    for (int i = 0; i < kTasks; ++i) {
-      futures.push_back(pool.Submit([&] { ran.fetch_add(1); }));
-    }
-    const int64_t t0 = NowNs();
-    for (auto& f : futures) f.Cancel();
-    for (auto& f : futures) {
-      if (!f.IsReady()) f.Wait();
-    }
-    const int64_t t1 = NowNs();
-    state.SetIterationTime((t1 - t0) * 1e-9);
-    for (auto& f : futures) {
-      if (f.outcome() != TaskOutcome::kCancelled) ran.fetch_add(1);
-    }
-    blockers.Release();
-    futures.clear();
-  }
-  FinishCancelQueued(state, ran.load());
-}
-
-// Variant: the tasks are children of one parent token (TaskOptions::parent);
-// one RequestCancellation cancels them all (the group cancel).
-void BM_CancelpoolParent_CancelQueued100k(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
-  std::vector<Future<void>> futures;
-  futures.reserve(kTasks);
-  std::atomic<int64_t> ran{0};
-  for (auto _ : state) {
-    Blockers blockers([&](auto f) { pool.Submit(std::move(f)); });
+    Blockers blockers(sys);
     CancellationSource parent;
     TaskOptions options;
-    options.parent = parent.Token();
+    if constexpr (kParent) options.parent = parent.Token();
     for (int i = 0; i < kTasks; ++i) {
-      futures.push_back(pool.SubmitWith(options, [&] { ran.fetch_add(1); }));
+      futures.push_back(
+          sys.pool().SubmitWith(options, [&] { ran.fetch_add(1); }));
     }
     const int64_t t0 = NowNs();
-    parent.RequestCancellation();
+    if constexpr (kParent) {
+      parent.RequestCancellation();
+    } else {
+      for (auto& f : futures) f.Cancel();
+    }
     for (auto& f : futures) {
       if (!f.IsReady()) f.Wait();
     }
@@ -961,7 +831,8 @@ void BM_CancelpoolParent_CancelQueued100k(benchmark::State& state) {
   FinishCancelQueued(state, ran.load());
 }
 
-void BM_Tbb_CancelQueued100k(benchmark::State& state) {
+// TBB: task_group::cancel + wait.
+void TbbCancelQueued100k(benchmark::State& state) {
   std::atomic<int64_t> ran{0};
   for (auto _ : state) {
     // The fork-join arena has one TBB worker (the other slot is the
@@ -997,15 +868,18 @@ void BM_Tbb_CancelQueued100k(benchmark::State& state) {
   FinishCancelQueued(state, ran.load());
 }
 
-template <typename Post>
-void FlagCancelQueued(benchmark::State& state, Post post) {
+// Asio, Plain: a shared flag the tasks check.
+template <typename System>
+void FlagCancelQueued100k(benchmark::State& state) {
+  System sys;
   std::atomic<int64_t> ran{0};
   for (auto _ : state) {
-    Blockers blockers(post);
+    Blockers blockers(sys);
     std::atomic<bool> cancelled{false};
     std::latch done(kTasks);
     for (int i = 0; i < kTasks; ++i) {
-      post([&] {
+      sys.Post([&] {
+        // Pairs with the release store of `cancelled` below.
         if (!cancelled.load(std::memory_order_acquire)) ran.fetch_add(1);
         done.count_down();
       });
@@ -1017,18 +891,6 @@ void FlagCancelQueued(benchmark::State& state, Post post) {
     state.SetIterationTime((NowNs() - t0) * 1e-9);
   }
   FinishCancelQueued(state, ran.load());
-}
-
-void BM_Asio_CancelQueued100k(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  FlagCancelQueued(state,
-                   [&](auto f) { boost::asio::post(pool, std::move(f)); });
-  pool.join();
-}
-
-void BM_Plain_CancelQueued100k(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  FlagCancelQueued(state, [&](auto f) { pool.Submit(std::move(f)); });
 }
 
 // ---------------------------------------------------------------------------
@@ -1045,16 +907,27 @@ void FinishCancelWait(benchmark::State& state, Latencies& lat, int64_t bad) {
   state.SetItemsProcessed(state.iterations());
 }
 
-template <typename Wait>
-void CancelpoolCancelWait(benchmark::State& state, Wait wait) {
+WaitResult SleepAnHour(const CancellationToken& token) {
+  return cancelpool::SleepFor(absl::Hours(1), token);
+}
+WaitResult WaitForNeverSetEvent(const CancellationToken& token) {
+  cancelpool::Event never_set;
+  return never_set.Wait(token);
+}
+
+// Cancelpool: SleepAnHour; CancelpoolEvent: WaitForNeverSetEvent.
+template <WaitResult (*kWait)(const CancellationToken&)>
+void CancelpoolCancelBlockedWait(benchmark::State& state) {
   ThreadPool pool(NumWorkers());
   Latencies lat;
   int64_t bad = 0;
   for (auto _ : state) {
     std::atomic<int64_t> tid{0};
     auto f = pool.Submit([&](CancellationToken token) -> absl::Status {
+      // Pairs with WaitUntilSleeping's acquire loads.
+      // Pairs with WaitUntilSleeping's acquire loads.
       tid.store(CurrentTid(), std::memory_order_release);
-      if (wait(token) != WaitResult::kCancelled)
+      if (kWait(token) != WaitResult::kCancelled)
         return absl::InternalError("x");
       return token.Reason();
     });
@@ -1070,19 +943,6 @@ void CancelpoolCancelWait(benchmark::State& state, Wait wait) {
   FinishCancelWait(state, lat, bad);
 }
 
-void BM_Cancelpool_CancelBlockedWait(benchmark::State& state) {
-  CancelpoolCancelWait(state, [](const CancellationToken& token) {
-    return cancelpool::SleepFor(absl::Hours(1), token);
-  });
-}
-
-void BM_CancelpoolEvent_CancelBlockedWait(benchmark::State& state) {
-  CancelpoolCancelWait(state, [](const CancellationToken& token) {
-    cancelpool::Event never_set;
-    return never_set.Wait(token);
-  });
-}
-
 // The peers' closest equivalent: a per-task flag + condition variable.
 struct FlagWait {
   std::mutex mu;
@@ -1091,6 +951,7 @@ struct FlagWait {
   std::atomic<int64_t> tid{0};
   // In the task.
   int Run() {
+    // Pairs with WaitUntilSleeping's acquire loads.
     tid.store(CurrentTid(), std::memory_order_release);
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [this] { return stop; });
@@ -1107,7 +968,7 @@ struct FlagWait {
 
 // `start(flag)` runs flag->Run() on the system and returns a std::future.
 template <typename Start>
-void PeerCancelWait(benchmark::State& state, Start start) {
+void FlagCancelWait(benchmark::State& state, Start start) {
   Latencies lat;
   int64_t bad = 0;
   for (auto _ : state) {
@@ -1125,38 +986,20 @@ void PeerCancelWait(benchmark::State& state, Start start) {
   FinishCancelWait(state, lat, bad);
 }
 
-void BM_Tbb_CancelBlockedWait(benchmark::State& state) {
-  PeerCancelWait(state, [&](FlagWait* w) {
+// Tbb, Asio, Plain: the task posted, its result through a std::promise.
+template <typename System>
+void PostCancelBlockedWait(benchmark::State& state) {
+  System sys;
+  FlagCancelWait(state, [&](FlagWait* w) {
     auto p = std::make_shared<std::promise<int>>();
     auto f = p->get_future();
-    g_tbb_workers->enqueue([p, w] { p->set_value(w->Run()); });
+    sys.Post([p, w] { p->set_value(w->Run()); });
     return f;
   });
 }
 
-void BM_Asio_CancelBlockedWait(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  PeerCancelWait(state, [&](FlagWait* w) {
-    auto p = std::make_shared<std::promise<int>>();
-    auto f = p->get_future();
-    boost::asio::post(pool, [p, w] { p->set_value(w->Run()); });
-    return f;
-  });
-  pool.join();
-}
-
-void BM_Plain_CancelBlockedWait(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  PeerCancelWait(state, [&](FlagWait* w) {
-    auto p = std::make_shared<std::promise<int>>();
-    auto f = p->get_future();
-    pool.Submit([p, w] { p->set_value(w->Run()); });
-    return f;
-  });
-}
-
-void BM_Async_CancelBlockedWait(benchmark::State& state) {
-  PeerCancelWait(state, [](FlagWait* w) {
+void AsyncCancelBlockedWait(benchmark::State& state) {
+  FlagCancelWait(state, [](FlagWait* w) {
     return std::async(std::launch::async, [w] { return w->Run(); });
   });
 }
@@ -1164,9 +1007,10 @@ void BM_Async_CancelBlockedWait(benchmark::State& state) {
 // ---------------------------------------------------------------------------
 // Scenario 8: heap allocations per submitted task (malloc-level count, see
 // support/alloc_counter.h): kAllocTasks tasks submitted from outside and
-// waited for, (a) as in scenario 2 (peers: fire-and-forget + latch; ours: the
-// future Submit always returns), (b) with a result the submitter reads
-// (peers: std::promise per task); and per spawn of fork-join fib(20).
+// waited for, (a) AllocsPerTask: as in scenario 2 (peers: fire-and-forget +
+// latch; ours: the future Submit always returns), (b) AllocsPerTaskWithResult:
+// with a result the submitter reads (peers: std::promise per task); and
+// (c) AllocsPerSpawn: per spawn of fork-join fib(20).
 
 void ReportAllocs(benchmark::State& state, uint64_t allocs, int64_t tasks) {
   if (!AllocCountingAvailable()) {
@@ -1178,104 +1022,83 @@ void ReportAllocs(benchmark::State& state, uint64_t allocs, int64_t tasks) {
   state.SetItemsProcessed(tasks);
 }
 
-void BM_Cancelpool_AllocsPerTask(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
-  std::vector<Future<void>> futures;
-  futures.reserve(kAllocTasks);
-  CancelpoolBatch(pool, kAllocTasks, futures);  // warm up
-  uint64_t allocs = 0;
-  int64_t tasks = 0;
-  for (auto _ : state) {
-    AllocCounter counter;
-    tasks += CancelpoolBatch(pool, kAllocTasks, futures);
-    allocs += counter.Stop();
-  }
-  ReportAllocs(state, allocs, tasks);
-}
-
-// Peers, fire-and-forget: post(f) runs f; the tasks count down a latch.
-template <typename Post>
-void PeerAllocs(benchmark::State& state, int n, Post post) {
-  auto batch = [&] {
-    std::latch done(n);
-    for (int i = 0; i < n; ++i) post([&done] { done.count_down(); });
-    done.wait();
-  };
-  batch();  // warm up
-  uint64_t allocs = 0;
-  int64_t tasks = 0;
-  for (auto _ : state) {
-    AllocCounter counter;
-    batch();
-    allocs += counter.Stop();
-    tasks += n;
-  }
-  ReportAllocs(state, allocs, tasks);
-}
-
-void BM_Tbb_AllocsPerTask(benchmark::State& state) {
-  PeerAllocs(state, kAllocTasks,
-             [](auto f) { g_tbb_workers->enqueue(std::move(f)); });
-}
-
-void BM_TbbGroup_AllocsPerTask(benchmark::State& state) {
-  auto batch = [] {
-    g_tbb_fork_join->execute([] {
-      tbb::task_group group;
-      std::atomic<int> ran{0};
-      for (int i = 0; i < kAllocTasks; ++i)
-        group.run([&ran] { ran.fetch_add(1); });
-      group.wait();
-    });
-  };
+// Runs batch() once to warm up, then once per iteration under an
+// AllocCounter; batch() returns how many tasks it ran.
+template <typename Batch>
+void CountAllocs(benchmark::State& state, Batch batch) {
   batch();
   uint64_t allocs = 0;
   int64_t tasks = 0;
   for (auto _ : state) {
     AllocCounter counter;
-    batch();
+    tasks += batch();
     allocs += counter.Stop();
-    tasks += kAllocTasks;
   }
   ReportAllocs(state, allocs, tasks);
 }
 
-void BM_Asio_AllocsPerTask(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  PeerAllocs(state, kAllocTasks,
-             [&](auto f) { boost::asio::post(pool, std::move(f)); });
-  pool.join();
+// (a)
+void CancelpoolAllocsPerTask(benchmark::State& state) {
+  ThreadPool pool(NumWorkers());
+  std::vector<cancelpool::Future<void>> futures;
+  futures.reserve(kAllocTasks);
+  CountAllocs(state,
+              [&] { return CancelpoolBatch(pool, kAllocTasks, futures); });
 }
 
-void BM_Plain_AllocsPerTask(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  PeerAllocs(state, kAllocTasks, [&](auto f) { pool.Submit(std::move(f)); });
+// Peers, fire-and-forget: the tasks count down a latch.
+template <typename System>
+void PostAllocsPerTask(benchmark::State& state) {
+  System sys;
+  CountAllocs(state, [&] {
+    std::latch done(kAllocTasks);
+    for (int i = 0; i < kAllocTasks; ++i)
+      sys.Post([&done] { done.count_down(); });
+    done.wait();
+    return int64_t{kAllocTasks};
+  });
 }
 
-void BM_Async_AllocsPerTask(benchmark::State& state) {
+void TbbGroupAllocsPerTask(benchmark::State& state) {
+  CountAllocs(state, [] {
+    std::atomic<int> ran{0};
+    TbbGroupRun(kAllocTasks, [&ran] { ran.fetch_add(1); });
+    return int64_t{kAllocTasks};
+  });
+}
+
+// No warm-up: every task is a new thread.
+template <typename Spawn>
+void AsyncAllocs(benchmark::State& state, Spawn spawn) {
   state.SetLabel("1k tasks (a thread each)");
-  std::vector<std::future<void>> futures;
-  futures.reserve(1000);
   uint64_t allocs = 0;
   int64_t tasks = 0;
   for (auto _ : state) {
     AllocCounter counter;
-    for (int i = 0; i < 1000; ++i)
-      futures.push_back(std::async(std::launch::async, [] {}));
-    for (auto& f : futures) f.get();
-    futures.clear();
+    tasks += spawn();
     allocs += counter.Stop();
-    tasks += 1000;
   }
   ReportAllocs(state, allocs, tasks);
 }
 
-// (b) with a result.
-void BM_Cancelpool_AllocsPerTaskWithResult(benchmark::State& state) {
+void AsyncAllocsPerTask(benchmark::State& state) {
+  std::vector<std::future<void>> futures;
+  futures.reserve(kAsyncAllocTasks);
+  AsyncAllocs(state, [&] {
+    for (int i = 0; i < kAsyncAllocTasks; ++i)
+      futures.push_back(std::async(std::launch::async, [] {}));
+    for (auto& f : futures) f.get();
+    futures.clear();
+    return int64_t{kAsyncAllocTasks};
+  });
+}
+
+// (b)
+void CancelpoolAllocsPerTaskWithResult(benchmark::State& state) {
   ThreadPool pool(NumWorkers());
-  std::vector<Future<int>> futures;
+  std::vector<cancelpool::Future<int>> futures;
   futures.reserve(kAllocTasks);
-  auto batch = [&] {
+  CountAllocs(state, [&] {
     for (int i = 0; i < kAllocTasks; ++i)
       futures.push_back(pool.Submit([i] { return i; }));
     int64_t ok = 0;
@@ -1285,105 +1108,54 @@ void BM_Cancelpool_AllocsPerTaskWithResult(benchmark::State& state) {
     }
     futures.clear();
     return ok;
-  };
-  batch();
-  uint64_t allocs = 0;
-  int64_t tasks = 0;
-  for (auto _ : state) {
-    AllocCounter counter;
-    tasks += batch();
-    allocs += counter.Stop();
-  }
-  ReportAllocs(state, allocs, tasks);
+  });
 }
 
-template <typename Post>
-void PeerAllocsWithResult(benchmark::State& state, int n, Post post) {
+template <typename System>
+void PostAllocsPerTaskWithResult(benchmark::State& state) {
+  System sys;
   std::vector<std::promise<int>> promises;
   std::vector<std::future<int>> futures;
-  promises.reserve(n);
-  futures.reserve(n);
-  auto batch = [&] {
-    for (int i = 0; i < n; ++i) {
+  promises.reserve(kAllocTasks);
+  futures.reserve(kAllocTasks);
+  CountAllocs(state, [&] {
+    for (int i = 0; i < kAllocTasks; ++i) {
       promises.emplace_back();
       futures.push_back(promises.back().get_future());
       std::promise<int>* p = &promises.back();
-      post([p, i] { p->set_value(i); });
+      sys.Post([p, i] { p->set_value(i); });
     }
     int64_t ok = 0;
-    for (int i = 0; i < n; ++i) ok += futures[i].get() == i;
+    for (int i = 0; i < kAllocTasks; ++i) ok += futures[i].get() == i;
     futures.clear();
     promises.clear();
     return ok;
-  };
-  batch();
-  uint64_t allocs = 0;
-  int64_t tasks = 0;
-  for (auto _ : state) {
-    AllocCounter counter;
-    tasks += batch();
-    allocs += counter.Stop();
-  }
-  ReportAllocs(state, allocs, tasks);
+  });
 }
 
-void BM_Tbb_AllocsPerTaskWithResult(benchmark::State& state) {
-  PeerAllocsWithResult(state, kAllocTasks,
-                       [](auto f) { g_tbb_workers->enqueue(std::move(f)); });
-}
-
-void BM_Asio_AllocsPerTaskWithResult(benchmark::State& state) {
-  boost::asio::thread_pool pool(NumWorkers());
-  PeerAllocsWithResult(state, kAllocTasks,
-                       [&](auto f) { boost::asio::post(pool, std::move(f)); });
-  pool.join();
-}
-
-void BM_Plain_AllocsPerTaskWithResult(benchmark::State& state) {
-  PlainPool pool(NumWorkers());
-  PeerAllocsWithResult(state, kAllocTasks,
-                       [&](auto f) { pool.Submit(std::move(f)); });
-}
-
-void BM_Async_AllocsPerTaskWithResult(benchmark::State& state) {
-  state.SetLabel("1k tasks (a thread each)");
+void AsyncAllocsPerTaskWithResult(benchmark::State& state) {
   std::vector<std::future<int>> futures;
-  futures.reserve(1000);
-  uint64_t allocs = 0;
-  int64_t tasks = 0;
-  for (auto _ : state) {
-    AllocCounter counter;
-    for (int i = 0; i < 1000; ++i) {
+  futures.reserve(kAsyncAllocTasks);
+  AsyncAllocs(state, [&] {
+    for (int i = 0; i < kAsyncAllocTasks; ++i) {
       futures.push_back(std::async(std::launch::async, [i] { return i; }));
     }
-    for (int i = 0; i < 1000; ++i) tasks += futures[i].get() == i;
+    int64_t ok = 0;
+    for (int i = 0; i < kAsyncAllocTasks; ++i) ok += futures[i].get() == i;
     futures.clear();
-    allocs += counter.Stop();
-  }
-  ReportAllocs(state, allocs, tasks);
+    return ok;
+  });
 }
 
-// (c) per spawn of fork-join fib(20).
-void BM_Cancelpool_AllocsPerSpawn(benchmark::State& state) {
-  ThreadPool pool(NumWorkers());
+// (c)
+template <typename System>
+void AllocsPerSpawn(benchmark::State& state) {
+  System sys;
   uint64_t allocs = 0;
   int64_t spawns = 0, r = 0;
   for (auto _ : state) {
     AllocCounter counter;
-    r = *pool.Submit([&pool] { return PoolFib(pool, 20); }).Get();
-    allocs += counter.Stop();
-    spawns += FibSpawns(20);
-  }
-  if (r != FibValue(20)) state.SkipWithError("wrong fib value");
-  ReportAllocs(state, allocs, spawns);
-}
-
-void BM_Tbb_AllocsPerSpawn(benchmark::State& state) {
-  uint64_t allocs = 0;
-  int64_t spawns = 0, r = 0;
-  for (auto _ : state) {
-    AllocCounter counter;
-    g_tbb_fork_join->execute([&] { r = TbbFib(20); });
+    r = sys.Fib(20);
     allocs += counter.Stop();
     spawns += FibSpawns(20);
   }
@@ -1394,7 +1166,7 @@ void BM_Tbb_AllocsPerSpawn(benchmark::State& state) {
 // ---------------------------------------------------------------------------
 // Scenario 9: calibration rows for this machine.
 
-void BM_Calib_FetchAdd(benchmark::State& state) {
+void FetchAdd(benchmark::State& state) {
   std::atomic<uint64_t> x{0};
   for (auto _ : state) {
     x.fetch_add(1, std::memory_order_seq_cst);
@@ -1406,7 +1178,7 @@ void BM_Calib_FetchAdd(benchmark::State& state) {
 }
 
 // One iteration = A wakes B, B wakes A (mutex + condition variable).
-void BM_Calib_CvPingPong(benchmark::State& state) {
+void CvPingPong(benchmark::State& state) {
   std::mutex mu;
   std::condition_variable cv;
   int64_t turn = 0;  // even: main's turn to send, odd: partner's
@@ -1437,146 +1209,142 @@ void BM_Calib_CvPingPong(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------
+// The table: every benchmark, registered as BM_<system>_<scenario> with its
+// settings. Settings are applied at registration, after --cancelpool_quick
+// was read.
+
+using Settings = void (*)(benchmark::internal::Benchmark*);
+
+void Ms(benchmark::internal::Benchmark* b) {
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+void Us(benchmark::internal::Benchmark* b) {
+  b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+void Ns(benchmark::internal::Benchmark* b) {
+  b->UseRealTime()->Unit(benchmark::kNanosecond);
+}
+void Submitters(benchmark::internal::Benchmark* b) {
+  Ms(b);
+  b->ArgName("submitters")->Arg(2)->Arg(4);
+}
+// Per-iteration set-up outside the timed part: manual time, fixed counts.
+template <int kIters, benchmark::TimeUnit kUnit>
+void Manual(benchmark::internal::Benchmark* b) {
+  b->UseManualTime()->Iterations(Iters(kIters))->Unit(kUnit);
+}
+void Allocs(benchmark::internal::Benchmark* b) {
+  b->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(g_quick ? 1 : 3);
+}
+
+struct Entry {
+  const char* system;
+  const char* scenario;
+  void (*run)(benchmark::State&);
+  Settings settings;
+};
+
+using Cp = CancelpoolSystem;
+using Tbb = TbbSystem;
+using Asio = AsioSystem;
+using Plain = PlainSystem;
+using Async = AsyncSystem;
+constexpr auto kCancelQueued = Manual<20, benchmark::kMillisecond>;
+constexpr auto kCancelWait = Manual<500, benchmark::kMicrosecond>;
+
+constexpr Entry kBenchmarks[] = {
+    // 1
+    {"Seq", "Fib30", SeqFib30, Ms},
+    {"Cancelpool", "Fib30", Fib30<Cp>, Ms},
+    {"Tbb", "Fib30", Fib30<Tbb>, Ms},
+    // 1b
+    {"Seq", "Fib30Leaves", SeqFib30Leaves, Ms},
+    {"Cancelpool", "Fib30Leaves", SpawnFib30Leaves<Cp>, Ms},
+    {"Tbb", "Fib30Leaves", TbbFib30Leaves, Ms},
+    {"Asio", "Fib30Leaves", PostFib30Leaves<Asio>, Ms},
+    {"Plain", "Fib30Leaves", PostFib30Leaves<Plain>, Ms},
+    {"Async", "Fib30Leaves", SpawnFib30Leaves<Async>, Ms},
+    // 2
+    {"Cancelpool", "EmptyTasks100k", CancelpoolEmptyTasks100k, Ms},
+    {"CancelpoolLatch", "EmptyTasks100k", PostEmptyTasks100k<Cp>, Ms},
+    {"Tbb", "EmptyTasks100k", PostEmptyTasks100k<Tbb>, Ms},
+    {"TbbGroup", "EmptyTasks100k", TbbGroupEmptyTasks100k, Ms},
+    {"Asio", "EmptyTasks100k", PostEmptyTasks100k<Asio>, Ms},
+    {"Plain", "EmptyTasks100k", PostEmptyTasks100k<Plain>, Ms},
+    {"Async", "EmptyTasks100k", AsyncEmptyTasks100k, Ms},
+    // 3
+    {"Cancelpool", "EmptyTasks100kMulti", CancelpoolEmptyTasks100kMulti,
+     Submitters},
+    {"Tbb", "EmptyTasks100kMulti", PostEmptyTasks100kMulti<Tbb>, Submitters},
+    {"Asio", "EmptyTasks100kMulti", PostEmptyTasks100kMulti<Asio>, Submitters},
+    {"Plain", "EmptyTasks100kMulti", PostEmptyTasks100kMulti<Plain>,
+     Submitters},
+    {"Async", "EmptyTasks100kMulti", AsyncEmptyTasks100kMulti, Submitters},
+    // 4
+    {"Cancelpool", "RoundTrip", SpawnRoundTrip<Cp>, Us},
+    {"Tbb", "RoundTrip", PostRoundTrip<Tbb>, Us},
+    {"Asio", "RoundTrip", PostRoundTrip<Asio>, Us},
+    {"Plain", "RoundTrip", PostRoundTrip<Plain>, Us},
+    {"Async", "RoundTrip", SpawnRoundTrip<Async>, Us},
+    // 5
+    {"Cancelpool", "Chain1M", PostChain1M<Cp>, Ms},
+    {"Tbb", "Chain1M", TbbChain1M, Ms},
+    {"Asio", "Chain1M", PostChain1M<Asio>, Ms},
+    {"Plain", "Chain1M", PostChain1M<Plain>, Ms},
+    {"Async", "Chain1M", AsyncChain1M, Ms},
+    // 6
+    {"Seq", "ParallelFor1M", SeqParallelFor1M, Us},
+    {"Cancelpool", "ParallelFor1M", SpawnParallelFor1M<Cp>, Us},
+    {"Tbb", "ParallelFor1M", TbbParallelFor1M, Us},
+    {"Asio", "ParallelFor1M", PostParallelFor1M<Asio>, Us},
+    {"Plain", "ParallelFor1M", PostParallelFor1M<Plain>, Us},
+    {"Async", "ParallelFor1M", SpawnParallelFor1M<Async>, Us},
+    // 7a
+    {"Cancelpool", "CancelQueued100k", CancelpoolCancelQueued100k<false>,
+     kCancelQueued},
+    {"CancelpoolParent", "CancelQueued100k", CancelpoolCancelQueued100k<true>,
+     kCancelQueued},
+    {"Tbb", "CancelQueued100k", TbbCancelQueued100k, kCancelQueued},
+    {"Asio", "CancelQueued100k", FlagCancelQueued100k<Asio>, kCancelQueued},
+    {"Plain", "CancelQueued100k", FlagCancelQueued100k<Plain>, kCancelQueued},
+    // 7b
+    {"Cancelpool", "CancelBlockedWait",
+     CancelpoolCancelBlockedWait<SleepAnHour>, kCancelWait},
+    {"CancelpoolEvent", "CancelBlockedWait",
+     CancelpoolCancelBlockedWait<WaitForNeverSetEvent>, kCancelWait},
+    {"Tbb", "CancelBlockedWait", PostCancelBlockedWait<Tbb>, kCancelWait},
+    {"Asio", "CancelBlockedWait", PostCancelBlockedWait<Asio>, kCancelWait},
+    {"Plain", "CancelBlockedWait", PostCancelBlockedWait<Plain>, kCancelWait},
+    {"Async", "CancelBlockedWait", AsyncCancelBlockedWait,
+     Manual<200, benchmark::kMicrosecond>},
+    // 8
+    {"Cancelpool", "AllocsPerTask", CancelpoolAllocsPerTask, Allocs},
+    {"Tbb", "AllocsPerTask", PostAllocsPerTask<Tbb>, Allocs},
+    {"TbbGroup", "AllocsPerTask", TbbGroupAllocsPerTask, Allocs},
+    {"Asio", "AllocsPerTask", PostAllocsPerTask<Asio>, Allocs},
+    {"Plain", "AllocsPerTask", PostAllocsPerTask<Plain>, Allocs},
+    {"Async", "AllocsPerTask", AsyncAllocsPerTask, Allocs},
+    {"Cancelpool", "AllocsPerTaskWithResult", CancelpoolAllocsPerTaskWithResult,
+     Allocs},
+    {"Tbb", "AllocsPerTaskWithResult", PostAllocsPerTaskWithResult<Tbb>,
+     Allocs},
+    {"Asio", "AllocsPerTaskWithResult", PostAllocsPerTaskWithResult<Asio>,
+     Allocs},
+    {"Plain", "AllocsPerTaskWithResult", PostAllocsPerTaskWithResult<Plain>,
+     Allocs},
+    {"Async", "AllocsPerTaskWithResult", AsyncAllocsPerTaskWithResult, Allocs},
+    {"Cancelpool", "AllocsPerSpawn", AllocsPerSpawn<Cp>, Allocs},
+    {"Tbb", "AllocsPerSpawn", AllocsPerSpawn<Tbb>, Allocs},
+    // 9
+    {"Calib", "FetchAdd", FetchAdd, Ns},
+    {"Calib", "CvPingPong", CvPingPong, Ns},
+};
 
 void RegisterAll() {
-  using benchmark::RegisterBenchmark;
-  auto ms = [](benchmark::internal::Benchmark* b) {
-    return b->UseRealTime()->Unit(benchmark::kMillisecond);
-  };
-  auto us = [](benchmark::internal::Benchmark* b) {
-    return b->UseRealTime()->Unit(benchmark::kMicrosecond);
-  };
-  auto ns = [](benchmark::internal::Benchmark* b) {
-    return b->UseRealTime()->Unit(benchmark::kNanosecond);
-  };
-  // Per-iteration set-up outside the timed part: manual time, fixed counts.
-  auto manual = [](benchmark::internal::Benchmark* b, int iters,
-                   benchmark::TimeUnit unit) {
-    return b->UseManualTime()->Iterations(Iters(iters))->Unit(unit);
-  };
-
-  // 1
-  ms(RegisterBenchmark("BM_Seq_Fib30", BM_Seq_Fib30));
-  ms(RegisterBenchmark("BM_Cancelpool_Fib30", BM_Cancelpool_Fib30));
-  ms(RegisterBenchmark("BM_Tbb_Fib30", BM_Tbb_Fib30));
-  // 1b
-  ms(RegisterBenchmark("BM_Seq_Fib30Leaves", BM_Seq_Fib30Leaves));
-  ms(RegisterBenchmark("BM_Cancelpool_Fib30Leaves", BM_Cancelpool_Fib30Leaves));
-  ms(RegisterBenchmark("BM_Tbb_Fib30Leaves", BM_Tbb_Fib30Leaves));
-  ms(RegisterBenchmark("BM_Asio_Fib30Leaves", BM_Asio_Fib30Leaves));
-  ms(RegisterBenchmark("BM_Plain_Fib30Leaves", BM_Plain_Fib30Leaves));
-  ms(RegisterBenchmark("BM_Async_Fib30Leaves", BM_Async_Fib30Leaves));
-  // 2
-  ms(RegisterBenchmark("BM_Cancelpool_EmptyTasks100k",
-                       BM_Cancelpool_EmptyTasks100k));
-  ms(RegisterBenchmark("BM_CancelpoolLatch_EmptyTasks100k",
-                       BM_CancelpoolLatch_EmptyTasks100k));
-  ms(RegisterBenchmark("BM_Tbb_EmptyTasks100k", BM_Tbb_EmptyTasks100k));
-  ms(RegisterBenchmark("BM_TbbGroup_EmptyTasks100k",
-                       BM_TbbGroup_EmptyTasks100k));
-  ms(RegisterBenchmark("BM_Asio_EmptyTasks100k", BM_Asio_EmptyTasks100k));
-  ms(RegisterBenchmark("BM_Plain_EmptyTasks100k", BM_Plain_EmptyTasks100k));
-  ms(RegisterBenchmark("BM_Async_EmptyTasks100k", BM_Async_EmptyTasks100k));
-  // 3
-  for (auto* b : {
-           RegisterBenchmark("BM_Cancelpool_EmptyTasks100kMulti",
-                             BM_Cancelpool_EmptyTasks100kMulti),
-           RegisterBenchmark("BM_Tbb_EmptyTasks100kMulti",
-                             BM_Tbb_EmptyTasks100kMulti),
-           RegisterBenchmark("BM_Asio_EmptyTasks100kMulti",
-                             BM_Asio_EmptyTasks100kMulti),
-           RegisterBenchmark("BM_Plain_EmptyTasks100kMulti",
-                             BM_Plain_EmptyTasks100kMulti),
-           RegisterBenchmark("BM_Async_EmptyTasks100kMulti",
-                             BM_Async_EmptyTasks100kMulti),
-       }) {
-    ms(b)->ArgName("submitters")->Arg(2)->Arg(4);
+  for (const Entry& e : kBenchmarks) {
+    e.settings(benchmark::RegisterBenchmark(
+        ("BM_" + std::string(e.system) + "_" + e.scenario).c_str(), e.run));
   }
-  // 4
-  us(RegisterBenchmark("BM_Cancelpool_RoundTrip", BM_Cancelpool_RoundTrip));
-  us(RegisterBenchmark("BM_Tbb_RoundTrip", BM_Tbb_RoundTrip));
-  us(RegisterBenchmark("BM_Asio_RoundTrip", BM_Asio_RoundTrip));
-  us(RegisterBenchmark("BM_Plain_RoundTrip", BM_Plain_RoundTrip));
-  us(RegisterBenchmark("BM_Async_RoundTrip", BM_Async_RoundTrip));
-  // 5
-  ms(RegisterBenchmark("BM_Cancelpool_Chain1M", BM_Cancelpool_Chain1M));
-  ms(RegisterBenchmark("BM_Tbb_Chain1M", BM_Tbb_Chain1M));
-  ms(RegisterBenchmark("BM_Asio_Chain1M", BM_Asio_Chain1M));
-  ms(RegisterBenchmark("BM_Plain_Chain1M", BM_Plain_Chain1M));
-  ms(RegisterBenchmark("BM_Async_Chain1M", BM_Async_Chain1M));
-  // 6
-  us(RegisterBenchmark("BM_Seq_ParallelFor1M", BM_Seq_ParallelFor1M));
-  us(RegisterBenchmark("BM_Cancelpool_ParallelFor1M",
-                       BM_Cancelpool_ParallelFor1M));
-  us(RegisterBenchmark("BM_Tbb_ParallelFor1M", BM_Tbb_ParallelFor1M));
-  us(RegisterBenchmark("BM_Asio_ParallelFor1M", BM_Asio_ParallelFor1M));
-  us(RegisterBenchmark("BM_Plain_ParallelFor1M", BM_Plain_ParallelFor1M));
-  us(RegisterBenchmark("BM_Async_ParallelFor1M", BM_Async_ParallelFor1M));
-  // 7a
-  manual(RegisterBenchmark("BM_Cancelpool_CancelQueued100k",
-                           BM_Cancelpool_CancelQueued100k),
-         20, benchmark::kMillisecond);
-  manual(RegisterBenchmark("BM_CancelpoolParent_CancelQueued100k",
-                           BM_CancelpoolParent_CancelQueued100k),
-         20, benchmark::kMillisecond);
-  manual(RegisterBenchmark("BM_Tbb_CancelQueued100k", BM_Tbb_CancelQueued100k),
-         20, benchmark::kMillisecond);
-  manual(
-      RegisterBenchmark("BM_Asio_CancelQueued100k", BM_Asio_CancelQueued100k),
-      20, benchmark::kMillisecond);
-  manual(
-      RegisterBenchmark("BM_Plain_CancelQueued100k", BM_Plain_CancelQueued100k),
-      20, benchmark::kMillisecond);
-  // 7b
-  manual(RegisterBenchmark("BM_Cancelpool_CancelBlockedWait",
-                           BM_Cancelpool_CancelBlockedWait),
-         500, benchmark::kMicrosecond);
-  manual(RegisterBenchmark("BM_CancelpoolEvent_CancelBlockedWait",
-                           BM_CancelpoolEvent_CancelBlockedWait),
-         500, benchmark::kMicrosecond);
-  manual(
-      RegisterBenchmark("BM_Tbb_CancelBlockedWait", BM_Tbb_CancelBlockedWait),
-      500, benchmark::kMicrosecond);
-  manual(
-      RegisterBenchmark("BM_Asio_CancelBlockedWait", BM_Asio_CancelBlockedWait),
-      500, benchmark::kMicrosecond);
-  manual(RegisterBenchmark("BM_Plain_CancelBlockedWait",
-                           BM_Plain_CancelBlockedWait),
-         500, benchmark::kMicrosecond);
-  manual(RegisterBenchmark("BM_Async_CancelBlockedWait",
-                           BM_Async_CancelBlockedWait),
-         200, benchmark::kMicrosecond);
-  // 8
-  for (auto* b : {
-           RegisterBenchmark("BM_Cancelpool_AllocsPerTask",
-                             BM_Cancelpool_AllocsPerTask),
-           RegisterBenchmark("BM_Tbb_AllocsPerTask", BM_Tbb_AllocsPerTask),
-           RegisterBenchmark("BM_TbbGroup_AllocsPerTask",
-                             BM_TbbGroup_AllocsPerTask),
-           RegisterBenchmark("BM_Asio_AllocsPerTask", BM_Asio_AllocsPerTask),
-           RegisterBenchmark("BM_Plain_AllocsPerTask", BM_Plain_AllocsPerTask),
-           RegisterBenchmark("BM_Async_AllocsPerTask", BM_Async_AllocsPerTask),
-           RegisterBenchmark("BM_Cancelpool_AllocsPerTaskWithResult",
-                             BM_Cancelpool_AllocsPerTaskWithResult),
-           RegisterBenchmark("BM_Tbb_AllocsPerTaskWithResult",
-                             BM_Tbb_AllocsPerTaskWithResult),
-           RegisterBenchmark("BM_Asio_AllocsPerTaskWithResult",
-                             BM_Asio_AllocsPerTaskWithResult),
-           RegisterBenchmark("BM_Plain_AllocsPerTaskWithResult",
-                             BM_Plain_AllocsPerTaskWithResult),
-           RegisterBenchmark("BM_Async_AllocsPerTaskWithResult",
-                             BM_Async_AllocsPerTaskWithResult),
-           RegisterBenchmark("BM_Cancelpool_AllocsPerSpawn",
-                             BM_Cancelpool_AllocsPerSpawn),
-           RegisterBenchmark("BM_Tbb_AllocsPerSpawn", BM_Tbb_AllocsPerSpawn),
-       }) {
-    b->UseRealTime()
-        ->Unit(benchmark::kMillisecond)
-        ->Iterations(g_quick ? 1 : 3);
-  }
-  // 9
-  ns(RegisterBenchmark("BM_Calib_FetchAdd", BM_Calib_FetchAdd));
-  ns(RegisterBenchmark("BM_Calib_CvPingPong", BM_Calib_CvPingPong));
 }
 
 }  // namespace

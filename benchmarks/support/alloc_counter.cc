@@ -22,6 +22,9 @@ namespace {
 std::atomic<bool> g_counting{false};
 std::atomic<uint64_t> g_allocations{0};
 
+// Relaxed: pairs with nothing. An allocation racing with AllocCounter's
+// start or stop may or may not be counted; the counted sections are bounded
+// by the benchmark's own waits.
 inline void Count() {
   if (g_counting.load(std::memory_order_relaxed)) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);

@@ -1,18 +1,25 @@
 // Copyright 2026 The cancelpool Authors.
 //
 // Small helpers shared by the benchmark binaries: worker count, fib, latency
-// percentiles, a group of persistent "outside" submitter threads.
+// percentiles, a group of persistent "outside" submitter threads, "is this
+// thread asleep in the kernel".
 #ifndef CANCELPOOL_BENCHMARKS_SUPPORT_BENCH_UTIL_H_
 #define CANCELPOOL_BENCHMARKS_SUPPORT_BENCH_UTIL_H_
 
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -72,6 +79,43 @@ class CoresBusy {
  private:
   int64_t wall_, cpu_;
 };
+
+// Calls `f` until it returns true, yielding in between.
+template <typename F>
+void SpinUntil(F f) {
+  while (!f()) std::this_thread::yield();
+}
+
+// "Is this thread really blocked?" -- the cancellation-latency benchmarks
+// cancel only once the task's thread sleeps in the kernel.
+inline int64_t CurrentTid() {
+  return static_cast<int64_t>(syscall(SYS_gettid));
+}
+
+// The state letter of thread `tid` of this process in /proc ('S': asleep in
+// the kernel), or '?'.
+inline char ThreadState(int64_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%lld/stat",
+                static_cast<long long>(tid));
+  std::ifstream in(path);
+  std::string stat;
+  std::getline(in, stat);
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return '?';
+  return stat[close + 2];
+}
+
+// Waits until a task has published its CurrentTid() in `tid` and that thread
+// sleeps in the kernel (at most 100000 looks, then returns anyway).
+// The acquire loads pair with the task's release store of its tid.
+inline void WaitUntilSleeping(const std::atomic<int64_t>& tid) {
+  SpinUntil([&] { return tid.load(std::memory_order_acquire) != 0; });
+  const int64_t t = tid.load(std::memory_order_acquire);
+  for (int i = 0; i < 100000 && ThreadState(t) != 'S'; ++i) {
+    std::this_thread::yield();
+  }
+}
 
 // Plain recursive fib (the sequential baseline).
 __attribute__((noinline)) inline int SeqFib(int n) {
