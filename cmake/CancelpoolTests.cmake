@@ -1,18 +1,29 @@
 # cancelpool's tests under ctest.
 #
-# Every tests/*_test.cc and tests/reliability/*_test.cc becomes a test named
-# by its path (tests/cancellation_test, tests/reliability/stress_test), built
-# from that one file plus gtest_main, linked with every cancelpool library
-# and the Abseil components below. To add a test, add the file: nothing here
+# Every *_test.cc in the module folders below (tests/cancel, tests/pool,
+# tests/signal, tests/reliability) becomes a test named by its path
+# (tests/cancel/cancellation_test, tests/reliability/stress_test), built from
+# that one file plus gtest_main, linked with every cancelpool library and the
+# Abseil components below. The hostile suite (tests/hostile) runs under Bazel
+# only: it needs one process per test (Bazel's shard_count) and its TSan
+# options. To add a test, add the file: nothing here
 # changes unless it needs more than that; then say so in the maps below
 # (extra sources, helper binaries, environment) or, if it cannot build
 # without Bazel, in CANCELPOOL_CMAKE_SKIPPED_TESTS with the reason.
 #
 # Tests run in the build directory, with helper binaries at the same
-# relative paths as their sources (tests/signal_child), like Bazel's
-# runfiles. The time limit is Bazel's for a medium test.
+# relative paths as their sources (tests/signal/signal_mode_server), like
+# Bazel's runfiles (testing_util::RunfilePath finds them there). The time limit is Bazel's for a medium test.
 
 find_package(GTest REQUIRED)
+
+# The folders whose *_test.cc files are tests here.
+set(CANCELPOOL_CMAKE_TEST_DIRS
+  tests/cancel
+  tests/pool
+  tests/signal
+  tests/reliability
+)
 
 # Tests that only Bazel builds, and why.
 set(CANCELPOOL_CMAKE_SKIPPED_TESTS
@@ -41,18 +52,17 @@ set(CANCELPOOL_TEST_TIMEOUT 300)
 #   <test>_DEPS      more libraries
 #   <test>_HELPERS   helper binaries (their sources' paths) it runs
 #   <test>_ENV       environment variables (NAME=value)
-set(tests/signal_shutdown_test_HELPERS tests/signal_child.cc)
+set(tests/signal/signal_shutdown_test_HELPERS tests/signal/signal_mode_server.cc)
 set(tests/reliability/stress_test_DEPS cancelpool_stress_harness)
 set(tests/reliability/fuzz_replay_test_SOURCES tests/reliability/fuzz_target.cc)
 set(tests/reliability/fuzz_replay_test_DEPS cancelpool_stress_harness)
 set(tests/reliability/fuzz_replay_test_ENV
   "CANCELPOOL_FUZZ_CORPUS=${PROJECT_SOURCE_DIR}/tests/reliability/fuzz_corpus")
-set(tests/reliability/signal_trials_test_HELPERS tests/reliability/signal_child.cc)
-set(tests/reliability/signal_trials_test_ENV
-  "CANCELPOOL_SIGNAL_CHILD=${PROJECT_BINARY_DIR}/tests/reliability/signal_child")
+set(tests/reliability/signal_trials_test_HELPERS
+  tests/reliability/signal_trial_server.cc)
 
-# "cancelpool/tests/test_util.h" for the tests, as Bazel's //tests:test_util
-# gives it; the source root for "tests/reliability/...".
+# "cancelpool/tests/test_util.h" for the tests and helpers, as Bazel's
+# //tests:test_util gives it; the source root for "tests/reliability/...".
 set(CANCELPOOL_TEST_INCLUDE_DIR "${PROJECT_BINARY_DIR}/test_include")
 cancelpool_link_include_prefix("${CANCELPOOL_TEST_INCLUDE_DIR}" tests)
 
@@ -86,10 +96,12 @@ target_include_directories(cancelpool_stress_harness PUBLIC "${PROJECT_SOURCE_DI
 target_link_libraries(cancelpool_stress_harness PUBLIC
   cancelpool::pool cancelpool::cancel ${CANCELPOOL_TEST_ABSL_DEPS})
 
+set(_cancelpool_test_globs "")
+foreach(_dir IN LISTS CANCELPOOL_CMAKE_TEST_DIRS)
+  list(APPEND _cancelpool_test_globs "${PROJECT_SOURCE_DIR}/${_dir}/*_test.cc")
+endforeach()
 file(GLOB _cancelpool_tests CONFIGURE_DEPENDS
-  RELATIVE "${PROJECT_SOURCE_DIR}"
-  "${PROJECT_SOURCE_DIR}/tests/*_test.cc"
-  "${PROJECT_SOURCE_DIR}/tests/reliability/*_test.cc")
+  RELATIVE "${PROJECT_SOURCE_DIR}" ${_cancelpool_test_globs})
 list(SORT _cancelpool_tests)
 foreach(_skip IN LISTS CANCELPOOL_CMAKE_SKIPPED_TESTS)
   if(NOT _skip IN_LIST _cancelpool_tests)
@@ -109,7 +121,8 @@ foreach(_src IN LISTS _cancelpool_tests)
     string(REGEX REPLACE "\\.cc$" "" _helper_name "${_helper}")
     string(REPLACE "/" "_" _helper_target "${_helper_name}")
     if(NOT _helper IN_LIST _cancelpool_helpers_done)
-      cancelpool_test_binary("${_helper}")
+      # GTest's headers: a helper may include test_util.h.
+      cancelpool_test_binary("${_helper}" DEPS GTest::gtest)
       list(APPEND _cancelpool_helpers_done "${_helper}")
     endif()
     add_dependencies(${_target} ${_helper_target})

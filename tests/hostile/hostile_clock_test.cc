@@ -21,7 +21,6 @@
 #include "cancelpool/pool/future.h"
 #include "cancelpool/pool/options.h"
 #include "cancelpool/pool/thread_pool.h"
-#include "cancelpool/tests/hostile/hostile_util.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
@@ -80,7 +79,7 @@ TEST(HostileClock, RelativeTimeoutsSurviveWallClockStep) {
         ThreadPool pool(1);
         auto blocker = pool.Submit([&gate] { gate.Block(); });
         gate.started.WaitForNotification();
-        hostile::NotifyAtExit release_gate(gate.release);
+        testing_util::NotifyAtExit release_gate(gate.release);
         std::vector<CancellationSource> sources;
         std::vector<Future<int>> tasks;
         for (int i = 0; i < 20; ++i) {

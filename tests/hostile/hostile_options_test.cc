@@ -33,15 +33,14 @@
 #include "cancelpool/pool/options.h"
 #include "cancelpool/pool/signal_shutdown.h"
 #include "cancelpool/pool/thread_pool.h"
-#include "cancelpool/tests/hostile/hostile_util.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
-using hostile::CountThreadsNamed;
 using testing_util::ChildResult;
+using testing_util::CountThreadsNamed;
 using testing_util::Gate;
 using testing_util::kLong;
 using testing_util::RunInChild;
@@ -105,7 +104,7 @@ TEST(HostileOptions, IntMaxWorkers) {
   ChildResult r = RunInChild(
       [] {
         struct rlimit rl;
-        rl.rlim_cur = hostile::VirtualBytes() + (long{2} << 30);
+        rl.rlim_cur = testing_util::VirtualBytes() + (long{2} << 30);
         rl.rlim_max = rl.rlim_cur;
         if (setrlimit(RLIMIT_AS, &rl) != 0) return 4;
         ThreadPoolOptions options;
@@ -151,7 +150,7 @@ TEST(HostileOptions, MaxQueuedTasksOne) {
   ThreadPool pool(std::move(options));
   auto blocker = pool.Submit([&gate] { gate.Block(); });
   gate.started.WaitForNotification();
-  hostile::NotifyAtExit release_gate(gate.release);
+  testing_util::NotifyAtExit release_gate(gate.release);
   auto queued = pool.Submit([] { return 1; });
   auto refused = pool.Submit([] { return 2; });
   EXPECT_TRUE(refused.IsReady());
@@ -481,7 +480,7 @@ TEST(HostileOptions, ExtremeFutureWaitLimits) {
         ThreadPool pool(1);
         auto blocked = pool.Submit([&gate] { gate.Block(); });
         gate.started.WaitForNotification();
-        hostile::NotifyAtExit release_gate(gate.release);
+        testing_util::NotifyAtExit release_gate(gate.release);
         if (blocked.WaitFor(-absl::InfiniteDuration())) return 2;
         if (blocked.WaitFor(absl::Seconds(-1))) return 3;
         if (blocked.WaitFor(absl::ZeroDuration())) return 4;
@@ -557,7 +556,7 @@ TEST(HostileOptions, OkStatusAsCancelReason) {
         ThreadPool pool(1);
         auto blocker = pool.Submit([&gate] { gate.Block(); });
         gate.started.WaitForNotification();
-        hostile::NotifyAtExit release_gate(gate.release);
+        testing_util::NotifyAtExit release_gate(gate.release);
         auto v = pool.Submit([] {});
         auto i = pool.Submit([] { return 1; });
         auto h = pool.Submit([] { return 2; });

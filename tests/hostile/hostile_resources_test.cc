@@ -29,15 +29,14 @@
 #include "cancelpool/pool/future.h"
 #include "cancelpool/pool/options.h"
 #include "cancelpool/pool/thread_pool.h"
-#include "cancelpool/tests/hostile/hostile_util.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
-using hostile::CountThreadsNamed;
 using testing_util::ChildResult;
+using testing_util::CountThreadsNamed;
 using testing_util::Gate;
 using testing_util::kLong;
 using testing_util::kSanitizer;
@@ -244,7 +243,7 @@ TEST(HostileResources, WorkerCreationFailsUnderAddressSpaceLimit) {
   ChildResult r = RunInChild(
       [] {
         struct rlimit rl;
-        rl.rlim_cur = hostile::VirtualBytes() + (48 << 20);
+        rl.rlim_cur = testing_util::VirtualBytes() + (48 << 20);
         rl.rlim_max = rl.rlim_cur;
         if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
         return ConstructUnderThreadLimit(64);
@@ -265,7 +264,7 @@ TEST(HostileResources, MemoryExhaustionDuringUse) {
         ThreadPool pool(2);
         if (!pool.Submit([] { return 1; }).Get().ok()) return 2;
         struct rlimit rl;
-        rl.rlim_cur = hostile::VirtualBytes() + (64 << 20);
+        rl.rlim_cur = testing_util::VirtualBytes() + (64 << 20);
         rl.rlim_max = RLIM_INFINITY;
         if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
         auto hog = pool.Submit([] {
@@ -322,17 +321,17 @@ TEST(HostileResources, CancelledQueuedTasksStayBounded) {
         ThreadPool pool(std::move(options));
         auto blocker = pool.Submit([&gate] { gate.Block(); });
         gate.started.WaitForNotification();
-        hostile::NotifyAtExit release_gate(gate.release);
+        testing_util::NotifyAtExit release_gate(gate.release);
         // Warm up allocator caches.
         for (int i = 0; i < 10000; ++i) pool.Submit([] { return 1; }).Cancel();
-        const long before = hostile::ResidentBytes();
+        const long before = testing_util::ResidentBytes();
         constexpr int kRounds = 1000000;
         for (int i = 0; i < kRounds; ++i) {
           auto f = pool.Submit([] { return 1; });
           f.Cancel();
           if (!f.IsReady()) return 2;
         }
-        const long grown = hostile::ResidentBytes() - before;
+        const long grown = testing_util::ResidentBytes() - before;
         gate.release.Notify();
         if (!blocker.WaitFor(absl::Seconds(30))) return 3;
         pool.Shutdown();
@@ -418,7 +417,7 @@ TEST(HostileResources, DeepTaskParentChain) {
         ThreadPool pool(1);
         auto blocker = pool.Submit([&gate] { gate.Block(); });
         gate.started.WaitForNotification();
-        hostile::NotifyAtExit release_gate(gate.release);
+        testing_util::NotifyAtExit release_gate(gate.release);
         std::vector<Future<int>> chain;
         chain.reserve(kDeep);
         chain.push_back(pool.Submit([] { return 0; }));

@@ -20,14 +20,13 @@
 #include "cancelpool/pool/future.h"
 #include "cancelpool/pool/options.h"
 #include "cancelpool/pool/thread_pool.h"
-#include "cancelpool/tests/hostile/hostile_util.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
-using hostile::IsAligned;
+using testing_util::IsAligned;
 using testing_util::kLong;
 using testing_util::RunInChild;
 

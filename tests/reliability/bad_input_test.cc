@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/tests/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -32,24 +33,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Probe {
-  explicit Probe(std::atomic<int>* c) : count(c) {}
-  Probe(Probe&& o) noexcept : count(std::exchange(o.count, nullptr)) {}
-  ~Probe() {
-    if (count != nullptr) count->fetch_add(1);
-  }
-  std::atomic<int>* count;
-};
+using Probe = testing_util::DestructionCounter;
 
 void ExpectIdentity(ThreadPool& pool) {
   pool.Shutdown(ShutdownMode::kDrain);
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + absl::Seconds(30)));
   const ShutdownReport r = pool.Report();
   EXPECT_TRUE(r.terminated);
-  const PoolStats& s = r.stats;
-  EXPECT_EQ(s.completed + s.failed + s.cancelled_before_start +
-                s.cancelled_while_running + s.rejected,
-            s.submitted);
+  testing_util::ExpectStatsAddUp(r.stats);
 }
 
 class BadInput : public ::testing::TestWithParam<int> {};

@@ -36,25 +36,16 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
-}
+using testing_util::EnvOr;
 
 // Counts destruction of the live instance (moves with the callable).
-struct Probe {
-  explicit Probe(std::atomic<int>* c) : count(c) {}
-  Probe(Probe&& o) noexcept : count(std::exchange(o.count, nullptr)) {}
-  ~Probe() {
-    if (count != nullptr) count->fetch_add(1);
-  }
-  std::atomic<int>* count;
-};
+using Probe = testing_util::DestructionCounter;
 
 // Aborts if one step of a loop takes longer than `limit` (a hang).
 class StepWatchdog {
@@ -226,11 +217,8 @@ TEST(LifecycleTest, ShutdownFromInsideOwnTask) {
     for (auto& f : queued) EXPECT_TRUE(f.IsReady());
     const ShutdownReport r = pool.Report();
     EXPECT_TRUE(r.terminated);
-    const PoolStats& s = r.stats;
-    EXPECT_EQ(s.completed + s.failed + s.cancelled_before_start +
-                  s.cancelled_while_running + s.rejected,
-              s.submitted);
-    EXPECT_EQ(s.submitted, 101u);
+    testing_util::ExpectStatsAddUp(r.stats);
+    EXPECT_EQ(r.stats.submitted, 101u);
   }
 }
 
@@ -284,54 +272,47 @@ TEST(LifecycleTest, ForkWhileBusy) {
                       absl::Now() + absl::Milliseconds(1)),
             WaitResult::kTimeout);
   for (int trial = 0; trial < 5; ++trial) {
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      // The child: never touch `pool` or `busy` (see FORK RULES). No
-      // absl::SetMutexDeadlockDetectionMode call: the library's fork handler
-      // does that.
-      int code = 0;
-      {
-        ThreadPool fresh(2);
-        Future<int> f = fresh.Submit([] { return 42; });
-        absl::StatusOr<int> r = f.Get();
-        if (!r.ok() || *r != 42) code = 1;
-        Future<int> nested = fresh.Submit(
-            [&fresh] { return *fresh.Submit([] { return 7; }).Get() + 1; });
-        if (*nested.Get() != 8) code = 2;
-        // Deadlines work in the child: a fresh timer thread fires this one
-        // (the inherited timer thread does not exist here).
-        CancellationSource timed =
-            CancellationSource::WithTimeout(absl::Milliseconds(20));
-        Future<bool> slept = fresh.Submit([t = timed.Token()] {
-          return SleepFor(absl::Seconds(30), t) == WaitResult::kCancelled;
-        });
-        if (!*slept.Get()) code = 3;
-        // So do interruptible fd waits, on a new eventfd for this thread
-        // (the inherited one is the parent's).
-        CancellationSource src =
-            CancellationSource::WithTimeout(absl::Milliseconds(20));
-        if (WaitForFd(fds[0], FdInterest::kReadable, src.Token()) !=
-            WaitResult::kCancelled) {
-          code = 4;
-        }
-      }
-      _exit(code);  // not exit(): the parent's pool must not be destroyed here
-    }
-    int status = 0;
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    pid_t done = 0;
-    while ((done = waitpid(pid, &status, WNOHANG)) == 0 &&
-           absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(1));
-    }
-    if (done == 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
+    const testing_util::ChildResult child = testing_util::RunInChild(
+        [&fds] {
+          // The child: never touch `pool` or `busy` (see FORK RULES). No
+          // absl::SetMutexDeadlockDetectionMode call: the library's fork
+          // handler does that.
+          int code = 0;
+          {
+            ThreadPool fresh(2);
+            Future<int> f = fresh.Submit([] { return 42; });
+            absl::StatusOr<int> r = f.Get();
+            if (!r.ok() || *r != 42) code = 1;
+            Future<int> nested = fresh.Submit(
+                [&fresh] { return *fresh.Submit([] { return 7; }).Get() + 1; });
+            if (*nested.Get() != 8) code = 2;
+            // Deadlines work in the child: a fresh timer thread fires this one
+            // (the inherited timer thread does not exist here).
+            CancellationSource timed =
+                CancellationSource::WithTimeout(absl::Milliseconds(20));
+            Future<bool> slept = fresh.Submit([t = timed.Token()] {
+              return SleepFor(absl::Seconds(30), t) == WaitResult::kCancelled;
+            });
+            if (!*slept.Get()) code = 3;
+            // So do interruptible fd waits, on a new eventfd for this thread
+            // (the inherited one is the parent's).
+            CancellationSource src =
+                CancellationSource::WithTimeout(absl::Milliseconds(20));
+            if (WaitForFd(fds[0], FdInterest::kReadable, src.Token()) !=
+                WaitResult::kCancelled) {
+              code = 4;
+            }
+          }
+          // RunInChild ends the child with _exit(code), not exit(): the
+          // parent's pool must not be destroyed here.
+          return code;
+        },
+        absl::Seconds(60));
+    if (child.timed_out) {
       FAIL() << "HANG: the forked child did not finish within 60 s";
     }
-    ASSERT_TRUE(WIFEXITED(status)) << "child died: status " << status;
-    EXPECT_EQ(WEXITSTATUS(status), 0);
+    ASSERT_TRUE(child.exited()) << child.ToString();
+    EXPECT_EQ(child.exit_code, 0);
   }
   close(fds[0]);
   close(fds[1]);

@@ -1,7 +1,7 @@
 // Copyright 2026 The cancelpool Authors.
 //
-// Randomized real-signal trials: fork+exec signal_trials_child (a
-// SignalShutdown "server", built from signal_child.cc here; see there),
+// Randomized real-signal trials: fork+exec signal_trial_server (a
+// SignalShutdown "server", signal_trial_server.cc here; see there),
 // wait for its READY, deliver SIGTERM/SIGINT with
 // kill(2) at a random moment -- idle, during heavy submission, during a
 // drain, a second signal during a drain, sometimes a third -- then read its
@@ -14,9 +14,8 @@
 //     count of Submit calls; the signal count and escalation stage.
 // CI-sized: 50 trials. CANCELPOOL_SIGNAL_TRIALS=N for the long run,
 // CANCELPOOL_SIGNAL_SEED=S to change (or reproduce) the trial sequence; each
-// trial prints its parameters. CANCELPOOL_SIGNAL_CHILD=path runs another
-// signal_trials_child binary (e.g. when running this test outside Bazel).
-#include <fcntl.h>
+// trial prints its parameters. CANCELPOOL_SIGNAL_TRIAL_SERVER=path runs
+// another signal_trial_server binary.
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -36,33 +35,19 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace {
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-uint64_t Mix(uint64_t& s) {
-  s += 0x9E3779B97F4A7C15ull;
-  uint64_t z = s;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using cancelpool::testing_util::EnvOr;
+using cancelpool::testing_util::RunfilePath;
+using cancelpool::testing_util::SpawnWithStdout;
+using cancelpool::testing_util::SplitMix64;
 
 std::string ChildPath() {
-  if (const char* v = std::getenv("CANCELPOOL_SIGNAL_CHILD")) return v;
-  // Runfiles: the test runs in its runfiles root.
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && ws != nullptr) {
-    return absl::StrCat(srcdir, "/", ws,
-                        "/tests/reliability/signal_trials_child");
-  }
-  return "bazel-bin/tests/reliability/signal_trials_child";
+  if (const char* v = std::getenv("CANCELPOOL_SIGNAL_TRIAL_SERVER")) return v;
+  return RunfilePath("tests/reliability/signal_trial_server");
 }
 
 struct Child {
@@ -71,25 +56,10 @@ struct Child {
   std::string buffer;
 };
 
-// fork+exec with stdout on a pipe. Only async-signal-safe calls in the child.
+// fork+exec with stdout on a pipe.
 bool Spawn(const std::vector<std::string>& args, Child* child) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return false;
-  std::vector<char*> argv;
-  for (const std::string& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copy
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  child->pid = pid;
-  child->out = fds[0];
-  return true;
+  child->pid = SpawnWithStdout(args, &child->out);
+  return child->pid > 0;
 }
 
 // Reads until a full line is available or EOF/timeout. Returns false on
@@ -159,26 +129,27 @@ Trial MakeTrial(uint64_t& rng) {
                                      "heavy", "drain", "second", "third"};
   static constexpr int kWorkers[] = {1, 2, 8};
   Trial t;
-  t.scenario = kScenarios[Mix(rng) % 8];
-  t.workers = kWorkers[Mix(rng) % 3];
-  t.seed = Mix(rng);
-  for (int i = 0; i < 3; ++i) t.signo[i] = Mix(rng) % 2 ? SIGTERM : SIGINT;
-  t.delay[0] = absl::Microseconds(Mix(rng) % 20000);
-  t.delay[1] = absl::Microseconds(Mix(rng) % 20000);
-  t.delay[2] = absl::Microseconds(Mix(rng) % 5000);
+  t.scenario = kScenarios[SplitMix64(rng) % 8];
+  t.workers = kWorkers[SplitMix64(rng) % 3];
+  t.seed = SplitMix64(rng);
+  for (int i = 0; i < 3; ++i)
+    t.signo[i] = SplitMix64(rng) % 2 ? SIGTERM : SIGINT;
+  t.delay[0] = absl::Microseconds(SplitMix64(rng) % 20000);
+  t.delay[1] = absl::Microseconds(SplitMix64(rng) % 20000);
+  t.delay[2] = absl::Microseconds(SplitMix64(rng) % 5000);
   if (t.scenario == "second") {
     t.signals = 2;
   } else if (t.scenario == "third") {
     t.scenario = "second";
     t.signals = 3;
-  } else if (Mix(rng) % 4 == 0) {
+  } else if (SplitMix64(rng) % 4 == 0) {
     t.signals = 2;  // a second signal during whatever is going on
   }
   return t;
 }
 
 // Returns "" on success, else what went wrong.
-// The child's SignalShutdown grace (signal_child.cc).
+// The child's SignalShutdown grace (signal_trial_server.cc).
 constexpr absl::Duration kChildGrace = absl::Seconds(30);
 
 std::string RunTrial(const Trial& t) {

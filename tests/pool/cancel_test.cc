@@ -31,6 +31,7 @@ namespace {
 using testing_util::Gate;
 using testing_util::kLong;
 using testing_util::kSanitizer;
+using testing_util::SpinUntilCancelled;
 
 // Records where and when the object captured by a callable is destroyed.
 // Captured through a shared_ptr that only the callable holds, so moves of
@@ -50,16 +51,6 @@ class Captured {
  private:
   DestructionRecord* record_;
 };
-
-// Busy-waits (yielding) until `token` is cancelled, up to kLong.
-bool SpinUntilCancelled(const CancellationToken& token) {
-  const absl::Time deadline = absl::Now() + kLong;
-  while (!token.IsCancellationRequested()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------
 // (a) Not started.

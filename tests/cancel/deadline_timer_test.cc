@@ -3,38 +3,28 @@
 // The shared deadline timer thread starts lazily, on the first deadline, and
 // there is only ever one. A binary of its own: the check needs a process in
 // which no deadline was armed before.
-#include <dirent.h>
+
+#include "cancelpool/cancel/internal/deadline_timer.h"
 
 #include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
-#include "cancelpool/cancel/internal/deadline_timer.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
 using cancel_internal::DeadlineTimer;
-
-// Threads of this process, from /proc/self/task.
-int ThreadCount() {
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  int n = 0;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.') ++n;
-  }
-  closedir(dir);
-  return n;
-}
+using testing_util::CountThreads;
 
 TEST(DeadlineTimerTest, TimerThreadStartsOnFirstDeadlineAndIsShared) {
   // Sanitizer runtimes start a helper thread of their own along with the
   // first user thread; let that happen before counting.
   std::thread([] {}).join();
-  const int threads_at_start = ThreadCount();
+  const int threads_at_start = CountThreads();
   ASSERT_GT(threads_at_start, 0);
   ASSERT_FALSE(DeadlineTimer::Get().ThreadRunning())
       << "no deadline was armed yet in this process";
@@ -46,19 +36,19 @@ TEST(DeadlineTimerTest, TimerThreadStartsOnFirstDeadlineAndIsShared) {
     parent.RequestCancellation();
   }
   EXPECT_FALSE(DeadlineTimer::Get().ThreadRunning());
-  EXPECT_EQ(ThreadCount(), threads_at_start);
+  EXPECT_EQ(CountThreads(), threads_at_start);
 
   std::vector<CancellationSource> sources;
   sources.push_back(CancellationSource::WithTimeout(absl::Hours(1)));
   EXPECT_TRUE(DeadlineTimer::Get().ThreadRunning());
-  EXPECT_EQ(ThreadCount(), threads_at_start + 1);
+  EXPECT_EQ(CountThreads(), threads_at_start + 1);
 
   for (int i = 0; i < 1000; ++i) {
     sources.push_back(
         CancellationSource::WithTimeout(absl::Hours(1) + absl::Seconds(i)));
   }
   EXPECT_EQ(DeadlineTimer::Get().ArmedCount(), sources.size());
-  EXPECT_EQ(ThreadCount(), threads_at_start + 1);
+  EXPECT_EQ(CountThreads(), threads_at_start + 1);
   sources.clear();
   EXPECT_EQ(DeadlineTimer::Get().ArmedCount(), 0u);
 }

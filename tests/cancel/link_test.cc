@@ -3,11 +3,9 @@
 // Linked sources (cancel/cancellation.h, "LINKING AND DEADLINES"): a child is
 // cancelled with its parent's reason, never the other way round, and a child
 // that goes away unlinks, so a long-lived parent does not accumulate them.
-#include <unistd.h>
 
 #include <atomic>
 #include <barrier>
-#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -21,31 +19,17 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-constexpr int kChurnCycles = 200'000;
-constexpr int kRaceIterations = 2000;
-#else
-constexpr bool kSanitized = false;
-constexpr int kChurnCycles = 2'000'000;
-constexpr int kRaceIterations = 20000;
-#endif
+using testing_util::kSanitizer;
+using testing_util::ResidentBytes;
 
-// Resident set size in bytes, from /proc/self/statm.
-long ResidentBytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return -1;
-  long size_pages = 0;
-  long resident_pages = 0;
-  const int n = std::fscanf(f, "%ld %ld", &size_pages, &resident_pages);
-  std::fclose(f);
-  return n == 2 ? resident_pages * sysconf(_SC_PAGESIZE) : -1;
-}
+constexpr int kChurnCycles = kSanitizer ? 200'000 : 2'000'000;
+constexpr int kRaceIterations = kSanitizer ? 2000 : 20000;
 
 TEST(LinkTest, ChildIsCancelledWithItsParentsReason) {
   CancellationSource parent;
@@ -211,7 +195,7 @@ TEST(LinkTest, ShortLivedChildrenUnderOneParentKeepMemoryFlat) {
       static_cast<int>(absl::ToInt64Nanoseconds(elapsed) / kChurnCycles));
   ASSERT_GT(before, 0);
   RecordProperty("rss_growth_bytes", static_cast<int>(after - before));
-  if (!kSanitized) {
+  if (!kSanitizer) {
     // A leaked child (state plus link) is well over 64 bytes: two million
     // of them would be over 128 MiB. Allow 8 MiB of noise.
     EXPECT_LT(after - before, 8L << 20)

@@ -4,6 +4,8 @@
 // or throws without a token parameter; a deferred region hides cancellation
 // of the current token from this thread's checks and waits, and delivers it
 // when the outermost region ends.
+#include "cancelpool/cancel/current.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -17,7 +19,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
-#include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
 #include "gtest/gtest.h"
 

@@ -1,7 +1,8 @@
-// A small "server" for the real-signal tests: a pool with cooperative
-// long-running tasks that record their cleanup, under SignalShutdown.
+// A small "server" for the real-signal tests of signal_shutdown_test.cc: a pool
+// with cooperative long-running tasks that record their cleanup, under
+// SignalShutdown.
 //
-// Usage: signal_child MODE RUNNING QUEUED GRACE_MS
+// Usage: signal_mode_server MODE RUNNING QUEUED GRACE_MS
 //   MODE  busy      RUNNING tasks loop in interruptible sleeps until their
 //                   token is cancelled; QUEUED more wait behind them.
 //         finite    every task sleeps 20 ms and completes.

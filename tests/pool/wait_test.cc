@@ -2,6 +2,8 @@
 // (fork-join recursion on 1, 2 and 8 workers, a task waiting on a task
 // queued behind it on one worker, chains of waits), and waiting on one's own
 // future returns the documented error instead of hanging.
+#include "cancelpool/cancel/wait.h"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -16,7 +18,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
-#include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"

@@ -13,7 +13,6 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -34,6 +33,7 @@ namespace cancelpool {
 namespace {
 
 using testing_util::ChildResult;
+using testing_util::CountThreads;
 using testing_util::Gate;
 using testing_util::kLong;
 using testing_util::RunInChild;
@@ -47,7 +47,7 @@ struct alignas(A) Aligned {
 
 template <typename T>
 bool IsAligned(const T* p) {
-  return reinterpret_cast<uintptr_t>(p) % alignof(T) == 0;
+  return testing_util::IsAligned(p, alignof(T));
 }
 
 // Counts constructions at a misaligned address (the copy into the task's
@@ -567,20 +567,10 @@ TEST(HostileHooksTest, SubmitFromWorkerHooksIsNeverLost) {
 
 // --- Thread-creation failure (item 16) ------------------------------------
 
-int ThreadCount() {
-  int n = 0;
-  for (const auto& entry :
-       std::filesystem::directory_iterator("/proc/self/task")) {
-    (void)entry;
-    ++n;
-  }
-  return n;
-}
-
 // A joined thread may linger in /proc for a moment after it exited.
 bool ThreadCountReturnsTo(int expected) {
   const absl::Time deadline = absl::Now() + kLong / 4;
-  while (ThreadCount() != expected) {
+  while (CountThreads() != expected) {
     if (absl::Now() > deadline) return false;
     absl::SleepFor(absl::Milliseconds(5));
   }
@@ -603,7 +593,7 @@ TEST(HostileStartTest, ThreadCreationFailureStopsStartedWorkers) {
   }
   ExpectChildOk([] {
     if (!LimitThreads()) return 1;
-    const int before = ThreadCount();
+    const int before = CountThreads();
     bool threw = false;
     try {
       ThreadPool pool(64);

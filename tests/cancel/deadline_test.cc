@@ -4,7 +4,6 @@
 // deadline is cancelled with DeadlineExceeded when it passes, with nobody
 // polling; a child's effective deadline is the earliest of its own and its
 // parents'; one shared timer thread serves them all.
-#include <dirent.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -23,6 +22,7 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/internal/deadline_timer.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
@@ -34,25 +34,11 @@ using cancel_internal::DeadlineTimer;
 // loaded 2-core machine under TSan.
 constexpr absl::Duration kFiringBound = absl::Seconds(10);
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kManyDeadlines = 200;
-constexpr int kChurnCycles = 20'000;
-#else
-constexpr int kManyDeadlines = 2000;
-constexpr int kChurnCycles = 200'000;
-#endif
+using testing_util::CountThreads;
+using testing_util::kSanitizer;
 
-// Threads of this process, from /proc/self/task.
-int ThreadCount() {
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  int n = 0;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.') ++n;
-  }
-  closedir(dir);
-  return n;
-}
+constexpr int kManyDeadlines = kSanitizer ? 200 : 2000;
+constexpr int kChurnCycles = kSanitizer ? 20'000 : 200'000;
 
 // Records when and where a token's cancellation was delivered.
 class FiringProbe {
@@ -276,7 +262,7 @@ TEST(DeadlineTest, ManyDeadlinesShareOneTimerThread) {
   // Sanitizer runtimes start a helper thread of their own along with the
   // first user thread; let that happen before counting.
   std::thread([] {}).join();
-  const int threads_before = ThreadCount();
+  const int threads_before = CountThreads();
   ASSERT_GT(threads_before, 0);
   const bool timer_was_running = DeadlineTimer::Get().ThreadRunning();
 
@@ -318,7 +304,7 @@ TEST(DeadlineTest, ManyDeadlinesShareOneTimerThread) {
     EXPECT_EQ(firing_threads.size(), 1u) << "all fired on one timer thread";
   }
   EXPECT_TRUE(DeadlineTimer::Get().ThreadRunning());
-  EXPECT_LE(ThreadCount(), threads_before + (timer_was_running ? 0 : 1))
+  EXPECT_LE(CountThreads(), threads_before + (timer_was_running ? 0 : 1))
       << 2 * kManyDeadlines << " deadlines must not create threads";
 }
 

@@ -5,7 +5,7 @@
 // pool, prints READY on stdout, keeps working according to --scenario until
 // the signals shut it down, then prints one REPORT line and exits 0.
 //
-//   signal_trials_child --scenario=idle|heavy|drain|second --workers=N
+//   signal_trial_server --scenario=idle|heavy|drain|second --workers=N
 //                       --seed=S
 //
 // Scenarios (what the pool is doing when the parent's kill(2) arrives):
@@ -42,6 +42,7 @@
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/signal_shutdown.h"
 #include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/tests/test_util.h"
 
 namespace {
 
@@ -49,16 +50,9 @@ using cancelpool::CancellationToken;
 using cancelpool::Future;
 using cancelpool::SignalShutdown;
 using cancelpool::ThreadPool;
+using cancelpool::testing_util::SplitMix64;
 
 std::atomic<uint64_t> g_calls{0};
-
-uint64_t Mix(uint64_t& s) {
-  s += 0x9E3779B97F4A7C15ull;
-  uint64_t z = s;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Submits one task and drops its future (the pool still resolves it; the
 // counters are what the parent checks).
@@ -128,20 +122,20 @@ int main(int argc, char** argv) {
     if (scenario == "heavy") {
       client = std::thread([&pool, rng]() mutable {
         while (!pool.IsShutdown()) {
-          SubmitOne(pool, static_cast<int>(Mix(rng) % 4),
-                    absl::Microseconds(Mix(rng) % 200), 0);
+          SubmitOne(pool, static_cast<int>(SplitMix64(rng) % 4),
+                    absl::Microseconds(SplitMix64(rng) % 200), 0);
         }
         SubmitOne(pool, 0, absl::ZeroDuration(), 0);  // one refused, surely
       });
     } else if (scenario == "drain") {
       for (int i = 0; i < 100; ++i) {
-        SubmitOne(pool, 1 + static_cast<int>(Mix(rng) % 2),
-                  absl::Microseconds(Mix(rng) % 2000), 0);
+        SubmitOne(pool, 1 + static_cast<int>(SplitMix64(rng) % 2),
+                  absl::Microseconds(SplitMix64(rng) % 2000), 0);
       }
     } else if (scenario == "second") {
       for (int i = 0; i < 200; ++i) {
-        SubmitOne(pool, 1 + static_cast<int>(Mix(rng) % 2),
-                  absl::Milliseconds(200 + Mix(rng) % 2000), 0);
+        SubmitOne(pool, 1 + static_cast<int>(SplitMix64(rng) % 2),
+                  absl::Milliseconds(200 + SplitMix64(rng) % 2000), 0);
       }
     }
     std::printf("READY\n");

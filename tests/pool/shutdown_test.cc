@@ -30,34 +30,16 @@
 namespace cancelpool {
 namespace {
 
+using testing_util::ExpectStatsAddUp;
 using testing_util::Gate;
 using testing_util::kLong;
 using testing_util::kSanitizer;
-
-// Busy-waits (yielding) until `token` is cancelled, up to kLong.
-bool SpinUntilCancelled(const CancellationToken& token) {
-  const absl::Time deadline = absl::Now() + kLong;
-  while (!token.IsCancellationRequested()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using testing_util::SpinUntilCancelled;
 
 // A task that only stops when its token is cancelled, and acknowledges.
 absl::Status UntilCancelled(CancellationToken t) {
   if (SleepFor(kLong, t) == WaitResult::kCancelled) return t.Reason();
   return absl::DeadlineExceededError("never cancelled");
-}
-
-void ExpectStatsAddUp(const PoolStats& s) {
-  EXPECT_EQ(s.submitted, s.completed + s.failed + s.cancelled_before_start +
-                             s.cancelled_while_running + s.rejected)
-      << "submitted=" << s.submitted << " completed=" << s.completed
-      << " failed=" << s.failed
-      << " cancelled_before_start=" << s.cancelled_before_start
-      << " cancelled_while_running=" << s.cancelled_while_running
-      << " rejected=" << s.rejected;
 }
 
 class ShutdownTest : public ::testing::TestWithParam<int> {

@@ -17,18 +17,15 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kRaceIterations = 2000;
-#else
-constexpr int kRaceIterations = 20000;
-#endif
+using testing_util::kPromptly;
 
-constexpr absl::Duration kPromptly = absl::Seconds(10);
+constexpr int kRaceIterations = testing_util::kSanitizer ? 2000 : 20000;
 
 using Registration = CancellationCallback<std::function<void()>>;
 

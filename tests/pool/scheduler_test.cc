@@ -29,17 +29,7 @@ namespace {
 using testing_util::Gate;
 using testing_util::kLong;
 using testing_util::kSanitizer;
-
-// Generous: the machine is a loaded 2-core box and TSan is ~10x slower.
-// Polls `done` (yielding) until it holds or kLong passes; false on timeout.
-bool PollUntil(const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + kLong;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using testing_util::PollUntil;
 
 struct PoolParam {
   int workers;

@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -85,11 +86,7 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kTasks = 2000;
-#else
-constexpr int kTasks = 20000;
-#endif
+constexpr int kTasks = testing_util::kSanitizer ? 2000 : 20000;
 
 int64_t Allocations() { return g_allocations.load(std::memory_order_relaxed); }
 

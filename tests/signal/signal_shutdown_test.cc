@@ -1,9 +1,9 @@
 // SignalShutdown tests.
-// Real-signal tests: start tests/signal_child as a child process, send it
-// SIGTERM/SIGINT with kill(2), and check what it reports and how it exits.
-// In-process tests: Install with SIGUSR2 only (blocking it in this process is
-// harmless) and drive the stages with Trigger(); anything that can hang or
-// must exit the process runs in a forked child (RunInChild).
+// Real-signal tests: start tests/signal/signal_mode_server as a child process,
+// send it SIGTERM/SIGINT with kill(2), and check what it reports and how it
+// exits. In-process tests: Install with SIGUSR2 only (blocking it in this
+// process is harmless) and drive the stages with Trigger(); anything that can
+// hang or must exit the process runs in a forked child (RunInChild).
 #include "cancelpool/pool/signal_shutdown.h"
 
 #include <fcntl.h>
@@ -47,37 +47,18 @@ using cancelpool::SignalShutdown;
 using cancelpool::ThreadPool;
 using cancelpool::testing_util::ChildResult;
 using cancelpool::testing_util::Gate;
+using cancelpool::testing_util::kLong;
+using cancelpool::testing_util::RunfilePath;
 using cancelpool::testing_util::RunInChild;
+using cancelpool::testing_util::SpawnWithStdout;
 
-constexpr absl::Duration kGenerous = absl::Seconds(60);
-
-std::string ChildPath() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && ws != nullptr) {
-    return std::string(srcdir) + "/" + ws + "/tests/signal_child";
-  }
-  return "tests/signal_child";
-}
-
+// A running signal_mode_server (see there for its arguments and output).
 class Child {
  public:
   explicit Child(std::vector<std::string> args) {
-    int fds[2];
-    EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      std::vector<char*> argv;
-      std::string path = ChildPath();
-      argv.push_back(path.data());
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(path.c_str(), argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fds[0];
+    args.insert(args.begin(), RunfilePath("tests/signal/signal_mode_server"));
+    pid_ = SpawnWithStdout(args, &out_);
+    EXPECT_GT(pid_, 0) << "cannot start " << args[0];
   }
   ~Child() {
     if (pid_ > 0 && !reaped_) {
@@ -90,7 +71,7 @@ class Child {
   // Reads output until a line starting with `prefix` appears (true) or EOF /
   // deadline (false).
   bool WaitForLine(const std::string& prefix) {
-    const absl::Time deadline = absl::Now() + kGenerous;
+    const absl::Time deadline = absl::Now() + kLong;
     for (;;) {
       for (const std::string& line : Lines()) {
         if (line.rfind(prefix, 0) == 0) return true;
@@ -102,7 +83,7 @@ class Child {
   void Signal(int signo) { ASSERT_EQ(kill(pid_, signo), 0); }
   // Reads to EOF and reaps; returns the wait status.
   int Finish() {
-    const absl::Time deadline = absl::Now() + kGenerous;
+    const absl::Time deadline = absl::Now() + kLong;
     while (!eof_ && absl::Now() < deadline) ReadSome(deadline);
     EXPECT_TRUE(eof_) << "child did not finish in time; output:\n" << output_;
     if (!eof_) kill(pid_, SIGKILL);
@@ -469,8 +450,8 @@ int HooksUnwatchDestroyAndWait() {
   s->Watch(kept);
   s->Trigger(SIGUSR2);
   s->Trigger(SIGUSR2);
-  if (!hooks_done.WaitForNotificationWithTimeout(kGenerous)) return 3;
-  if (!s->WaitForShutdown(absl::Now() + kGenerous)) return 4;
+  if (!hooks_done.WaitForNotificationWithTimeout(kLong)) return 3;
+  if (!s->WaitForShutdown(absl::Now() + kLong)) return 4;
   if (hook_results.load() != 3) return 5;  // a hook's wait did not say false
   if (first != nullptr || second != nullptr) return 6;
   if (!kept->IsShutdown()) return 7;  // the pool left watched was shut down
@@ -511,18 +492,18 @@ int CancellationCallbackUnwatchesDestroysAndWaits() {
       callback_done.Notify();
     });
     registered.Notify();
-    cancelpool::SleepFor(kGenerous, token);
+    cancelpool::SleepFor(kLong, token);
   });
-  if (!registered.WaitForNotificationWithTimeout(kGenerous)) return 3;
+  if (!registered.WaitForNotificationWithTimeout(kLong)) return 3;
   s->Watch(own);   // called first by the stage thread
   s->Watch(next);  // would be called next: the callback destroys it first
   s->Watch(kept);
   s->Trigger(SIGUSR2);
   s->Trigger(SIGUSR2);
-  if (!callback_done.WaitForNotificationWithTimeout(kGenerous)) return 4;
-  if (!s->WaitForShutdown(absl::Now() + kGenerous)) return 5;
+  if (!callback_done.WaitForNotificationWithTimeout(kLong)) return 4;
+  if (!s->WaitForShutdown(absl::Now() + kLong)) return 5;
   if (!wait_said_false.load()) return 6;
-  if (!task.WaitFor(kGenerous)) return 7;  // the task saw its token
+  if (!task.WaitFor(kLong)) return 7;  // the task saw its token
   if (!kept->IsShutdown()) return 8;
   s.reset();
   delete kept;

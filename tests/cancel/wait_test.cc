@@ -3,6 +3,8 @@
 // Interruptible waits (cancel/wait.h): each returns early on cancellation and
 // says why, and none loses a wake-up when cancellation races the start of the
 // wait.
+#include "cancelpool/cancel/wait.h"
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,7 +29,7 @@
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/current.h"
-#include "cancelpool/cancel/wait.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
@@ -44,11 +46,7 @@ namespace {
 // loaded 2-core machine under TSan.
 constexpr absl::Duration kWakeBound = absl::Seconds(10);
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kRaceIterations = 300;
-#else
-constexpr int kRaceIterations = 3000;
-#endif
+constexpr int kRaceIterations = testing_util::kSanitizer ? 300 : 3000;
 
 // A pipe that nobody writes to: its read end never becomes readable.
 class Pipe {

@@ -25,19 +25,15 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
 namespace cancelpool {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kRaceIterations = 100;
-#else
-constexpr int kRaceIterations = 1000;
-#endif
+using testing_util::kPromptly;
 
-// A generous bound for things that should happen at once.
-constexpr absl::Duration kPromptly = absl::Seconds(10);
+constexpr int kRaceIterations = testing_util::kSanitizer ? 100 : 1000;
 
 // --- Tokens ----------------------------------------------------------------
 

@@ -33,18 +33,9 @@
 namespace cancelpool {
 namespace {
 
+using testing_util::ExpectStatsAddUp;
 using testing_util::kLong;
 using testing_util::kSanitizer;
-
-void ExpectStatsAddUp(const PoolStats& s) {
-  EXPECT_EQ(s.submitted, s.completed + s.failed + s.cancelled_before_start +
-                             s.cancelled_while_running + s.rejected)
-      << "submitted=" << s.submitted << " completed=" << s.completed
-      << " failed=" << s.failed
-      << " cancelled_before_start=" << s.cancelled_before_start
-      << " cancelled_while_running=" << s.cancelled_while_running
-      << " rejected=" << s.rejected;
-}
 
 // ---------------------------------------------------------------------------
 // Statistics.
