@@ -326,7 +326,7 @@ int64_t CancelpoolBatch(ThreadPool& pool, int count,
   int64_t ok = 0;
   for (auto& f : futures) {
     f.Wait();
-    ok += f.outcome() == TaskOutcome::kSucceeded;
+    ok += f.Outcome() == TaskOutcome::kSucceeded;
   }
   futures.clear();
   return ok;
@@ -922,7 +922,7 @@ void BM_Cancelpool_CancelQueued100k(benchmark::State& state) {
     const int64_t t1 = NowNs();
     state.SetIterationTime((t1 - t0) * 1e-9);
     for (auto& f : futures) {
-      if (f.outcome() != TaskOutcome::kCancelled) ran.fetch_add(1);
+      if (f.Outcome() != TaskOutcome::kCancelled) ran.fetch_add(1);
     }
     blockers.Release();
     futures.clear();
@@ -953,7 +953,7 @@ void BM_CancelpoolParent_CancelQueued100k(benchmark::State& state) {
     const int64_t t1 = NowNs();
     state.SetIterationTime((t1 - t0) * 1e-9);
     for (auto& f : futures) {
-      if (f.outcome() != TaskOutcome::kCancelled) ran.fetch_add(1);
+      if (f.Outcome() != TaskOutcome::kCancelled) ran.fetch_add(1);
     }
     blockers.Release();
     futures.clear();
@@ -1065,14 +1065,14 @@ void CancelpoolCancelWait(benchmark::State& state, Wait wait) {
     const int64_t t1 = NowNs();
     state.SetIterationTime((t1 - t0) * 1e-9);
     lat.Add(t1 - t0);
-    bad += f.outcome() != TaskOutcome::kCancelled;
+    bad += f.Outcome() != TaskOutcome::kCancelled;
   }
   FinishCancelWait(state, lat, bad);
 }
 
 void BM_Cancelpool_CancelBlockedWait(benchmark::State& state) {
   CancelpoolCancelWait(state, [](const CancellationToken& token) {
-    return cancelpool::SleepFor(absl::Hours(1), token);
+    return cancelpool::SleepFor(token, absl::Hours(1));
   });
 }
 
