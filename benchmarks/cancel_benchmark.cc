@@ -298,7 +298,7 @@ class Waiter {
       case WaitKind::kEvent:
         return event_.Wait(token) == WaitResult::kCancelled;
       case WaitKind::kSleep:
-        return cancelpool::SleepFor(absl::Hours(1), token) ==
+        return cancelpool::SleepFor(token, absl::Hours(1)) ==
                WaitResult::kCancelled;
       case WaitKind::kFd:
         return WaitForFd(fds_[0], FdInterest::kReadable, token) ==

@@ -370,7 +370,7 @@ int64_t CancelpoolBatch(ThreadPool& pool, int count,
   int64_t ok = 0;
   for (auto& f : futures) {
     f.Wait();
-    ok += f.outcome() == TaskOutcome::kSucceeded;
+    ok += f.Outcome() == TaskOutcome::kSucceeded;
   }
   futures.clear();
   return ok;
@@ -823,7 +823,7 @@ void CancelpoolCancelQueued100k(benchmark::State& state) {
     const int64_t t1 = NowNs();
     state.SetIterationTime((t1 - t0) * 1e-9);
     for (auto& f : futures) {
-      if (f.outcome() != TaskOutcome::kCancelled) ran.fetch_add(1);
+      if (f.Outcome() != TaskOutcome::kCancelled) ran.fetch_add(1);
     }
     blockers.Release();
     futures.clear();
@@ -908,7 +908,7 @@ void FinishCancelWait(benchmark::State& state, Latencies& lat, int64_t bad) {
 }
 
 WaitResult SleepAnHour(const CancellationToken& token) {
-  return cancelpool::SleepFor(absl::Hours(1), token);
+  return cancelpool::SleepFor(token, absl::Hours(1));
 }
 WaitResult WaitForNeverSetEvent(const CancellationToken& token) {
   cancelpool::Event never_set;
@@ -938,7 +938,7 @@ void CancelpoolCancelBlockedWait(benchmark::State& state) {
     const int64_t t1 = NowNs();
     state.SetIterationTime((t1 - t0) * 1e-9);
     lat.Add(t1 - t0);
-    bad += f.outcome() != TaskOutcome::kCancelled;
+    bad += f.Outcome() != TaskOutcome::kCancelled;
   }
   FinishCancelWait(state, lat, bad);
 }

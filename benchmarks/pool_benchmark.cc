@@ -139,7 +139,7 @@ void BM_Pool_EmptyTasks100k(benchmark::State& state) {
     ok = 0;
     for (auto& f : futures) {
       f.Wait();
-      ok += f.outcome() == TaskOutcome::kSucceeded;
+      ok += f.Outcome() == TaskOutcome::kSucceeded;
     }
     futures.clear();
   }
@@ -192,7 +192,7 @@ void BM_Cancelpool_ShutdownCancel(benchmark::State& state) {
           pool->Submit([&](CancellationToken token) -> absl::Status {
             tids[next.fetch_add(1)].store(CurrentTid(),
                                           std::memory_order_release);
-            if (cancelpool::SleepFor(absl::Hours(1), token) !=
+            if (cancelpool::SleepFor(token, absl::Hours(1)) !=
                 WaitResult::kCancelled) {
               return absl::InternalError("slept in full");
             }
@@ -209,8 +209,8 @@ void BM_Cancelpool_ShutdownCancel(benchmark::State& state) {
     const int64_t t1 = NowNs();
     state.SetIterationTime((t1 - t0) * 1e-9);
 
-    for (auto& f : running) bad += f.outcome() != TaskOutcome::kCancelled;
-    for (auto& f : waiting) bad += f.outcome() != TaskOutcome::kCancelled;
+    for (auto& f : running) bad += f.Outcome() != TaskOutcome::kCancelled;
+    for (auto& f : waiting) bad += f.Outcome() != TaskOutcome::kCancelled;
   }
   if (bad != 0) state.SkipWithError("a task was not cancelled");
   state.counters["workers"] = workers;

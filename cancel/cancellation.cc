@@ -33,7 +33,7 @@ class SourceState final : public CancelState {
               absl::Time deadline, absl::Duration timeout)
       : links_(parents.size()) {
     for (size_t i = 0; i < parents.size(); ++i) {
-      links_[i].Attach(parents[i].StateInternal(), this);
+      links_[i].Attach(cancel_internal::TokenAccess::State(parents[i]), this);
     }
     if (!std_parents.empty()) {
       std_links_.reserve(std_parents.size());

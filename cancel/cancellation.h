@@ -85,13 +85,24 @@
 namespace cancelpool {
 
 class CancellationSource;
+class CancellationToken;
+
+namespace cancel_internal {
+// The library's access to a token's state (the pool hands each task a token
+// over its embedded state; waits and callbacks register on the state).
+// Defined below CancellationToken. Not for users.
+struct TokenAccess {
+  static CancellationToken FromState(CancelState* state);
+  static CancelState* State(const CancellationToken& token) noexcept;
+};
+}  // namespace cancel_internal
 
 // Thrown by the throwing checks. Carries the cancellation reason. Catch it
 // (or let a pool task propagate it: the pool reports the task as cancelled).
 class CancelledException : public std::exception {
  public:
   explicit CancelledException(absl::Status reason);
-  const absl::Status& reason() const noexcept { return reason_; }
+  const absl::Status& Reason() const noexcept { return reason_; }
   const char* what() const noexcept override { return what_.c_str(); }
 
  private:
@@ -147,22 +158,25 @@ class CancellationToken {
     return a.state_.get() == b.state_.get();
   }
 
-  // For cancelpool's own components (the pool hands each task a token over
-  // its embedded state). Not for users.
-  static CancellationToken FromStateInternal(cancel_internal::CancelState* s) {
-    CancellationToken t;
-    t.state_ = cancel_internal::StateRef::Share(s);
-    return t;
-  }
-  cancel_internal::CancelState* StateInternal() const noexcept {
-    return state_.get();
-  }
-
  private:
+  friend struct cancel_internal::TokenAccess;
+
   [[noreturn]] void ThrowCancelled() const;
 
   cancel_internal::StateRef state_;
 };
+
+namespace cancel_internal {
+inline CancellationToken TokenAccess::FromState(CancelState* state) {
+  CancellationToken token;
+  token.state_ = StateRef::Share(state);
+  return token;
+}
+inline CancelState* TokenAccess::State(
+    const CancellationToken& token) noexcept {
+  return token.state_.get();
+}
+}  // namespace cancel_internal
 
 // Creates and requests cancellation of a state; hands out tokens.
 class CancellationSource {
@@ -204,7 +218,7 @@ class CancellationSource {
   ~CancellationSource() = default;
 
   CancellationToken Token() const noexcept {
-    return CancellationToken::FromStateInternal(state_.get());
+    return cancel_internal::TokenAccess::FromState(state_.get());
   }
 
   // Requests cancellation with `reason` (an OK status means the default,
@@ -263,7 +277,8 @@ class CancellationCallback final : private cancel_internal::CallbackNode {
   template <typename C>
   explicit CancellationCallback(const CancellationToken& token, C&& callback)
       : CallbackNode(&Invoke), callback_(std::forward<C>(callback)) {
-    cancel_internal::CancelState* state = token.StateInternal();
+    cancel_internal::CancelState* state =
+        cancel_internal::TokenAccess::State(token);
     if (state == nullptr) return;
     if (state->TryAddCallback(this)) {
       state_ = cancel_internal::StateRef::Share(state);

@@ -8,7 +8,7 @@ namespace cancelpool {
 using cancel_internal::tls_cancel_context;
 
 CancellationToken CurrentToken() {
-  return CancellationToken::FromStateInternal(tls_cancel_context.state);
+  return cancel_internal::TokenAccess::FromState(tls_cancel_context.state);
 }
 
 void ThrowIfCancellationRequested() {

@@ -7,9 +7,9 @@
 // current token with a CurrentTokenScope (a pool does this for every task).
 // Deep code that has no token parameter can then ask
 // `cancelpool::IsCancellationRequested()` or call
-// `cancelpool::ThrowIfCancellationRequested()` -- the seeds'
-// interruption_requested() and check_interrupt(). Scopes nest; the innermost
-// wins; leaving a scope restores the previous token.
+// `cancelpool::ThrowIfCancellationRequested()` (the equivalents of
+// boost::thread's interruption_requested() and interruption_point()). Scopes
+// nest; the innermost wins; leaving a scope restores the previous token.
 //
 // DEFERRED REGIONS
 // A DeferCancellationScope marks a critical section that must not be
@@ -28,8 +28,9 @@
 // throws out of that destructor, which is std::terminate for a noexcept one:
 // there, end the region with `Exit()` inside a try block, or catch around it.
 // A CurrentTokenScope installed inside a deferred region starts undeferred
-// (nested work, e.g. a task run by a helping wait, is not deferred by its
-// caller's region); the region resumes when that scope ends.
+// (nested work, e.g. a task run by a helping wait -- pool/future.h, WAITING
+// -- is not deferred by its caller's region); the region resumes when that
+// scope ends.
 //
 // THREAD SAFETY
 // All of this is thread-local: each function reads or changes only the
@@ -39,30 +40,17 @@
 #define CANCELPOOL_CANCEL_CURRENT_H_
 
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/internal/current_context.h"
 
 namespace cancelpool {
-
-namespace cancel_internal {
-struct ThreadCancelContext {
-  CancelState* state = nullptr;  // owned by the innermost CurrentTokenScope
-  int defer_depth = 0;
-};
-inline thread_local ThreadCancelContext tls_cancel_context;
-
-// True when `state` is this thread's current state and a deferred region is
-// active, so waits and checks must not see its cancellation.
-inline bool IsDeferredHere(const CancelState* state) noexcept {
-  const ThreadCancelContext& ctx = tls_cancel_context;
-  return ctx.defer_depth > 0 && state != nullptr && state == ctx.state;
-}
-}  // namespace cancel_internal
 
 // Installs `token` as this thread's current token until destruction.
 class CurrentTokenScope final {
  public:
   explicit CurrentTokenScope(CancellationToken token) noexcept
       : token_(std::move(token)), saved_(cancel_internal::tls_cancel_context) {
-    cancel_internal::tls_cancel_context = {token_.StateInternal(), 0};
+    cancel_internal::tls_cancel_context = {
+        cancel_internal::TokenAccess::State(token_), 0};
   }
   ~CurrentTokenScope() { cancel_internal::tls_cancel_context = saved_; }
   CurrentTokenScope(const CurrentTokenScope&) = delete;

@@ -249,8 +249,8 @@ std::chrono::steady_clock::time_point ToSteadyClock(absl::Time deadline) {
           absl::ToChronoNanoseconds(due)));
 }
 
-WaitResult SleepUntilFn::operator()(absl::Time deadline,
-                                    const CancellationToken& token) const {
+WaitResult SleepUntilFn::operator()(const CancellationToken& token,
+                                    absl::Time deadline) const {
   return SleepUntilMonotonic(ToMonotonic(deadline), token);
 }
 
@@ -258,8 +258,8 @@ WaitResult SleepUntilFn::operator()(absl::Time deadline) const {
   return SleepUntilMonotonic(ToMonotonic(deadline), CurrentToken());
 }
 
-WaitResult SleepForFn::operator()(absl::Duration duration,
-                                  const CancellationToken& token) const {
+WaitResult SleepForFn::operator()(const CancellationToken& token,
+                                  absl::Duration duration) const {
   return SleepUntilMonotonic(MonotonicAfter(duration), token);
 }
 
@@ -285,8 +285,8 @@ WaitResult Event::Wait(const CancellationToken& token, absl::Time deadline) {
   return WaitUntilMonotonic(token, ToMonotonic(deadline));
 }
 
-WaitResult Event::WaitFor(absl::Duration timeout,
-                          const CancellationToken& token) {
+WaitResult Event::WaitFor(const CancellationToken& token,
+                          absl::Duration timeout) {
   return WaitUntilMonotonic(token, MonotonicAfter(timeout));
 }
 

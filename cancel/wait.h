@@ -56,6 +56,7 @@
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/current.h"
+#include "cancelpool/cancel/internal/current_context.h"
 
 namespace cancelpool {
 
@@ -66,13 +67,13 @@ const char* WaitResultName(WaitResult result);
 
 namespace cancel_internal {
 struct SleepUntilFn {
-  WaitResult operator()(absl::Time deadline,
-                        const CancellationToken& token) const;
+  WaitResult operator()(const CancellationToken& token,
+                        absl::Time deadline) const;
   WaitResult operator()(absl::Time deadline) const;  // current token
 };
 struct SleepForFn {
-  WaitResult operator()(absl::Duration duration,
-                        const CancellationToken& token) const;
+  WaitResult operator()(const CancellationToken& token,
+                        absl::Duration duration) const;
   WaitResult operator()(absl::Duration duration) const;  // current token
 };
 }  // namespace cancel_internal
@@ -82,7 +83,7 @@ struct SleepForFn {
 // Returns kTimeout after a full sleep, kCancelled if woken by cancellation
 // (immediately if the token is already cancelled). A duration is measured on
 // the monotonic clock only (see CLOCKS).
-//   cancelpool::SleepFor(absl::Milliseconds(5), token);
+//   cancelpool::SleepFor(token, absl::Milliseconds(5));
 // SleepFor and SleepUntil are function objects, not functions, so that
 // `using cancelpool::SleepFor;` followed by an unqualified
 // `SleepFor(absl::Milliseconds(5))` calls this one: a function would be
@@ -133,7 +134,7 @@ class Event final {
                   absl::Time deadline = absl::InfiniteFuture())
       ABSL_LOCKS_EXCLUDED(mu_);
   // Waits at most `timeout` (measured on the monotonic clock).
-  WaitResult WaitFor(absl::Duration timeout, const CancellationToken& token)
+  WaitResult WaitFor(const CancellationToken& token, absl::Duration timeout)
       ABSL_LOCKS_EXCLUDED(mu_);
   WaitResult Wait() { return Wait(CurrentToken()); }  // current token
 
@@ -251,7 +252,7 @@ std::chrono::steady_clock::time_point ToSteadyClock(absl::Time deadline);
 // The state a wait on `token` must watch: null if it can never be cancelled
 // or if a deferred region on this thread hides its cancellation.
 inline CancelState* WatchedState(const CancellationToken& token) noexcept {
-  CancelState* state = token.StateInternal();
+  CancelState* state = TokenAccess::State(token);
   return IsDeferredHere(state) ? nullptr : state;
 }
 

@@ -21,7 +21,7 @@ int CountSheep(const cancelpool::CancellationToken& token) {
   while (!token.IsCancellationRequested()) {
     ++sheep;
     // Sleeps 10 ms, but wakes at once when the token is cancelled.
-    cancelpool::SleepFor(absl::Milliseconds(10), token);
+    cancelpool::SleepFor(token, absl::Milliseconds(10));
   }
   return sheep;
 }

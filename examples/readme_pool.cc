@@ -32,7 +32,7 @@ using cancelpool::TaskOptions;
 
 // Slow work that notices cancellation while it waits.
 absl::StatusOr<std::string> LookUp(CancellationToken token, std::string key) {
-  if (cancelpool::SleepFor(absl::Milliseconds(50), token) ==
+  if (cancelpool::SleepFor(token, absl::Milliseconds(50)) ==
       cancelpool::WaitResult::kCancelled) {
     return token.Reason();  // acknowledges: the future reports "cancelled"
   }
@@ -67,7 +67,7 @@ void HandleRequests(cancelpool::ThreadPool& pool) {
   request.RequestCancellation(absl::CancelledError("client disconnected"));
   Check(slow.Get().status().message() == "client disconnected",
         "cancel reached the running task, with its reason");
-  Check(slow.outcome() == cancelpool::TaskOutcome::kCancelled,
+  Check(slow.Outcome() == cancelpool::TaskOutcome::kCancelled,
         "outcome is cancelled");
 
   // A deadline that passes first.
@@ -102,7 +102,7 @@ int main() {
 
   HandleRequests(pool);
   pool.Submit([](CancellationToken token) {  // runs until shutdown cancels it
-    while (cancelpool::SleepFor(absl::Seconds(1), token) !=
+    while (cancelpool::SleepFor(token, absl::Seconds(1)) !=
            cancelpool::WaitResult::kCancelled) {
     }
     return token.Reason();  // acknowledged: counted as cancelled
@@ -120,7 +120,7 @@ int main() {
       static_cast<unsigned long long>(report.stats.cancelled_before_start +
                                       report.stats.cancelled_while_running));
   // [END shutdown]
-  Check(report.terminated && report.stats.in_flight() == 0,
+  Check(report.terminated && report.stats.InFlight() == 0,
         "everything accounted for after SIGTERM");
   return ok ? 0 : 1;
 }

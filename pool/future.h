@@ -6,18 +6,18 @@
 // RESULTS
 // A task ends in exactly one of three ways, reported by Get() in one
 // Abseil-style value -- absl::StatusOr<R> (absl::Status for Future<void>) --
-// and, without ambiguity, by outcome():
+// and, without ambiguity, by Outcome():
 //   * succeeded: Get() is OK and holds the value;
-//       outcome() == TaskOutcome::kSucceeded.
+//       Outcome() == TaskOutcome::kSucceeded.
 //   * failed: the task returned a non-OK absl::Status / absl::StatusOr, or
 //     threw (an exception never escapes into a worker: it becomes
 //     absl::UnknownError("task threw: <what()>")), or the pool rejected it
 //     (FailedPrecondition after shutdown, ResourceExhausted when full);
-//       outcome() == TaskOutcome::kFailed; Get() holds that status.
+//       Outcome() == TaskOutcome::kFailed; Get() holds that status.
 //   * cancelled: it never ran because its token was cancelled first, or it
 //     acknowledged a cancellation that reached it while running (threw
 //     CancelledException, or returned a kCancelled status or the token's own
-//     reason); outcome() == TaskOutcome::kCancelled; Get() holds the
+//     reason); Outcome() == TaskOutcome::kCancelled; Get() holds the
 //     cancellation reason: kCancelled for Future::Cancel() and shutdown,
 //     kDeadlineExceeded for a deadline, the parent's reason for a parent.
 // One rule decides between failed and cancelled, for a thrown
@@ -100,6 +100,20 @@ namespace cancelpool {
 
 class ThreadPool;
 
+// How a task ended (Future::Outcome()).
+enum class TaskOutcome : int {
+  kPending = 0,  // not resolved yet
+  kSucceeded,    // returned a value / OK status
+  kFailed,       // returned a non-OK status, threw, or was rejected by the pool
+  kCancelled,    // never ran because it was cancelled, or acknowledged a
+                 // cancellation of its token (after it, threw
+                 // CancelledException or returned the token's reason / a
+                 // kCancelled status)
+};
+
+// "pending", "succeeded", "failed" or "cancelled".
+const char* TaskOutcomeName(TaskOutcome outcome);
+
 namespace pool_internal {
 // Waits for `task`; see "WAITING" above. `waiter` may be null.
 WaitResult WaitForTask(TaskBase* task, CancelState* waiter,
@@ -121,8 +135,9 @@ class CancelHandle final {
       absl::Status reason = pool_internal::DefaultFutureCancelReason()) const {
     return task_ && pool_internal::CancelTask(get(), std::move(reason));
   }
-  // True once the task resolved (any outcome).
-  bool IsDone() const { return task_ && get()->IsResolved(); }
+  // True once the task resolved (any outcome), as Future::IsReady(). An
+  // empty handle is not ready (it has no task).
+  bool IsReady() const { return task_ && get()->IsResolved(); }
 
  private:
   template <typename R>
@@ -158,7 +173,7 @@ class Future final {
   ~Future() { Reset(); }
 
   // False for a default-constructed or moved-from future.
-  bool valid() const noexcept { return state_ != nullptr; }
+  bool IsValid() const noexcept { return state_ != nullptr; }
 
   // True if Get() would not block.
   bool IsReady() const noexcept {
@@ -178,7 +193,8 @@ class Future final {
   // (kCancelled; the task is NOT cancelled), or `deadline` (kTimeout).
   WaitResult Wait(const CancellationToken& token,
                   absl::Time deadline = absl::InfiniteFuture()) const {
-    return WaitUntilInternal(token.StateInternal(), deadline);
+    return WaitUntilInternal(cancel_internal::TokenAccess::State(token),
+                             deadline);
   }
 
   // Waits, then takes the result (see RESULTS). Call once.
@@ -199,7 +215,7 @@ class Future final {
   }
 
   // kPending until resolved, then how the task ended.
-  TaskOutcome outcome() const noexcept {
+  TaskOutcome Outcome() const noexcept {
     if (state_ == nullptr || !state_->IsResolved())
       return TaskOutcome::kPending;
     return state_->outcome();
@@ -213,8 +229,8 @@ class Future final {
   }
   CancelHandle GetCancelHandle() const { return CancelHandle(state_); }
   // The task's own token (observe only).
-  CancellationToken token() const {
-    return CancellationToken::FromStateInternal(state_);
+  CancellationToken Token() const {
+    return cancel_internal::TokenAccess::FromState(state_);
   }
 
  private:

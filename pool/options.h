@@ -47,9 +47,8 @@ struct ThreadPoolOptions {
   // CPU pause between rounds) before it parks; larger trades CPU for
   // wake-up latency. 0 to INT_MAX (the constructor treats a negative value
   // as 0). Shutdown ends a spin at once: a spinning worker checks for it
-  // every round. Chosen by benchmark: the idle_spin_rounds sweep of
-  // //benchmarks:report and a side-by-side round-trip test; see the README's
-  // Benchmarks section for the figures behind this default.
+  // every round. (How the default was chosen: benchmarks/FINDINGS.md,
+  // section 8.)
   int idle_spin_rounds = 64;
   // Called on each worker thread when it starts and just before it exits,
   // with the worker's index. Must not throw. on_worker_start may submit to
@@ -99,7 +98,7 @@ struct PoolStats {
   uint64_t parks = 0;   // times a worker went to sleep
 
   // Submitted tasks not yet resolved (queued or running).
-  uint64_t in_flight() const {
+  uint64_t InFlight() const {
     const uint64_t done = rejected + completed + failed +
                           cancelled_before_start + cancelled_while_running;
     return submitted > done ? submitted - done : 0;
@@ -119,10 +118,10 @@ enum class ShutdownMode {
 struct ShutdownReport {
   // True if every task finished (nothing left running or queued).
   bool terminated = false;
+  // The counters when the report was taken. Tasks still queued or running
+  // then (after a cancel shutdown: tasks that ignored their tokens):
+  // stats.InFlight().
   PoolStats stats;
-  // Tasks still running when the report was taken: they ignored their
-  // tokens. stats.in_flight() after a cancel shutdown.
-  uint64_t still_running = 0;
 };
 
 }  // namespace cancelpool

@@ -4,9 +4,10 @@
 // Unwatch and WaitForShutdown; everything below happens under mu_ unless it
 // says otherwise).
 //  1. The reader takes each signal (signalfd, or Trigger's list woken by the
-//     eventfd) and counts it. 1st: stage_ = kDraining, grace_deadline_ set,
-//     a kDrain action queued. 2nd, or grace_deadline_ passed: stage_ =
-//     kCancelling, grace_deadline_ cleared, a kCancel action queued (once).
+//     eventfd) and counts it. 1st: stage_ = kDraining, grace_due_ set (on
+//     the monotonic clock), a kDrain action queued. 2nd, or grace_due_
+//     passed: stage_ = kCancelling, grace_due_ cleared, a kCancel action
+//     queued (once).
 //     3rd: writes one line to stderr and std::_Exit()s, without mu_ and
 //     without waiting for anything. The reader never runs user code and
 //     never calls into a pool: the exit cannot wait for either (issue 11,
@@ -88,13 +89,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <limits>
 #include <string>
 #include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cancelpool/cancel/internal/clock.h"
 
 namespace cancelpool {
 namespace {
@@ -142,21 +143,6 @@ int CountThreadsNotBlocking(const std::vector<int>& signals) {
 }
 
 }  // namespace
-
-namespace signal_shutdown_internal {
-
-int PollTimeoutMs(absl::Time now, absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  const absl::Duration left = deadline - now;  // saturates; may be infinite
-  if (left <= absl::ZeroDuration()) return 0;
-  // Rounded up, so that a wake-up is never before the deadline; clamped,
-  // because more than ~24.8 days does not fit poll's int.
-  return static_cast<int>(std::min<int64_t>(
-      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
-      std::numeric_limits<int>::max()));
-}
-
-}  // namespace signal_shutdown_internal
 
 std::string SignalShutdown::SignalName(int signo) {
   switch (signo) {
@@ -370,17 +356,17 @@ bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
   return true;
 }
 
-SignalShutdown::Stage SignalShutdown::stage() const {
+SignalShutdown::Stage SignalShutdown::CurrentStage() const {
   absl::MutexLock lock(&mu_);
   return stage_;
 }
 
-int SignalShutdown::signals_received() const {
+int SignalShutdown::SignalsReceived() const {
   absl::MutexLock lock(&mu_);
   return received_;
 }
 
-absl::Status SignalShutdown::reason() const {
+absl::Status SignalShutdown::Reason() const {
   absl::MutexLock lock(&mu_);
   return reason_;
 }
@@ -389,7 +375,7 @@ void SignalShutdown::EscalateLocked(absl::Status reason, int signo) {
   if (stage_ == Stage::kCancelling) return;
   stage_ = Stage::kCancelling;
   reason_ = reason;
-  grace_deadline_ = absl::InfiniteFuture();
+  grace_due_ = absl::InfiniteDuration();
   actions_.push_back({ShutdownMode::kCancel, signo, std::move(reason)});
 }
 
@@ -403,7 +389,7 @@ void SignalShutdown::OnSignal(int signo) {
       stage_ = Stage::kDraining;
       reason_ = absl::CancelledError(
           absl::StrCat(SignalName(signo), " received: draining"));
-      grace_deadline_ = absl::Now() + options_.grace;
+      grace_due_ = cancel_internal::MonotonicAfter(options_.grace);
       actions_.push_back({ShutdownMode::kDrain, signo, reason_});
       return;
     }
@@ -431,16 +417,17 @@ void SignalShutdown::OnSignal(int signo) {
 void SignalShutdown::RunReader() {
   pthread_setname_np(pthread_self(), "cancelpool-sig");
   for (;;) {
-    absl::Time grace_deadline;
+    absl::Duration grace_due;
     {
       absl::MutexLock lock(&mu_);
       if (stop_reader_) return;
-      grace_deadline = grace_deadline_;
+      grace_due = grace_due_;
     }
     pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    const int n = poll(
-        fds, 2,
-        signal_shutdown_internal::PollTimeoutMs(absl::Now(), grace_deadline));
+    // Clamped to ~24.8 days (poll's int): a longer grace takes several polls.
+    const int n = poll(fds, 2,
+                       cancel_internal::PollTimeoutMillis(
+                           grace_due - cancel_internal::MonotonicNow()));
     if (n < 0 && errno != EINTR) return;
     if (n > 0 && (fds[0].revents & POLLIN) != 0) {
       signalfd_siginfo info;
@@ -460,8 +447,8 @@ void SignalShutdown::RunReader() {
       for (int signo : triggered) OnSignal(signo);
     }
     absl::MutexLock lock(&mu_);
-    if (grace_deadline_ != absl::InfiniteFuture() &&
-        absl::Now() >= grace_deadline_) {
+    if (grace_due_ != absl::InfiniteDuration() &&
+        cancel_internal::MonotonicNow() >= grace_due_) {
       EscalateLocked(
           absl::CancelledError(absl::StrCat(
               SignalName(first_signal_), " grace period (",

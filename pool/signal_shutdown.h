@@ -33,8 +33,8 @@
 //               operator's "stop now". The reader does this itself, whatever
 //               the stage thread is doing (a hook or a cancellation callback
 //               that blocks cannot hold it up).
-// stage(), signals_received() and reason() change when the reader decides,
-// which may be before the stage thread has acted.
+// CurrentStage(), SignalsReceived() and Reason() change when the reader
+// decides, which may be before the stage thread has acted.
 // Counting is the kernel's: a standard signal sent while the same signal is
 // still pending (not yet read by the reader) is merged with it, so two
 // SIGTERMs sent within a scheduling delay of each other may count as one
@@ -173,10 +173,10 @@ class SignalShutdown final {
   bool WaitForSignal(absl::Time deadline = absl::InfiniteFuture())
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  Stage stage() const ABSL_LOCKS_EXCLUDED(mu_);
-  int signals_received() const ABSL_LOCKS_EXCLUDED(mu_);
+  Stage CurrentStage() const ABSL_LOCKS_EXCLUDED(mu_);
+  int SignalsReceived() const ABSL_LOCKS_EXCLUDED(mu_);
   // The reason given to the pools at the current stage (OK while running).
-  absl::Status reason() const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Reason() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // "SIGINT", "SIGTERM", ... or "signal N".
   static std::string SignalName(int signo);
@@ -215,7 +215,9 @@ class SignalShutdown final {
   int received_ ABSL_GUARDED_BY(mu_) = 0;
   int first_signal_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status reason_ ABSL_GUARDED_BY(mu_);
-  absl::Time grace_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // When the grace ends, a point of the monotonic clock
+  // (cancel_internal::MonotonicNow); InfiniteDuration() while none runs.
+  absl::Duration grace_due_ ABSL_GUARDED_BY(mu_) = absl::InfiniteDuration();
   bool stop_reader_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_stages_ ABSL_GUARDED_BY(mu_) = false;
   // The watched entry the stage thread is calling Shutdown() on right now
@@ -229,16 +231,6 @@ class SignalShutdown final {
   std::thread reader_;
   std::thread stages_;
 };
-
-namespace signal_shutdown_internal {
-
-// The timeout for poll(2), in milliseconds, to wake at `deadline` when it is
-// `now`: -1 (wait without limit) for absl::InfiniteFuture(), 0 once the
-// deadline has passed, otherwise the time left rounded up and at most
-// INT_MAX (~24.8 days: the caller then polls again).
-int PollTimeoutMs(absl::Time now, absl::Time deadline);
-
-}  // namespace signal_shutdown_internal
 
 }  // namespace cancelpool
 

@@ -12,8 +12,7 @@ namespace {
 ShutdownReport ReportOf(const pool_internal::Scheduler& scheduler) {
   ShutdownReport report;
   report.stats = scheduler.Stats();
-  report.terminated = scheduler.IsTerminated() && report.stats.in_flight() == 0;
-  report.still_running = report.stats.in_flight();
+  report.terminated = scheduler.IsTerminated() && report.stats.InFlight() == 0;
   return report;
 }
 
@@ -61,37 +60,26 @@ ThreadPool::ThreadPool(int num_workers)
 
 ThreadPool::~ThreadPool() {
   if (scheduler_ == nullptr) return;  // it failed to start
-  if (scheduler_->OnWorkerThread() || cancel_internal::InLibraryCallback()) {
-    // Cannot wait for ourselves (or, inside a cancellation resolving one of
-    // our tasks, for that resolution): drain in the background and cancel
-    // what is left when the grace ends, from the deadline timer (see
-    // DESTRUCTION). The workers, detached, free the scheduler.
-    scheduler_->Shutdown(ShutdownMode::kDrain,
-                         absl::CancelledError("thread pool destroyed"));
-    if (destructor_grace_ != absl::InfiniteDuration()) {
-      scheduler_->CancelAt(
-          absl::Now() + destructor_grace_,
-          absl::CancelledError(
-              "thread pool destroyed: grace period over, cancelling"));
-    }
-    scheduler_->JoinOrDetachWorkers(/*detach=*/true);
-    return;
-  }
-  scheduler_->Shutdown(ShutdownMode::kDrain,
-                       absl::CancelledError("thread pool destroyed"));
-  if (!scheduler_->AwaitTermination(absl::Now() + destructor_grace_)) {
-    scheduler_->Shutdown(
-        ShutdownMode::kCancel,
-        absl::CancelledError(
-            "thread pool destroyed: grace period over, cancelling"));
-    scheduler_->AwaitTermination(absl::InfiniteFuture());
-  }
-  scheduler_->JoinOrDetachWorkers(/*detach=*/false);
+  // Inside one of our workers we cannot wait for ourselves, nor, inside a
+  // cancellation resolving one of our tasks, for that resolution: the drain
+  // then runs in the background, the deadline timer cancels what is left
+  // when the grace ends, and the workers, detached, free the scheduler (see
+  // DESTRUCTION).
+  const bool can_wait =
+      !scheduler_->OnWorkerThread() && !cancel_internal::InLibraryCallback();
+  DrainThenCancelImpl(
+      destructor_grace_, absl::InfiniteDuration(),
+      absl::CancelledError("thread pool destroyed"),
+      absl::CancelledError(
+          "thread pool destroyed: grace period over, cancelling"),
+      can_wait);
+  scheduler_->JoinOrDetachWorkers(/*detach=*/!can_wait);
 }
 
 void ThreadPool::SubmitTask(pool_internal::TaskBase* task,
                             const TaskOptions& options) {
-  scheduler_->Submit(task, options.parent.StateInternal(), options.deadline);
+  scheduler_->Submit(task, cancel_internal::TokenAccess::State(options.parent),
+                     options.deadline);
 }
 
 void ThreadPool::Shutdown(ShutdownMode mode, absl::Status reason) {
@@ -105,21 +93,29 @@ bool ThreadPool::AwaitTermination(absl::Time deadline) {
 ShutdownReport ThreadPool::DrainThenCancel(absl::Duration grace,
                                            absl::Duration cancel_timeout,
                                            absl::Status reason) {
+  return DrainThenCancelImpl(grace, cancel_timeout, reason, reason,
+                             /*can_wait=*/!scheduler_->OnWorkerThread());
+}
+
+ShutdownReport ThreadPool::DrainThenCancelImpl(absl::Duration grace,
+                                               absl::Duration cancel_timeout,
+                                               absl::Status drain_reason,
+                                               absl::Status cancel_reason,
+                                               bool can_wait) {
   // Our own reference: cancelling may destroy a callable that held the
   // last handle to this pool.
   const std::shared_ptr<pool_internal::Scheduler> scheduler = scheduler_;
-  if (scheduler->OnWorkerThread()) {
-    // Cannot wait for ourselves: start the drain and have the deadline
-    // timer escalate to a cancel when the grace ends (see SHUTDOWN).
-    scheduler->Shutdown(ShutdownMode::kDrain, reason);
+  scheduler->Shutdown(ShutdownMode::kDrain, std::move(drain_reason));
+  if (!can_wait) {
+    // Cannot wait for ourselves: have the deadline timer escalate to a
+    // cancel when the grace ends (see SHUTDOWN).
     if (grace != absl::InfiniteDuration()) {
-      scheduler->CancelAt(absl::Now() + grace, reason);
+      scheduler->CancelAt(absl::Now() + grace, std::move(cancel_reason));
     }
     return ReportOf(*scheduler);
   }
-  scheduler->Shutdown(ShutdownMode::kDrain, reason);
   if (!scheduler->AwaitTermination(absl::Now() + grace)) {
-    scheduler->Shutdown(ShutdownMode::kCancel, reason);
+    scheduler->Shutdown(ShutdownMode::kCancel, std::move(cancel_reason));
     scheduler->AwaitTermination(absl::Now() + cancel_timeout);
   }
   return ReportOf(*scheduler);
@@ -129,7 +125,7 @@ ShutdownReport ThreadPool::Report() const { return ReportOf(*scheduler_); }
 
 bool ThreadPool::IsShutdown() const { return scheduler_->IsShutdown(); }
 PoolStats ThreadPool::Stats() const { return scheduler_->Stats(); }
-int ThreadPool::num_workers() const { return scheduler_->num_workers(); }
+int ThreadPool::NumWorkers() const { return scheduler_->num_workers(); }
 bool ThreadPool::OnWorkerThread() const { return scheduler_->OnWorkerThread(); }
 
 }  // namespace cancelpool

@@ -86,58 +86,16 @@
 // So a pool owned only by its own queued task is destroyed without a hang
 // when that task is cancelled, and the timer thread is never blocked by it.
 //
-// FORK RULES (what a child of fork() may do; tested by
-// tests/reliability/lifecycle_test.cc, LifecycleTest.ForkWhileBusy).
-// fork() copies only the calling thread: the parent pool's workers do not
-// exist in the child, but its memory (queues, locks a worker may have held
-// at that moment, futures) does. So the child:
-//   * MAY create its own new pools and use them normally, with futures,
-//     nested Submit/Get, deadlines and the interruptible waits of
-//     cancelpool/cancel/wait.h -- also while the parent's pools were busy at
-//     the fork, and without any set-up call;
-//   * MUST NOT touch the parent's pools or their futures in any way: no
-//     Submit (nothing would run it), Wait/Get (would block forever), Cancel
-//     or Shutdown (may take a lock a vanished worker held), Stats, and no
-//     destructor (it would wait for, and join, threads that do not exist).
-//     A pool object the child inherited must be leaked: leave with _exit()
-//     or exec(), never by returning from main or exit() if the pool is
-//     destroyed by static destructors or atexit;
-//   * may use a CancellationSource or token it inherited only if no other
-//     parent thread was using it at the fork (registering a callback,
-//     waiting on it, cancelling it -- so never a parent task's token): such a
-//     copy may be mid-operation. Cancelling one that qualifies affects only
-//     the child. Deadlines armed before the fork do not fire in the child;
-//     those armed in the child do.
-// What the library does so that the above holds: its internal locks (the
-// deadline timer's, the task-block cache's) are held across fork() by the
-// forking thread and rebuilt or released in the child; the timer thread is
-// restarted on demand; the forking thread gets a new wake-up eventfd (the
-// old one is shared with the parent); Abseil's mutex deadlock detection is
-// turned off in the child (in builds where it runs, NDEBUG undefined, every
-// absl::Mutex operation takes one process-wide Abseil spin lock, which a
-// parent thread may hold at the fork and nothing would release in the
-// child; do not turn it back on there); Abseil's lazy one-time
-// initialisations (CPU count, thread-identity key, allocator arenas) run
-// while the library loads, so that no parent thread is inside one at a
-// fork(); and relative waits and the deadline timer read only
-// CLOCK_MONOTONIC with clock_gettime() (an absl::Time deadline calls
-// absl::Now() once, to convert it; see below).
-// Not covered, because the locks are Abseil's own and it has no fork
-// handlers for them (a fork() landing inside such a critical section can
-// hang the child at its next use of the same facility):
-//   * a parent thread that uses absl::Mutex starting (its first blocking
-//     wait) or exiting: Abseil's thread-identity free list and allocator
-//     have process-wide spin locks. So do not fork() right after starting a
-//     pool (before its workers have run) or while one is being destroyed.
-//   * another parent thread inside absl::Now(): in this Abseil on x86-64,
-//     absl::Now() extrapolates the cycle counter, and its slow path takes a
-//     process-wide spin lock on every call for about 0.5 s after the
-//     process's first call (calibration), then about every 2 s, and in
-//     every caller while one recalibrates. User code calls absl::Now(), and so
-//     does the pool itself in a few places (a task waiting for a task that
-//     runs elsewhere, timed Future waits, the destructor). Building Abseil
-//     with -DABSL_USE_CYCLECLOCK_FOR_GET_CURRENT_TIME_NANOS=0 (the default
-//     of later Abseil releases) removes that lock.
+// FORK
+// fork() copies only the calling thread; the parent pool's workers do not
+// exist in the child. In the child (full rules: docs/fork.md):
+//   * create and use new pools, tokens, deadlines and waits freely;
+//   * never touch an inherited pool or its futures (no Submit, Wait, Get,
+//     Cancel, Shutdown, Stats, nor its destructor): leave with _exit() or
+//     exec();
+//   * use an inherited source or token only if no other parent thread was
+//     using it at the fork;
+//   * do not fork() while a pool is starting or being destroyed.
 //
 // STATISTICS
 // Stats() may be called at any time from any thread; see PoolStats.
@@ -249,13 +207,22 @@ class ThreadPool final {
 
   bool IsShutdown() const;
   PoolStats Stats() const;
-  int num_workers() const;
+  int NumWorkers() const;
   // True if the calling thread is one of this pool's workers.
   bool OnWorkerThread() const;
 
  private:
   struct NotStarted {};
   ThreadPool(NotStarted, ThreadPoolOptions options);
+
+  // DrainThenCancel with separate reasons for the drain and the cancel.
+  // `can_wait` false (the caller is one of our workers, or runs inside a
+  // library callback): starts the drain, has the deadline timer cancel when
+  // `grace` ends, and returns at once.
+  ShutdownReport DrainThenCancelImpl(absl::Duration grace,
+                                     absl::Duration cancel_timeout,
+                                     absl::Status drain_reason,
+                                     absl::Status cancel_reason, bool can_wait);
 
   void SubmitTask(pool_internal::TaskBase* task, const TaskOptions& options);
 

@@ -215,8 +215,8 @@ struct ChildResult {
 // `body`'s return value through _exit() (no static destructors, no gtest
 // teardown), unless `body` exits itself. Use it for anything that can hang,
 // crash the process on purpose, or needs rlimits (set them inside `body`).
-// Fork from a test with no pool of its own running (FORK RULES,
-// pool/thread_pool.h), unless forking from a busy pool is what it tests.
+// Fork from a test with no pool of its own running (docs/fork.md), unless
+// forking from a busy pool is what it tests.
 inline ChildResult RunInChild(const std::function<int()>& body,
                               absl::Duration limit = kLong) {
   std::fflush(nullptr);

@@ -19,8 +19,8 @@
 // FORK
 // MonotonicNow() and RealtimeNow() are clock_gettime() through the vDSO: no
 // lock, so a thread inside them at fork() leaves nothing held in the child.
-// ToMonotonic() calls absl::Now() once (see the FORK RULES of
-// pool/thread_pool.h); relative timeouts do not.
+// ToMonotonic() calls absl::Now() once (see docs/fork.md, "Not covered");
+// relative timeouts do not.
 #ifndef CANCELPOOL_CANCEL_INTERNAL_CLOCK_H_
 #define CANCELPOOL_CANCEL_INTERNAL_CLOCK_H_
 

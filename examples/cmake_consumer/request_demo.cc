@@ -34,7 +34,7 @@ int main() {
     parts.push_back(pool.SubmitWith(
         options,
         [i](cancelpool::CancellationToken token) -> absl::StatusOr<int> {
-          if (i > 0 && cancelpool::SleepFor(absl::Seconds(60), token) ==
+          if (i > 0 && cancelpool::SleepFor(token, absl::Seconds(60)) ==
                            cancelpool::WaitResult::kCancelled) {
             return token.Reason();
           }
@@ -50,7 +50,7 @@ int main() {
     expect(!r.ok() && r.status().message() == "client went away",
            "a waiting part stopped with the request's reason");
   }
-  expect(parts[0].outcome() == cancelpool::TaskOutcome::kSucceeded,
+  expect(parts[0].Outcome() == cancelpool::TaskOutcome::kSucceeded,
          "the finished part still counts as succeeded");
 
   cancelpool::ShutdownReport report = pool.DrainThenCancel(absl::Seconds(10));

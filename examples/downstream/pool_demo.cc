@@ -26,7 +26,7 @@ int main() {
     answers.push_back(pool.SubmitWith(
         options,
         [i](cancelpool::CancellationToken token) -> absl::StatusOr<int> {
-          if (i == 3 && cancelpool::SleepFor(absl::Seconds(60), token) ==
+          if (i == 3 && cancelpool::SleepFor(token, absl::Seconds(60)) ==
                             cancelpool::WaitResult::kCancelled) {
             return token.Reason();
           }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/internal/spin.h"
+#include "cancelpool/pool/future.h"
 
 namespace cancelpool {
 namespace pool_internal {

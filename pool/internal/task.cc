@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "cancelpool/cancel/internal/spin.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/future.h"
 #include "cancelpool/pool/internal/scheduler.h"
 
 namespace cancelpool {
@@ -80,7 +81,7 @@ TaskOutcome TaskBase::Execute() noexcept {
     try {
       status = InvokeCallable();
     } catch (const CancelledException& e) {
-      status = e.reason();
+      status = e.Reason();
       threw_cancelled = true;
     } catch (const std::exception& e) {
       status = absl::UnknownError(absl::StrCat("task threw: ", e.what()));

@@ -64,18 +64,9 @@
 
 namespace cancelpool {
 
-// How a task ended.
-enum class TaskOutcome {
-  kPending,    // not resolved yet
-  kSucceeded,  // returned a value / OK status
-  kFailed,     // returned a non-OK status, threw, or was rejected by the pool
-  kCancelled,  // never ran because it was cancelled, or acknowledged a
-               // cancellation of its token (after it, threw
-               // CancelledException or returned the token's reason / a
-               // kCancelled status)
-};
-
-const char* TaskOutcomeName(TaskOutcome outcome);
+// How a task ended: defined in cancelpool/pool/future.h (public), declared
+// here so that the task block can store it. TaskOutcome{} is kPending.
+enum class TaskOutcome : int;
 
 namespace pool_internal {
 
@@ -219,7 +210,7 @@ class TaskBase : public CancelState {
   Scheduler* scheduler_ = nullptr;
   std::atomic<uint64_t> runner_{0};
   // Written before Resolve's release RMW; read after an acquire of kResolved.
-  TaskOutcome outcome_ = TaskOutcome::kPending;
+  TaskOutcome outcome_ = TaskOutcome{};  // kPending
   cancel_internal::ParentLink parent_link_;
 };
 
@@ -320,7 +311,7 @@ class TaskImpl final : public FutureState<typename CallableTraits<F>::Value> {
 
   decltype(auto) Call() {
     if constexpr (Traits::kTokenArg == TokenArg::kOurs) {
-      return std::invoke(fn(), CancellationToken::FromStateInternal(this));
+      return std::invoke(fn(), cancel_internal::TokenAccess::FromState(this));
     } else if constexpr (Traits::kTokenArg == TokenArg::kStd) {
       return std::invoke(fn(), this->GetStopToken());
     } else {

@@ -191,7 +191,7 @@ TEST(CancelledExceptionTest, ThrowCarriesTheReason) {
     source.Token().ThrowIfCancellationRequested();
     FAIL() << "expected CancelledException";
   } catch (const CancelledException& e) {
-    EXPECT_EQ(e.reason(), absl::DeadlineExceededError("too slow"));
+    EXPECT_EQ(e.Reason(), absl::DeadlineExceededError("too slow"));
     EXPECT_NE(std::strstr(e.what(), "too slow"), nullptr) << e.what();
   }
 }
@@ -204,7 +204,7 @@ TEST(CancelledExceptionTest, IsAStdException) {
 
 TEST(CancelledExceptionTest, OkReasonBecomesCancelledError) {
   const CancelledException e{absl::OkStatus()};
-  EXPECT_EQ(e.reason().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(e.Reason().code(), absl::StatusCode::kCancelled);
 }
 
 // Records its destruction: proves the stack unwound through it.
@@ -241,7 +241,7 @@ TEST(CancelledExceptionTest, ThrowUnwindsThroughRaiiCleanup) {
     WorkThatChecks(source.Token(), &log, 2);
     FAIL() << "expected CancelledException";
   } catch (const CancelledException& e) {
-    EXPECT_EQ(e.reason(), absl::AbortedError("unwind"));
+    EXPECT_EQ(e.Reason(), absl::AbortedError("unwind"));
   }
   EXPECT_EQ(log, (std::vector<std::string>{"level 0", "level 1", "level 2"}));
 }

@@ -126,7 +126,7 @@ TEST(ClockStepTest, ForwardStepFiresNoDeadlineEarly) {
         pool.SubmitWith(TaskOptions::WithTimeout(absl::Seconds(1)),
                         [task_started](CancellationToken token) {
                           task_started->Notify();
-                          SleepFor(absl::Hours(1), token);
+                          SleepFor(token, absl::Hours(1));
                           return MonotonicNow();
                         });
     if (!task_started->WaitForNotificationWithTimeout(absl::Seconds(30))) {
@@ -174,7 +174,7 @@ TEST(ClockStepTest, SleepForIsMeasuredOnTheMonotonicClock) {
     StepWallClock(kStep);
     CancellationSource source;
     const absl::Duration start = MonotonicNow();
-    if (SleepFor(absl::Milliseconds(300), source.Token()) !=
+    if (SleepFor(source.Token(), absl::Milliseconds(300)) !=
         WaitResult::kTimeout) {
       return 1;
     }
@@ -184,7 +184,7 @@ TEST(ClockStepTest, SleepForIsMeasuredOnTheMonotonicClock) {
     // Also without a token that can be cancelled.
     const absl::Duration start2 = MonotonicNow();
     StepWallClock(kStep);
-    SleepFor(absl::Milliseconds(100), CancellationToken());
+    SleepFor(CancellationToken(), absl::Milliseconds(100));
     const absl::Duration slept2 = MonotonicNow() - start2;
     if (slept2 < absl::Milliseconds(100)) return 4;
     if (slept2 > absl::Milliseconds(100) + kSlack) return 5;

@@ -115,7 +115,7 @@ TEST(CurrentTokenTest, DeepCodeChecksAndThrowsWithoutATokenParameter) {
     DeepWork(3, &log);
     FAIL() << "expected CancelledException";
   } catch (const CancelledException& e) {
-    EXPECT_EQ(e.reason(), absl::AbortedError("deep"));
+    EXPECT_EQ(e.Reason(), absl::AbortedError("deep"));
   }
   EXPECT_EQ(log, (std::vector<std::string>{"cleanup 0", "cleanup 1",
                                            "cleanup 2", "cleanup 3"}));
@@ -149,7 +149,7 @@ TEST(DeferCancellationTest, DeferredRegionHidesCancellationFromChecks) {
     other.join();
     EXPECT_TRUE(other_thread_sees);
   } catch (const CancelledException& e) {
-    EXPECT_EQ(e.reason(), absl::AbortedError("later"));
+    EXPECT_EQ(e.Reason(), absl::AbortedError("later"));
     delivered = true;
   }
   EXPECT_TRUE(delivered);
@@ -166,17 +166,17 @@ TEST(DeferCancellationTest, InterruptibleWaitsOnTheCurrentTokenIgnoreIt) {
   try {
     DeferCancellationScope defer;
     EXPECT_EQ(cancelpool::SleepFor(kShortWait), WaitResult::kTimeout);
-    EXPECT_EQ(cancelpool::SleepFor(kShortWait, CurrentToken()),
+    EXPECT_EQ(cancelpool::SleepFor(CurrentToken(), kShortWait),
               WaitResult::kTimeout);
     Event event;
-    EXPECT_EQ(event.WaitFor(kShortWait, CurrentToken()), WaitResult::kTimeout);
+    EXPECT_EQ(event.WaitFor(CurrentToken(), kShortWait), WaitResult::kTimeout);
     EXPECT_EQ(WaitForFd(pipe_fds[0], FdInterest::kReadable, CurrentToken(),
                         absl::Now() + kShortWait),
               WaitResult::kTimeout);
     // A different token is not deferred.
     CancellationSource other;
     other.RequestCancellation();
-    EXPECT_EQ(cancelpool::SleepFor(absl::Hours(1), other.Token()),
+    EXPECT_EQ(cancelpool::SleepFor(other.Token(), absl::Hours(1)),
               WaitResult::kCancelled);
   } catch (const CancelledException&) {
     delivered = true;
@@ -199,7 +199,7 @@ TEST(DeferCancellationTest, CancellationIsDeliveredWhenOutermostRegionEnds) {
     events.push_back("after inner");
     EXPECT_FALSE(IsCancellationRequested());
   } catch (const CancelledException& e) {
-    events.push_back("delivered: " + std::string(e.reason().message()));
+    events.push_back("delivered: " + std::string(e.Reason().message()));
   }
   EXPECT_EQ(events,
             (std::vector<std::string>{"after inner", "delivered: deferred"}));
@@ -215,7 +215,7 @@ TEST(DeferCancellationTest, CancellationFromAnotherThreadIsDeliveredAtTheEnd) {
     canceller.join();
     EXPECT_EQ(cancelpool::SleepFor(kShortWait), WaitResult::kTimeout);
   } catch (const CancelledException& e) {
-    delivered = e.reason().code() == absl::StatusCode::kCancelled;
+    delivered = e.Reason().code() == absl::StatusCode::kCancelled;
   }
   EXPECT_TRUE(delivered);
 }
@@ -305,7 +305,7 @@ TEST(DeferCancellationTest,
     FlushOnDestruction cleanup(&flushed);
     ThrowIfCancellationRequested();
   } catch (const CancelledException& e) {
-    EXPECT_EQ(e.reason(), absl::AbortedError("unwinding"));
+    EXPECT_EQ(e.Reason(), absl::AbortedError("unwinding"));
   }
   EXPECT_TRUE(flushed);
   EXPECT_TRUE(IsCancellationRequested());

@@ -41,7 +41,7 @@ TEST(ExitTest, StaticPoolWithATaskWaitingForItsDeadlineLetsExitReturn) {
         pool.SubmitWith(TaskOptions::WithTimeout(absl::Milliseconds(500)),
                         [](CancellationToken token) {
                           started.Notify();
-                          SleepFor(absl::Hours(1), token);
+                          SleepFor(token, absl::Hours(1));
                         });
         started.WaitForNotification();
         std::exit(0);  // static destructors: ~ThreadPool drains

@@ -106,7 +106,7 @@ TEST(DeadlineTest, DeadlineWakesBlockedWaiters) {
     if (never_set.Wait(token) == WaitResult::kCancelled) woken.fetch_add(1);
   });
   waiters.emplace_back([&] {
-    if (cancelpool::SleepFor(absl::Hours(1), token) == WaitResult::kCancelled) {
+    if (cancelpool::SleepFor(token, absl::Hours(1)) == WaitResult::kCancelled) {
       woken.fetch_add(1);
     }
   });

@@ -62,9 +62,9 @@ TEST(SleepNamesTest, UsingDeclarationCompilesAndSleeps) {
             WaitResult::kTimeout);
   CancellationSource source;
   source.RequestCancellation();
-  EXPECT_EQ(SleepFor(absl::Hours(1), source.Token()), WaitResult::kCancelled);
+  EXPECT_EQ(SleepFor(source.Token(), absl::Hours(1)), WaitResult::kCancelled);
   // The qualified forms keep working.
-  EXPECT_EQ(cancelpool::SleepFor(absl::Milliseconds(1), CancellationToken()),
+  EXPECT_EQ(cancelpool::SleepFor(CancellationToken(), absl::Milliseconds(1)),
             WaitResult::kTimeout);
 }
 

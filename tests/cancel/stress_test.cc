@@ -137,7 +137,7 @@ TEST(CancellationStressTest, ManyThreadsRegisterDeregisterLinkAndCancelAtOnce) {
             try {
               ThrowIfCancellationRequested();
             } catch (const CancelledException& e) {
-              if (e.reason().ok()) violation("exception without a reason");
+              if (e.Reason().ok()) violation("exception without a reason");
             }
             break;
           }

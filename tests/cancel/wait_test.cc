@@ -146,14 +146,14 @@ TEST(WaitResultTest, NamesEveryResult) {
 TEST(SleepTest, SleepForSleepsInFullWithoutCancellation) {
   CancellationSource source;
   const absl::Time start = absl::Now();
-  EXPECT_EQ(cancelpool::SleepFor(absl::Milliseconds(20), source.Token()),
+  EXPECT_EQ(cancelpool::SleepFor(source.Token(), absl::Milliseconds(20)),
             WaitResult::kTimeout);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(20));
 }
 
 TEST(SleepTest, SleepForWithDefaultTokenSleepsInFull) {
   const absl::Time start = absl::Now();
-  EXPECT_EQ(cancelpool::SleepFor(absl::Milliseconds(5), CancellationToken()),
+  EXPECT_EQ(cancelpool::SleepFor(CancellationToken(), absl::Milliseconds(5)),
             WaitResult::kTimeout);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(5));
 }
@@ -162,7 +162,7 @@ TEST(SleepTest, SleepForReturnsAtOnceWhenAlreadyCancelled) {
   CancellationSource source;
   source.RequestCancellation();
   const absl::Time start = absl::Now();
-  EXPECT_EQ(cancelpool::SleepFor(absl::Hours(1), source.Token()),
+  EXPECT_EQ(cancelpool::SleepFor(source.Token(), absl::Hours(1)),
             WaitResult::kCancelled);
   EXPECT_LT(absl::Now() - start, kWakeBound);
 }
@@ -172,7 +172,7 @@ TEST(SleepTest, SleepForWokenByCancellationFromAnotherThread) {
   CancelFromAnotherThread canceller(source, absl::AbortedError("stop"));
   const absl::Time start = absl::Now();
   canceller.AboutToWait();
-  EXPECT_EQ(cancelpool::SleepFor(absl::Hours(1), source.Token()),
+  EXPECT_EQ(cancelpool::SleepFor(source.Token(), absl::Hours(1)),
             WaitResult::kCancelled);
   EXPECT_LT(absl::Now() - start, kWakeBound) << "the sleep was not woken";
   EXPECT_EQ(source.Token().Reason(), absl::AbortedError("stop"));
@@ -184,7 +184,7 @@ TEST(SleepTest, SleepUntilWokenByCancellationFromAnotherThread) {
   const absl::Time start = absl::Now();
   canceller.AboutToWait();
   EXPECT_EQ(
-      cancelpool::SleepUntil(absl::Now() + absl::Hours(1), source.Token()),
+      cancelpool::SleepUntil(source.Token(), absl::Now() + absl::Hours(1)),
       WaitResult::kCancelled);
   EXPECT_LT(absl::Now() - start, kWakeBound) << "the sleep was not woken";
 }
@@ -192,7 +192,7 @@ TEST(SleepTest, SleepUntilWokenByCancellationFromAnotherThread) {
 TEST(SleepTest, SleepUntilPastDeadlineReturnsTimeout) {
   CancellationSource source;
   EXPECT_EQ(
-      cancelpool::SleepUntil(absl::Now() - absl::Seconds(1), source.Token()),
+      cancelpool::SleepUntil(source.Token(), absl::Now() - absl::Seconds(1)),
       WaitResult::kTimeout);
 }
 
@@ -209,7 +209,7 @@ TEST(SleepTest, SleepWithoutTokenArgumentUsesCurrentToken) {
 TEST(SleepTest, RacingCancellationNeverSleepsThrough) {
   ExpectEveryRacingWaitIsWoken(
       [](const CancellationToken& token, absl::Time deadline) {
-        return cancelpool::SleepUntil(deadline, token);
+        return cancelpool::SleepUntil(token, deadline);
       });
 }
 
@@ -414,11 +414,11 @@ TEST(EventTest, ClearMakesWaitBlockAgain) {
   Event event;
   CancellationSource source;
   event.Set();
-  EXPECT_EQ(event.WaitFor(absl::Milliseconds(1), source.Token()),
+  EXPECT_EQ(event.WaitFor(source.Token(), absl::Milliseconds(1)),
             WaitResult::kReady);
   event.Clear();
   EXPECT_FALSE(event.IsSet());
-  EXPECT_EQ(event.WaitFor(absl::Milliseconds(10), source.Token()),
+  EXPECT_EQ(event.WaitFor(source.Token(), absl::Milliseconds(10)),
             WaitResult::kTimeout);
 }
 

@@ -21,7 +21,7 @@ TEST(HostileAdl, UsingDeclarationSleepFor) {
   EXPECT_EQ(SleepUntil(absl::Now() + absl::Milliseconds(5)),
             cancelpool::WaitResult::kTimeout);
   cancelpool::CancellationSource source;
-  EXPECT_EQ(SleepFor(absl::Milliseconds(5), source.Token()),
+  EXPECT_EQ(SleepFor(source.Token(), absl::Milliseconds(5)),
             cancelpool::WaitResult::kTimeout);
 }
 

@@ -91,7 +91,7 @@ TEST(HostileLifetime, PoolOwnedByItsOwnQueuedTaskCancelled) {
         auto f = pool->Submit([p = pool] { return 1; });
         pool.reset();
         if (!f.Cancel()) return 2;
-        if (f.outcome() != TaskOutcome::kCancelled) return 3;
+        if (f.Outcome() != TaskOutcome::kCancelled) return 3;
         if (!blocker.WaitFor(absl::Seconds(30))) return 4;
         return 0;
       },
@@ -118,7 +118,7 @@ TEST(HostileLifetime, PoolOwnedByItsOwnQueuedTaskDeadline) {
                               [p = pool] { return 1; });
     pool.reset();
     if (!f.WaitFor(absl::Seconds(20))) return 2;
-    if (f.outcome() != TaskOutcome::kCancelled) return 3;
+    if (f.Outcome() != TaskOutcome::kCancelled) return 3;
     // Another deadline, later: must fire.
     auto later = CancellationSource::WithTimeout(absl::Milliseconds(20));
     Event never;
@@ -153,7 +153,7 @@ TEST(HostileLifetime, TaskHoldsItsOwnCancelHandle) {
     slot.reset();
     handle_set.Notify();
     EXPECT_EQ(f.Get().code(), absl::StatusCode::kCancelled);
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   EXPECT_TRUE(weak.expired()) << "task -> callable -> handle cycle leaked";
 }
@@ -168,11 +168,11 @@ TEST(HostileLifetime, QueuedTaskHoldingItsOwnCancelHandleShutdown) {
     Gate gate;
     auto blocker = pool.Submit([&gate] { gate.Block(); });
     gate.started.WaitForNotification();
-    auto f = pool.Submit([slot] { return slot->IsDone(); });
+    auto f = pool.Submit([slot] { return slot->IsReady(); });
     *slot = f.GetCancelHandle();
     slot.reset();
     pool.Shutdown(ShutdownMode::kCancel);
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
     gate.release.Notify();
     EXPECT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
   }
@@ -377,7 +377,7 @@ TEST(HostileLifetime, CallsAfterTermination) {
 
     auto late = pool.Submit([] { return 1; });
     EXPECT_TRUE(late.IsReady());
-    EXPECT_EQ(late.outcome(), TaskOutcome::kFailed);
+    EXPECT_EQ(late.Outcome(), TaskOutcome::kFailed);
     EXPECT_FALSE(late.Cancel());
     EXPECT_EQ(late.Get().status().code(),
               absl::StatusCode::kFailedPrecondition);
@@ -394,12 +394,12 @@ TEST(HostileLifetime, CallsAfterTermination) {
     ShutdownReport report =
         pool.DrainThenCancel(absl::ZeroDuration(), absl::ZeroDuration());
     EXPECT_TRUE(report.terminated);
-    EXPECT_EQ(report.still_running, 0u);
+    EXPECT_EQ(report.stats.InFlight(), 0u);
     PoolStats stats = pool.Stats();
     EXPECT_EQ(stats.submitted, 3u);
     EXPECT_EQ(stats.completed, 1u);
     EXPECT_EQ(stats.rejected, 2u);
-    EXPECT_EQ(stats.in_flight(), 0u);
+    EXPECT_EQ(stats.InFlight(), 0u);
     EXPECT_TRUE(pool.Report().terminated);
   }
   EXPECT_TRUE(survivor.IsReady());
@@ -418,19 +418,19 @@ TEST(HostileLifetime, MovedFromObjects) {
   ThreadPool pool(1);
   Future<int> a = pool.Submit([] { return 3; });
   Future<int> b = std::move(a);
-  EXPECT_FALSE(a.valid());  // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(a.IsValid());  // NOLINT(bugprone-use-after-move)
   EXPECT_TRUE(a.IsReady());
   a.Wait();
   EXPECT_TRUE(a.WaitFor(absl::ZeroDuration()));
   EXPECT_EQ(a.Wait(CancellationToken()), WaitResult::kReady);
   EXPECT_FALSE(a.Cancel());
   EXPECT_FALSE(a.GetCancelHandle().Cancel());
-  EXPECT_FALSE(a.GetCancelHandle().IsDone());
-  EXPECT_FALSE(a.token().CanBeCancelled());
+  EXPECT_FALSE(a.GetCancelHandle().IsReady());
+  EXPECT_FALSE(a.Token().CanBeCancelled());
   EXPECT_EQ(a.Get().status().code(), absl::StatusCode::kFailedPrecondition);
   Future<int>& b_ref = b;
   b = std::move(b_ref);  // self-move keeps the state
-  EXPECT_TRUE(b.valid());
+  EXPECT_TRUE(b.IsValid());
   EXPECT_EQ(*b.Get(), 3);
 
   CancellationSource s;
@@ -601,7 +601,8 @@ TEST(HostileLifetime, SignalHooksUnwatchAndDestroyPools) {
         self->Trigger(SIGTERM);
         self->Trigger(SIGTERM);
         if (!self->WaitForShutdown(absl::Now() + absl::Seconds(30))) return 3;
-        if (self->stage() != SignalShutdown::Stage::kCancelling) return 4;
+        if (self->CurrentStage() != SignalShutdown::Stage::kCancelling)
+          return 4;
         installed->reset();
         return (first == nullptr && second == nullptr) ? 0 : 5;
       },
@@ -653,7 +654,7 @@ TEST(HostileLifetime, ThirdTriggerExitsDespiteSlowCancellationCallback) {
             absl::SleepFor(absl::Seconds(50));
           });
           registered.Notify();
-          cancelpool::SleepFor(kLong, token);
+          cancelpool::SleepFor(token, kLong);
         });
         registered.WaitForNotification();
         signals->Watch(pool);

@@ -67,7 +67,7 @@ TEST(HostileOptions, ZeroWorkers) {
   ThreadPoolOptions options;
   options.num_workers = 0;
   ThreadPool pool(std::move(options));
-  EXPECT_GE(pool.num_workers(), 1);
+  EXPECT_GE(pool.NumWorkers(), 1);
   EXPECT_EQ(Exercise(pool), 0);
 }
 
@@ -81,7 +81,7 @@ TEST(HostileOptions, NegativeWorkers) {
           options.num_workers = n;
           try {
             ThreadPool pool(std::move(options));
-            if (pool.num_workers() < 1) return 2;
+            if (pool.NumWorkers() < 1) return 2;
             return Exercise(pool) == 0 ? 0 : 3;
           } catch (const std::exception&) {
             return 0;
@@ -208,7 +208,7 @@ TEST(HostileOptions, NonPositiveDestructorGrace) {
             queued = pool.Submit([] { return 2; });
           }
           if (!running.IsReady() || !queued.IsReady()) return 2;
-          if (queued.outcome() != TaskOutcome::kCancelled) return 3;
+          if (queued.Outcome() != TaskOutcome::kCancelled) return 3;
           auto v = running.Get();
           return v.ok() && *v == 1 ? 0 : 4;
         },
@@ -308,7 +308,7 @@ TEST(HostileOptions, PastTaskDeadlinesNeverRun) {
   for (const TaskOptions& options : past) {
     auto f = pool.SubmitWith(options, [&ran] { ran.fetch_add(1); });
     ASSERT_TRUE(f.WaitFor(kLong));
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
     EXPECT_EQ(f.Get().code(), absl::StatusCode::kDeadlineExceeded);
   }
   EXPECT_EQ(ran.load(), 0);
@@ -365,14 +365,14 @@ TEST(HostileOptions, ExtremeSleepDurations) {
   ChildResult r = RunInChild(
       [] {
         CancellationSource s;
-        if (cancelpool::SleepFor(absl::Seconds(-1), s.Token()) !=
+        if (cancelpool::SleepFor(s.Token(), absl::Seconds(-1)) !=
             WaitResult::kTimeout)
           return 2;
-        if (cancelpool::SleepFor(-absl::InfiniteDuration(), s.Token()) !=
+        if (cancelpool::SleepFor(s.Token(), -absl::InfiniteDuration()) !=
             WaitResult::kTimeout) {
           return 3;
         }
-        if (cancelpool::SleepUntil(absl::InfinitePast(), s.Token()) !=
+        if (cancelpool::SleepUntil(s.Token(), absl::InfinitePast()) !=
             WaitResult::kTimeout) {
           return 4;
         }
@@ -383,11 +383,11 @@ TEST(HostileOptions, ExtremeSleepDurations) {
           s.RequestCancellation();
         });
         const WaitResult w =
-            cancelpool::SleepFor(absl::InfiniteDuration(), s.Token());
+            cancelpool::SleepFor(s.Token(), absl::InfiniteDuration());
         canceller.join();
         if (w != WaitResult::kCancelled) return 6;
         // Already cancelled, with a past deadline: kCancelled over kTimeout.
-        if (cancelpool::SleepUntil(absl::InfinitePast(), s.Token()) !=
+        if (cancelpool::SleepUntil(s.Token(), absl::InfinitePast()) !=
             WaitResult::kCancelled) {
           return 7;
         }
@@ -431,7 +431,7 @@ TEST(HostileOptions, ExtremeConditionWaitDeadlines) {
           }
         }
         Event e;
-        if (e.WaitFor(-absl::InfiniteDuration(), s.Token()) !=
+        if (e.WaitFor(s.Token(), -absl::InfiniteDuration()) !=
             WaitResult::kTimeout) {
           return 5;
         }
@@ -522,8 +522,8 @@ TEST(HostileOptions, ExtremeDrainThenCancel) {
           ShutdownReport rep =
               pool.DrainThenCancel(-absl::InfiniteDuration(), kLong);
           if (!rep.terminated) return 3;
-          if (f.outcome() != TaskOutcome::kSucceeded &&
-              f.outcome() != TaskOutcome::kCancelled) {
+          if (f.Outcome() != TaskOutcome::kSucceeded &&
+              f.Outcome() != TaskOutcome::kCancelled) {
             return 4;
           }
         }
@@ -534,7 +534,7 @@ TEST(HostileOptions, ExtremeDrainThenCancel) {
           gate->started.WaitForNotification();
           ShutdownReport rep = pool->DrainThenCancel(absl::ZeroDuration(),
                                                      -absl::InfiniteDuration());
-          if (rep.terminated || rep.still_running != 1) return 5;
+          if (rep.terminated || rep.stats.InFlight() != 1) return 5;
           gate->release.Notify();
           if (!pool->AwaitTermination(absl::Now() + absl::Seconds(20)))
             return 6;
@@ -563,7 +563,7 @@ TEST(HostileOptions, OkStatusAsCancelReason) {
         if (!v.Cancel(absl::OkStatus())) return 2;
         if (!i.Cancel(absl::OkStatus())) return 3;
         if (!h.GetCancelHandle().Cancel(absl::OkStatus())) return 4;
-        if (v.outcome() != TaskOutcome::kCancelled) return 5;
+        if (v.Outcome() != TaskOutcome::kCancelled) return 5;
         if (v.Get().code() != absl::StatusCode::kCancelled) return 6;
         if (i.Get().status().code() != absl::StatusCode::kCancelled) return 7;
         if (h.Get().status().code() != absl::StatusCode::kCancelled) return 8;
@@ -573,7 +573,7 @@ TEST(HostileOptions, OkStatusAsCancelReason) {
         auto running =
             pool.Submit([&started](CancellationToken t) -> absl::Status {
               started.Notify();
-              if (cancelpool::SleepFor(kLong, t) != WaitResult::kCancelled) {
+              if (cancelpool::SleepFor(t, kLong) != WaitResult::kCancelled) {
                 return absl::InternalError("not cancelled");
               }
               return t.Reason();
@@ -594,16 +594,16 @@ TEST(HostileOptions, ShutdownWithNonCancelledReason) {
   absl::Notification started;
   auto running = pool.Submit([&started](CancellationToken t) -> absl::Status {
     started.Notify();
-    cancelpool::SleepFor(kLong, t);
+    cancelpool::SleepFor(t, kLong);
     return t.Reason();
   });
   started.WaitForNotification();
   auto queued = pool.Submit([] { return 1; });
   pool.Shutdown(ShutdownMode::kCancel, absl::InternalError("custom"));
-  EXPECT_EQ(queued.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(queued.Outcome(), TaskOutcome::kCancelled);
   EXPECT_EQ(queued.Get().status(), absl::InternalError("custom"));
   EXPECT_EQ(running.Get(), absl::InternalError("custom"));
-  EXPECT_EQ(running.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(running.Outcome(), TaskOutcome::kCancelled);
   EXPECT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
 }
 
@@ -619,7 +619,7 @@ SignalShutdown::Options Permissive() {
 bool EventuallyStage(SignalShutdown* s, SignalShutdown::Stage stage,
                      absl::Duration limit) {
   const absl::Time end = absl::Now() + limit;
-  while (s->stage() != stage) {
+  while (s->CurrentStage() != stage) {
     if (absl::Now() > end) return false;
     absl::SleepFor(absl::Milliseconds(2));
   }
@@ -668,8 +668,9 @@ TEST(HostileOptions, SignalTriggerOddNumbers) {
           if (!s.ok()) return 2;
           (*s)->Trigger(signo);
           if (!(*s)->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
-          if ((*s)->signals_received() != 1) return 4;
-          if ((*s)->stage() != SignalShutdown::Stage::kDraining) return 5;
+          if ((*s)->SignalsReceived() != 1) return 4;
+          if ((*s)->CurrentStage() != SignalShutdown::Stage::kDraining)
+            return 5;
           return 0;
         },
         absl::Seconds(20));
@@ -722,7 +723,8 @@ TEST(HostileOptions, SignalExtremeGrace) {
           (*s)->Trigger(SIGTERM);
           if (!(*s)->WaitForSignal(absl::Now() + absl::Seconds(10))) return 3;
           absl::SleepFor(absl::Milliseconds(300));
-          if ((*s)->stage() != SignalShutdown::Stage::kDraining) return 4;
+          if ((*s)->CurrentStage() != SignalShutdown::Stage::kDraining)
+            return 4;
           (*s)->Trigger(SIGTERM);
           return EventuallyStage(s->get(), SignalShutdown::Stage::kCancelling,
                                  absl::Seconds(10))

@@ -63,7 +63,7 @@ TEST(HostileRaces, CancelVersusComplete) {
     go.Notify();
     canceller.join();
     f.Wait();
-    const TaskOutcome outcome = f.outcome();
+    const TaskOutcome outcome = f.Outcome();
     auto v = f.Get();
     if (outcome == TaskOutcome::kSucceeded) {
       ASSERT_TRUE(v.ok());
@@ -117,7 +117,7 @@ void ShutdownVersusSubmit(ShutdownMode mode) {
         for (auto& list : futures) {
           for (auto& f : list) {
             if (!f.IsReady()) return 3;
-            const TaskOutcome outcome = f.outcome();
+            const TaskOutcome outcome = f.Outcome();
             auto v = f.Get();
             if (outcome == TaskOutcome::kSucceeded) {
               ++ok;
@@ -140,7 +140,7 @@ void ShutdownVersusSubmit(ShutdownMode mode) {
         if (s.cancelled_before_start + s.cancelled_while_running != cancelled) {
           return 9;
         }
-        if (s.in_flight() != 0 || s.failed != 0) return 10;
+        if (s.InFlight() != 0 || s.failed != 0) return 10;
         return 0;
       },
       absl::Seconds(120));
@@ -221,7 +221,7 @@ TEST(HostileRaces, CancelFromInsideOwnCallbacks) {
                 other->Cancel(absl::AbortedError("sibling"));
               });
               registered.fetch_add(1);
-              cancelpool::SleepFor(kLong, t);
+              cancelpool::SleepFor(t, kLong);
               return t.Reason();
             };
           };
@@ -245,8 +245,8 @@ TEST(HostileRaces, CancelFromInsideOwnCallbacks) {
                          b_done ? "resolved" : "unresolved", registered.load());
             return 2;
           }
-          if (a.outcome() != TaskOutcome::kCancelled) return 3;
-          if (b.outcome() != TaskOutcome::kCancelled) return 4;
+          if (a.Outcome() != TaskOutcome::kCancelled) return 3;
+          if (b.Outcome() != TaskOutcome::kCancelled) return 4;
         }
         return 0;
       },
@@ -271,8 +271,8 @@ TEST(HostileRaces, TaskCancelsItselfThenThrows) {
   *slot = f.GetCancelHandle();
   set.Notify();
   EXPECT_EQ(f.Get().status(), absl::DeadlineExceededError("self"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
-  EXPECT_TRUE(slot->IsDone());
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
+  EXPECT_TRUE(slot->IsReady());
 }
 
 // cancellation.h: "The first request wins ...; later requests report that
@@ -406,7 +406,7 @@ TEST(HostileRaces, TokenWaitsInsideTasksHonourTheirLimit) {
               WaitResult::kTimeout)
             failures |= 1;
           Event e;
-          if (e.WaitFor(absl::Milliseconds(20), CurrentToken()) !=
+          if (e.WaitFor(CurrentToken(), absl::Milliseconds(20)) !=
               WaitResult::kTimeout) {
             failures |= 2;
           }
@@ -453,7 +453,7 @@ TEST(HostileRaces, SourceUnderFinishedTaskTokenGetsItsDeadline) {
             pool.SubmitWith(TaskOptions::WithTimeout(absl::Milliseconds(150)),
                             [] { return 1; });
         f.Wait();
-        CancellationToken finished = f.token();
+        CancellationToken finished = f.Token();
         CancellationToken parents[] = {finished};
         CancellationSource child =
             CancellationSource::WithTimeout(absl::Milliseconds(300), parents);
@@ -483,8 +483,8 @@ TEST(HostileRaces, CancelledExceptionWithoutCancellationIsAFailure) {
       []() -> absl::Status { return absl::CancelledError("spurious"); });
   thrown.Wait();
   returned.Wait();
-  EXPECT_EQ(returned.outcome(), TaskOutcome::kFailed);
-  EXPECT_EQ(thrown.outcome(), returned.outcome())
+  EXPECT_EQ(returned.Outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(thrown.Outcome(), returned.Outcome())
       << "one rule for throwing and returning";
   pool.Shutdown();
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
@@ -568,7 +568,7 @@ TEST(HostileRaces, RandomMixThenCancelShutdown) {
           }
         }
         const PoolStats s = pool.Stats();
-        if (s.in_flight() != 0) return 4;
+        if (s.InFlight() != 0) return 4;
         return 0;
       },
       absl::Seconds(120));
@@ -641,7 +641,7 @@ TEST(HostileRaces, AlreadyCancelledParent) {
   for (int i = 0; i < 100; ++i) {
     auto f = pool.SubmitWith(options, [&ran] { ran.fetch_add(1); });
     ASSERT_TRUE(f.WaitFor(kLong));
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
     EXPECT_EQ(f.Get(), absl::AbortedError("parent gone"));
   }
   EXPECT_EQ(ran.load(), 0);
@@ -761,13 +761,13 @@ TEST(HostileRaces, CrossPoolWaitStillCancelledByItsPool) {
         Gate gate;
         auto b_blocker = b.Submit([&gate](CancellationToken t) {
           gate.started.Notify();
-          cancelpool::SleepFor(kLong, t);
+          cancelpool::SleepFor(t, kLong);
         });
         gate.started.WaitForNotification();
         std::atomic<bool> x_started{false};
         auto x = b.Submit([&x_started](CancellationToken t) {
           x_started = true;
-          return cancelpool::SleepFor(kLong, t) == WaitResult::kCancelled;
+          return cancelpool::SleepFor(t, kLong) == WaitResult::kCancelled;
         });
         absl::Notification waiting;
         auto w = a.Submit([&x, &waiting] {
@@ -852,7 +852,7 @@ TEST(HostileRaces, DeferredRegionAcrossHelpingWait) {
         set.Notify();
         auto v = w.Get();
         if (v.ok()) return 10 + *v;
-        if (w.outcome() != TaskOutcome::kCancelled) return 5;
+        if (w.Outcome() != TaskOutcome::kCancelled) return 5;
         return 0;
       },
       absl::Seconds(30));
@@ -883,7 +883,7 @@ TEST(HostileRaces, WaiterWakesWhenPoolIsDestroyed) {
         });
         pool.reset();
         waiter.join();
-        return woke && queued.outcome() == TaskOutcome::kCancelled ? 0 : 2;
+        return woke && queued.Outcome() == TaskOutcome::kCancelled ? 0 : 2;
       },
       absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.ToString();

@@ -337,7 +337,7 @@ TEST(HostileResources, CancelledQueuedTasksStayBounded) {
         pool.Shutdown();
         if (!pool.AwaitTermination(absl::Now() + absl::Seconds(30))) return 4;
         const PoolStats s = pool.Stats();
-        if (s.in_flight() != 0) return 5;
+        if (s.InFlight() != 0) return 5;
         std::fprintf(stderr, "RSS grew by %ld MB\n", grown >> 20);
         return grown < (40l << 20) ? 0 : 6;
       },
@@ -423,12 +423,12 @@ TEST(HostileResources, DeepTaskParentChain) {
         chain.push_back(pool.Submit([] { return 0; }));
         for (int i = 1; i < kDeep; ++i) {
           TaskOptions options;
-          options.parent = chain.back().token();
+          options.parent = chain.back().Token();
           chain.push_back(pool.SubmitWith(options, [] { return 1; }));
         }
         chain.front().Cancel();
         for (Future<int>& f : chain) {
-          if (f.outcome() != TaskOutcome::kCancelled) return 2;
+          if (f.Outcome() != TaskOutcome::kCancelled) return 2;
         }
         gate.release.Notify();
         chain.clear();

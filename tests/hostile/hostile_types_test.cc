@@ -232,7 +232,7 @@ TEST(HostileTypes, MoveOnlyCallableDestroyedOnCancel) {
   });
   EXPECT_TRUE(f.Cancel());
   EXPECT_TRUE(weak.expired()) << "cancelled callable still alive";
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   gate.release.Notify();
   EXPECT_TRUE(blocker.Get().ok());
 }
@@ -296,7 +296,7 @@ TEST(HostileTypes, ResultThatThrowsOnMove) {
     ThreadPool pool(1);
     auto f = pool.Submit([] { return ThrowOnMove(1); });
     if (!f.WaitFor(absl::Seconds(30))) return 2;
-    const TaskOutcome outcome = f.outcome();
+    const TaskOutcome outcome = f.Outcome();
     if (outcome != TaskOutcome::kFailed && outcome != TaskOutcome::kSucceeded) {
       return 3;
     }
@@ -321,7 +321,7 @@ TEST(HostileTypes, TaskThrowsNonStdException) {
   auto f = pool.Submit([]() -> int { throw 42; });
   auto r = f.Get();
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown) << r.status();
-  EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
   EXPECT_EQ(*pool.Submit([] { return 1; }).Get(), 1);
 }
 

@@ -76,7 +76,7 @@ TEST(CancelTest, CancelBeforeStartNeverRuns) {
   EXPECT_TRUE(f.IsReady());
   EXPECT_TRUE(record.destroyed.load());
   EXPECT_EQ(record.thread, std::this_thread::get_id());
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   absl::StatusOr<int> r = f.Get();
   EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
   // Already resolved: a second cancel has no effect.
@@ -100,7 +100,7 @@ TEST(CancelTest, CancelBeforeStartCarriesTheGivenReason) {
   Future<void> f = pool.Submit([] {});
   EXPECT_TRUE(f.Cancel(absl::AbortedError("user clicked stop")));
   EXPECT_EQ(f.Get(), absl::AbortedError("user clicked stop"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   // An OK reason means the default CancelledError.
   Future<void> g = pool.Submit([] {});
   EXPECT_TRUE(g.Cancel(absl::OkStatus()));
@@ -120,7 +120,7 @@ TEST(CancelTest, CancelTaskInAWorkersDequeFromInside) {
     const bool cancelled = child.Cancel();
     return cancelled && child.IsReady() && record.destroyed.load() &&
            record.thread == std::this_thread::get_id() &&
-           child.outcome() == TaskOutcome::kCancelled;
+           child.Outcome() == TaskOutcome::kCancelled;
   });
   absl::StatusOr<bool> r = parent.Get();
   ASSERT_TRUE(r.ok()) << r.status();
@@ -148,7 +148,7 @@ TEST(CancelTest, ManyQueuedTasksCancelledNoneRuns) {
   for (auto& f : fs) EXPECT_TRUE(f.Cancel());
   for (auto& f : fs) {
     EXPECT_TRUE(f.IsReady());
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   g1.release.Notify();
   g2.release.Notify();
@@ -177,7 +177,7 @@ TEST_P(RunningCancelTest, AcknowledgedByThrowingResolvesCancelled) {
   EXPECT_TRUE(f.Cancel(absl::CancelledError("stop it")));
   absl::StatusOr<int> r = f.Get();
   EXPECT_EQ(r.status(), absl::CancelledError("stop it"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   EXPECT_EQ(pool.Stats().cancelled_while_running, 1u);
 }
 
@@ -186,13 +186,13 @@ TEST_P(RunningCancelTest, AcknowledgedByReturningTheReasonResolvesCancelled) {
   ThreadPool pool(GetParam());
   Future<void> f = pool.Submit([&](CancellationToken t) -> absl::Status {
     started.Notify();
-    if (SleepFor(kLong, t) == WaitResult::kCancelled) return t.Reason();
+    if (SleepFor(t, kLong) == WaitResult::kCancelled) return t.Reason();
     return absl::OkStatus();
   });
   started.WaitForNotification();
   EXPECT_TRUE(f.Cancel(absl::UnavailableError("shutting down")));
   EXPECT_EQ(f.Get(), absl::UnavailableError("shutting down"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(RunningCancelTest, AcknowledgedByReturningCancelledStatus) {
@@ -206,7 +206,7 @@ TEST_P(RunningCancelTest, AcknowledgedByReturningCancelledStatus) {
   started.WaitForNotification();
   EXPECT_TRUE(f.Cancel(absl::AbortedError("whatever")));
   EXPECT_EQ(f.Get().status(), absl::CancelledError("gave up"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(RunningCancelTest, IgnoredCancellationKeepsTheRealResult) {
@@ -224,12 +224,12 @@ TEST_P(RunningCancelTest, IgnoredCancellationKeepsTheRealResult) {
   // The future resolves only when the task returns.
   finish.started.WaitForNotification();
   EXPECT_FALSE(f.IsReady());
-  EXPECT_TRUE(f.token().IsCancellationRequested());
+  EXPECT_TRUE(f.Token().IsCancellationRequested());
   finish.release.Notify();
   absl::StatusOr<int> r = f.Get();
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, 42);
-  EXPECT_EQ(f.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kSucceeded);
   EXPECT_EQ(pool.Stats().completed, 1u);
 }
 
@@ -244,7 +244,7 @@ TEST_P(RunningCancelTest, IgnoredCancellationWithOtherErrorIsAFailure) {
   started.WaitForNotification();
   EXPECT_TRUE(f.Cancel());
   EXPECT_EQ(f.Get(), absl::InternalError("disk on fire"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
 }
 
 TEST_P(RunningCancelTest, CallbacksRunOnTheCancellingThread) {
@@ -295,17 +295,17 @@ TEST(CancelTest, CancelAfterFinishHasNoEffect) {
   Future<int> f = pool.Submit([] { return 5; });
   f.Wait();
   CancelHandle h = f.GetCancelHandle();
-  EXPECT_TRUE(h.IsDone());
+  EXPECT_TRUE(h.IsReady());
   EXPECT_FALSE(f.Cancel());
   EXPECT_FALSE(h.Cancel());
-  EXPECT_FALSE(f.token().IsCancellationRequested());
-  EXPECT_EQ(f.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_FALSE(f.Token().IsCancellationRequested());
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kSucceeded);
   EXPECT_EQ(*f.Get(), 5);
   EXPECT_FALSE(f.Cancel());  // after Get too
   Future<void> failed = pool.Submit([] { return absl::NotFoundError("x"); });
   failed.Wait();
   EXPECT_FALSE(failed.Cancel());
-  EXPECT_EQ(failed.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(failed.Outcome(), TaskOutcome::kFailed);
   EXPECT_EQ(pool.Stats().cancelled_before_start +
                 pool.Stats().cancelled_while_running,
             0u);
@@ -325,15 +325,15 @@ TEST(CancelTest, CancelHandleCopiesCancel) {
   CancelHandle h1 = f.GetCancelHandle();
   CancelHandle h2 = h1;
   h3 = h2;
-  EXPECT_FALSE(h1.IsDone());
+  EXPECT_FALSE(h1.IsReady());
   EXPECT_TRUE(h3.Cancel(absl::CancelledError("via copy")));
-  EXPECT_TRUE(h1.IsDone());
-  EXPECT_TRUE(h2.IsDone());
+  EXPECT_TRUE(h1.IsReady());
+  EXPECT_TRUE(h2.IsReady());
   EXPECT_FALSE(h1.Cancel());
   EXPECT_EQ(f.Get(), absl::CancelledError("via copy"));
   gate.release.Notify();
   EXPECT_FALSE(empty.Cancel());
-  EXPECT_FALSE(empty.IsDone());
+  EXPECT_FALSE(empty.IsReady());
 }
 
 TEST(CancelTest, CancelHandleOutlivesFutureAndPool) {
@@ -344,7 +344,7 @@ TEST(CancelTest, CancelHandleOutlivesFutureAndPool) {
     h = f.GetCancelHandle();
     EXPECT_EQ(*f.Get(), 1);
   }
-  EXPECT_TRUE(h.IsDone());
+  EXPECT_TRUE(h.IsReady());
   EXPECT_FALSE(h.Cancel());
 }
 
@@ -387,7 +387,7 @@ TEST(CancelTest, BlockerTaskCancelsTheTaskQueuedBehindIt) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(*r);
   EXPECT_EQ(behind.Get().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(behind.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(behind.Outcome(), TaskOutcome::kCancelled);
   pool.Shutdown();
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
   EXPECT_FALSE(behind_ran.load());
@@ -410,7 +410,7 @@ TEST(CancelTest, TaskCancelsItsOwnFuture) {
   self = f.GetCancelHandle();
   handle_ready.Notify();
   EXPECT_EQ(f.Get(), absl::AbortedError("self"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST(CancelTest, CancelFromInsideACancellationCallback) {
@@ -515,7 +515,7 @@ TEST_P(CancelRaceTest, CancelRacingStartIsEitherNeverRunOrSeen) {
       EXPECT_TRUE(f.Cancel()) << "iteration " << i;
     }
     ASSERT_TRUE(f.WaitFor(kLong)) << "iteration " << i << " never resolved";
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled) << "iteration " << i;
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled) << "iteration " << i;
     EXPECT_EQ(f.Get().code(), absl::StatusCode::kCancelled)
         << "iteration " << i;
     const bool r = ran->load(), s = saw->load();

@@ -144,7 +144,7 @@ TEST(HostileAlignmentTest, OverAlignedTaskCancelledBeforeStart) {
   Future<bool> queued =
       pool.Submit([a = Aligned<256>()] { return IsAligned(&a); });
   EXPECT_TRUE(queued.Cancel());
-  EXPECT_EQ(queued.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(queued.Outcome(), TaskOutcome::kCancelled);
   gate.release.Notify();
   EXPECT_TRUE(blocker.Get().ok());
 }
@@ -185,7 +185,7 @@ TEST(HostileOwnershipTest, CancelBeforeStartDestroysThePool) {
     Future<void> f = pool->Submit([p = pool] {});
     pool.reset();  // the queued task holds the last handle
     if (!f.Cancel()) return 1;
-    if (f.outcome() != TaskOutcome::kCancelled) return 2;
+    if (f.Outcome() != TaskOutcome::kCancelled) return 2;
     return s.Finish();
   });
 }
@@ -198,7 +198,7 @@ TEST(HostileOwnershipTest, OwnDeadlineDestroysThePoolWithoutBlockingTimer) {
         TaskOptions::WithTimeout(absl::Milliseconds(20)), [p = pool] {});
     pool.reset();
     if (!f.WaitFor(kLong)) return 1;
-    if (f.outcome() != TaskOutcome::kCancelled) return 2;
+    if (f.Outcome() != TaskOutcome::kCancelled) return 2;
     // The shared deadline timer still fires other deadlines (before the
     // fix it was blocked in ~ThreadPool, waiting for the gated worker).
     CancellationSource later =
@@ -220,7 +220,7 @@ TEST(HostileOwnershipTest, ParentCancellationDestroysThePool) {
     Future<void> f = pool->SubmitWith(options, [p = pool] {});
     pool.reset();
     if (!parent.RequestCancellation()) return 1;
-    if (f.outcome() != TaskOutcome::kCancelled) return 2;
+    if (f.Outcome() != TaskOutcome::kCancelled) return 2;
     return s.Finish();
   });
 }
@@ -233,7 +233,7 @@ TEST(HostileOwnershipTest, CancelShutdownDestroysThePool) {
     ThreadPool* raw = s.raw;
     pool.reset();
     raw->Shutdown(ShutdownMode::kCancel);  // destroys *raw on the way
-    if (f.outcome() != TaskOutcome::kCancelled) return 2;
+    if (f.Outcome() != TaskOutcome::kCancelled) return 2;
     return s.Finish();
   });
 }
@@ -423,7 +423,7 @@ TEST(HostileOptionsTest, CreateRejectsOutOfRangeOptions) {
     return o;
   }());
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ((*ok)->num_workers(), 2);
+  EXPECT_EQ((*ok)->NumWorkers(), 2);
   EXPECT_EQ((*ok)->Submit([] { return 5; }).Get().value_or(0), 5);
 }
 
@@ -450,8 +450,8 @@ TEST(HostileOptionsTest, ConstructorClampsExtremeValues) {
       options.local_queue_capacity = c.local_queue_capacity;
       options.destructor_grace = c.grace;
       ThreadPool pool(std::move(options));
-      if (pool.num_workers() < 1 ||
-          pool.num_workers() > ThreadPoolOptions::kMaxWorkers) {
+      if (pool.NumWorkers() < 1 ||
+          pool.NumWorkers() > ThreadPoolOptions::kMaxWorkers) {
         return 10 + index;
       }
       // Fork-join through the (clamped) local deques.
@@ -480,8 +480,8 @@ TEST(HostileOutcomeTest, CancelledWithoutCancellationIsAFailure) {
       pool.Submit([] { return absl::CancelledError("not ours"); });
   thrown.Wait();
   returned.Wait();
-  EXPECT_EQ(thrown.outcome(), TaskOutcome::kFailed);
-  EXPECT_EQ(returned.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(thrown.Outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(returned.Outcome(), TaskOutcome::kFailed);
   EXPECT_EQ(thrown.Get().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(returned.Get().code(), absl::StatusCode::kCancelled);
   const PoolStats stats = pool.Stats();
@@ -508,8 +508,8 @@ TEST(HostileOutcomeTest, CancelledAfterCancellationIsCancelled) {
   returned.Cancel();
   thrown.Wait();
   returned.Wait();
-  EXPECT_EQ(thrown.outcome(), TaskOutcome::kCancelled);
-  EXPECT_EQ(returned.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(thrown.Outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(returned.Outcome(), TaskOutcome::kCancelled);
   const PoolStats stats = pool.Stats();
   EXPECT_EQ(stats.failed, 0u);
   EXPECT_EQ(stats.cancelled_while_running, 2u);

@@ -317,13 +317,13 @@ INSTANTIATE_TEST_SUITE_P(Pool, MultiWorkerSchedulerTest,
 TEST(PoolOptionsTest, WorkerCount) {
   for (int n : {1, 2, 8}) {
     ThreadPool pool(n);
-    EXPECT_EQ(pool.num_workers(), n);
+    EXPECT_EQ(pool.NumWorkers(), n);
   }
   ThreadPoolOptions options;
   options.num_workers = 0;
   ThreadPool pool(std::move(options));
   const int hw = static_cast<int>(std::thread::hardware_concurrency());
-  EXPECT_EQ(pool.num_workers(), hw > 0 ? hw : 1);
+  EXPECT_EQ(pool.NumWorkers(), hw > 0 ? hw : 1);
 }
 
 TEST(PoolOptionsTest, OnWorkerThreadOnlyInsideTasks) {
@@ -447,7 +447,7 @@ TEST(PoolAdmissionTest, FullPoolRejectsAtOnceWithResourceExhausted) {
     Future<int> f = pool.Submit([&ran] { return ran.fetch_add(1); });
     // Answered at once: the only worker is blocked, so nothing can have run.
     ASSERT_TRUE(f.IsReady()) << i;
-    EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
     absl::StatusOr<int> r = f.Get();
     EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted)
         << r.status();
@@ -488,7 +488,7 @@ TEST(PoolAdmissionTest, CancelledQueuedTaskFreesItsSlot) {
   gate.release.Notify();
   EXPECT_EQ(*c.Get(), 3);
   EXPECT_TRUE(b.Get().ok());
-  EXPECT_EQ(a.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(a.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST(PoolAdmissionTest, InsideSubmitsAreAdmittedToo) {
@@ -503,7 +503,7 @@ TEST(PoolAdmissionTest, InsideSubmitsAreAdmittedToo) {
     for (int i = 0; i < 10; ++i) {
       children.push_back(pool.Submit([] {}));
       if (children.back().IsReady() &&
-          children.back().outcome() == TaskOutcome::kFailed) {
+          children.back().Outcome() == TaskOutcome::kFailed) {
         ++rejected;
       }
     }

@@ -38,7 +38,7 @@ using testing_util::SpinUntilCancelled;
 
 // A task that only stops when its token is cancelled, and acknowledges.
 absl::Status UntilCancelled(CancellationToken t) {
-  if (SleepFor(kLong, t) == WaitResult::kCancelled) return t.Reason();
+  if (SleepFor(t, kLong) == WaitResult::kCancelled) return t.Reason();
   return absl::DeadlineExceededError("never cancelled");
 }
 
@@ -66,7 +66,7 @@ TEST_P(ShutdownTest, DrainRunsEverythingAndRejectsOutsideSubmits) {
   EXPECT_TRUE(pool.IsShutdown());
   Future<int> late = pool.Submit([] { return -1; });
   EXPECT_TRUE(late.IsReady());
-  EXPECT_EQ(late.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(late.Outcome(), TaskOutcome::kFailed);
   EXPECT_EQ(late.Get().status().code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
   EXPECT_EQ(ran.load(), n);
@@ -76,7 +76,7 @@ TEST_P(ShutdownTest, DrainRunsEverythingAndRejectsOutsideSubmits) {
   }
   const ShutdownReport r = pool.Report();
   EXPECT_TRUE(r.terminated);
-  EXPECT_EQ(r.still_running, 0u);
+  EXPECT_EQ(r.stats.InFlight(), 0u);
   EXPECT_EQ(r.stats.completed, static_cast<uint64_t>(n));
   EXPECT_EQ(r.stats.rejected, 1u);
   EXPECT_EQ(r.stats.submitted, static_cast<uint64_t>(n + 1));
@@ -157,17 +157,17 @@ TEST_P(ShutdownTest, CancelResolvesQueuedWithoutRunningAndCancelsRunning) {
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
   for (auto& f : queued) {
     ASSERT_TRUE(f.IsReady());
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
     EXPECT_EQ(f.Get(), reason);
   }
   for (auto& f : running) {
     EXPECT_EQ(f.Get(), reason);
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   EXPECT_EQ(queued_ran.load(), 0);
   const ShutdownReport r = pool.Report();
   EXPECT_TRUE(r.terminated);
-  EXPECT_EQ(r.still_running, 0u);
+  EXPECT_EQ(r.stats.InFlight(), 0u);
   EXPECT_EQ(r.stats.cancelled_before_start, static_cast<uint64_t>(kQueued));
   EXPECT_EQ(r.stats.cancelled_while_running, static_cast<uint64_t>(workers()));
   ExpectStatsAddUp(r.stats);
@@ -184,7 +184,7 @@ TEST_P(ShutdownTest, CancelWithOkReasonUsesTheDefaultReason) {
   pool.Shutdown(ShutdownMode::kCancel);
   absl::Status s = f.Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(ShutdownTest, InsideSubmitWhileCancellingResolvesCancelled) {
@@ -195,7 +195,7 @@ TEST_P(ShutdownTest, InsideSubmitWhileCancellingResolvesCancelled) {
     started.Notify();
     SpinUntilCancelled(t);
     Future<void> child = pool.Submit([&] { child_ran = true; });
-    return child.IsReady() && child.outcome() == TaskOutcome::kCancelled;
+    return child.IsReady() && child.Outcome() == TaskOutcome::kCancelled;
   });
   started.WaitForNotification();
   pool.Shutdown(ShutdownMode::kCancel);
@@ -275,7 +275,7 @@ TEST_P(ShutdownTest, CancelAfterDrainEscalatesDrainAfterCancelDoesNothing) {
   });
   started.WaitForNotification();
   pool.Shutdown(ShutdownMode::kDrain);
-  EXPECT_FALSE(f.token().IsCancellationRequested());
+  EXPECT_FALSE(f.Token().IsCancellationRequested());
   EXPECT_FALSE(pool.AwaitTermination(absl::Now() + absl::Milliseconds(20)));
   pool.Shutdown(ShutdownMode::kCancel, absl::AbortedError("escalated"));
   pool.Shutdown(ShutdownMode::kDrain);
@@ -298,7 +298,7 @@ TEST_P(ShutdownTest, DrainThenCancelLetsCooperativeTasksFinish) {
   const ShutdownReport r = pool.DrainThenCancel(kLong, kLong);
   EXPECT_LT(absl::Now() - start, kLong);
   EXPECT_TRUE(r.terminated);
-  EXPECT_EQ(r.still_running, 0u);
+  EXPECT_EQ(r.stats.InFlight(), 0u);
   EXPECT_EQ(ran.load(), 100);
   EXPECT_EQ(r.stats.completed, 100u);
   EXPECT_EQ(r.stats.cancelled_before_start + r.stats.cancelled_while_running,
@@ -328,10 +328,10 @@ TEST_P(ShutdownTest, DrainThenCancelCancelsTaskThatOnlyStopsWhenCancelled) {
       pool.DrainThenCancel(grace, kLong, absl::AbortedError("grace over"));
   EXPECT_GE(absl::Now() - start, grace);
   EXPECT_TRUE(r.terminated);
-  EXPECT_EQ(r.still_running, 0u);
+  EXPECT_EQ(r.stats.InFlight(), 0u);
   for (auto& f : stubborn) {
     EXPECT_EQ(f.Get(), absl::AbortedError("grace over"));
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   // Every worker was busy for the whole grace: the queued tasks never ran.
   for (auto& f : queued) {
@@ -354,19 +354,19 @@ TEST_P(ShutdownTest, ReportCountsTaskThatIgnoresItsTokenAsStillRunning) {
   const ShutdownReport r1 =
       pool.DrainThenCancel(absl::Milliseconds(20), absl::Milliseconds(20));
   EXPECT_FALSE(r1.terminated);
-  EXPECT_EQ(r1.still_running, 1u);
+  EXPECT_EQ(r1.stats.InFlight(), 1u);
   EXPECT_FALSE(pool.AwaitTermination(absl::Now() + absl::Milliseconds(10)));
   const ShutdownReport r2 = pool.Report();
   EXPECT_FALSE(r2.terminated);
-  EXPECT_EQ(r2.still_running, 1u);
-  EXPECT_TRUE(ignorer.token().IsCancellationRequested());
+  EXPECT_EQ(r2.stats.InFlight(), 1u);
+  EXPECT_TRUE(ignorer.Token().IsCancellationRequested());
   gate.release.Notify();
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
   // It ignored the cancellation: its real result.
   EXPECT_EQ(*ignorer.Get(), 9);
   const ShutdownReport r3 = pool.Report();
   EXPECT_TRUE(r3.terminated);
-  EXPECT_EQ(r3.still_running, 0u);
+  EXPECT_EQ(r3.stats.InFlight(), 0u);
   EXPECT_EQ(r3.stats.completed, 1u);
   ExpectStatsAddUp(r3.stats);
 }
@@ -422,7 +422,7 @@ TEST_P(ShutdownTest, ShutdownFromSeveralThreadsConcurrentlyAndRepeatedly) {
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
   for (auto& f : fs) {
     ASSERT_TRUE(f.IsReady());
-    EXPECT_NE(f.outcome(), TaskOutcome::kFailed);
+    EXPECT_NE(f.Outcome(), TaskOutcome::kFailed);
   }
   const ShutdownReport r = pool.Report();
   EXPECT_TRUE(r.terminated);
@@ -547,7 +547,7 @@ TEST_P(ShutdownTest, ShutdownRacingSubmitAndCancel) {
           const int runs = census.runs[id].load();
           ASSERT_LE(runs, 1) << "id " << id << " ran twice";
           absl::StatusOr<int> v = f.Get();
-          switch (f.outcome()) {
+          switch (f.Outcome()) {
             case TaskOutcome::kSucceeded:
               ++succeeded;
               EXPECT_EQ(runs, 1);
@@ -826,7 +826,7 @@ TEST_P(ShutdownTest, NoTerminationWhileACancelIsStillResolvingATask) {
     ExpectStatsAddUp(r.stats);
   }
   EXPECT_TRUE(victim.IsReady());
-  EXPECT_EQ(victim.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(victim.Outcome(), TaskOutcome::kCancelled);
   EXPECT_FALSE(ran.load());
 }
 
@@ -845,7 +845,7 @@ TEST_P(ShutdownTest, DestroyPoolInsideTaskStillCancelsAfterTheGrace) {
   Future<void> stubborn =
       pool->Submit([&](CancellationToken t) -> absl::Status {
         stubborn_started.Notify();
-        if (SleepFor(absl::Seconds(10), t) == WaitResult::kCancelled) {
+        if (SleepFor(t, absl::Seconds(10)) == WaitResult::kCancelled) {
           return t.Reason();
         }
         return absl::InternalError("never cancelled");
@@ -856,7 +856,7 @@ TEST_P(ShutdownTest, DestroyPoolInsideTaskStillCancelsAfterTheGrace) {
   ASSERT_TRUE(stubborn.WaitFor(kLong));
   absl::Status s = stubborn.Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
-  EXPECT_EQ(stubborn.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(stubborn.Outcome(), TaskOutcome::kCancelled);
   ASSERT_TRUE(internals_gone.WaitForNotificationWithTimeout(kLong))
       << "the pool's internals were never freed";
 }
@@ -899,11 +899,11 @@ TEST_P(ShutdownTest, DestructorCancelsAfterGrace) {
   }
   for (auto& f : stubborn) {
     ASSERT_TRUE(f.IsReady());
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   for (auto& f : queued) {
     ASSERT_TRUE(f.IsReady());
-    EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   EXPECT_EQ(queued_ran.load(), 0);
 }

@@ -48,7 +48,7 @@ TEST_P(PoolWorkers, CancelRunningTask) {
   absl::Notification started;
   Future<void> f = pool.Submit([&](CancellationToken t) -> absl::Status {
     started.Notify();
-    if (SleepFor(absl::Seconds(60), t) == WaitResult::kCancelled)
+    if (SleepFor(t, absl::Seconds(60)) == WaitResult::kCancelled)
       return t.Reason();
     return absl::OkStatus();
   });
@@ -56,7 +56,7 @@ TEST_P(PoolWorkers, CancelRunningTask) {
   EXPECT_TRUE(f.Cancel());
   absl::Status s = f.Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(PoolWorkers, ShutdownCancelResolvesAll) {
@@ -64,7 +64,7 @@ TEST_P(PoolWorkers, ShutdownCancelResolvesAll) {
   std::vector<Future<void>> fs;
   for (int i = 0; i < 1000; ++i) {
     fs.push_back(pool.Submit([](CancellationToken t) {
-      SleepFor(absl::Milliseconds(50), t);
+      SleepFor(t, absl::Milliseconds(50));
       t.ThrowIfCancellationRequested();
     }));
   }
@@ -74,7 +74,7 @@ TEST_P(PoolWorkers, ShutdownCancelResolvesAll) {
   ShutdownReport r = pool.Report();
   EXPECT_TRUE(r.terminated);
   EXPECT_EQ(r.stats.submitted, 1000u);
-  EXPECT_EQ(r.stats.in_flight(), 0u);
+  EXPECT_EQ(r.stats.InFlight(), 0u);
   EXPECT_EQ(pool.Submit([] {}).Get().code(),
             absl::StatusCode::kFailedPrecondition);
 }

@@ -69,7 +69,7 @@ TEST(PoolStatsTest, ReadableAtAnyTimeAndMonotonic) {
       EXPECT_GE(s.rejected, last.rejected);
       EXPECT_GE(s.steals, last.steals);
       EXPECT_GE(s.parks, last.parks);
-      (void)s.in_flight();
+      (void)s.InFlight();
       last = s;
       std::this_thread::yield();
     }
@@ -104,7 +104,7 @@ TEST(PoolStatsTest, ReadableAtAnyTimeAndMonotonic) {
   const PoolStats s = pool.Stats();
   EXPECT_EQ(s.submitted, static_cast<uint64_t>(n + n / 4));
   EXPECT_EQ(s.failed, static_cast<uint64_t>(n / 4));
-  EXPECT_EQ(s.in_flight(), 0u);
+  EXPECT_EQ(s.InFlight(), 0u);
   ExpectStatsAddUp(s);
 }
 
@@ -232,7 +232,7 @@ class Stress {
         break;
       default:
         (void)f->IsReady();
-        (void)f->outcome();
+        (void)f->Outcome();
         break;
     }
   }
@@ -392,7 +392,7 @@ TEST_P(StressTest, RandomSubmitCancelWaitNestedSubmit) {
       ASSERT_EQ(census.live_destroyed[id].load(), 1)
           << "task " << id << "'s callable destroyed "
           << census.live_destroyed[id].load() << " times";
-      const TaskOutcome outcome = f.outcome();
+      const TaskOutcome outcome = f.Outcome();
       absl::StatusOr<int> r = f.Get();
       ASSERT_EQ(f.Get().status().code(), absl::StatusCode::kFailedPrecondition)
           << "task " << id << ": a second Get() took a result again";

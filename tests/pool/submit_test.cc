@@ -72,7 +72,7 @@ TEST_P(SubmitTest, CallableTakingTokenGetsTheTasksOwnToken) {
   });
   ASSERT_TRUE(f.Get().ok());
   EXPECT_TRUE(seen.CanBeCancelled());
-  EXPECT_TRUE(seen == f.token());
+  EXPECT_TRUE(seen == f.Token());
   EXPECT_TRUE(current_matches) << "the task's token is not the current token";
 }
 
@@ -118,7 +118,7 @@ TEST_P(SubmitTest, CallableTakingStopTokenSeesCancellation) {
   // Returned normally: its real result.
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(*r) << "the std::stop_token never saw the cancellation";
-  EXPECT_EQ(f.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kSucceeded);
 }
 
 TEST_P(SubmitTest, StopTokenWithArguments) {
@@ -140,14 +140,14 @@ TEST_P(SubmitTest, CancellingParentCancelsRunningTaskWithParentsReason) {
   Future<void> f =
       pool.SubmitWith(options, [&](CancellationToken t) -> absl::Status {
         started.Notify();
-        if (SleepFor(kLong, t) == WaitResult::kCancelled) return t.Reason();
+        if (SleepFor(t, kLong) == WaitResult::kCancelled) return t.Reason();
         return absl::OkStatus();
       });
   started.WaitForNotification();
   parent.RequestCancellation(absl::AbortedError("request closed"));
   absl::Status s = f.Get();
   EXPECT_EQ(s, absl::AbortedError("request closed"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(SubmitTest, CancellingParentOfQueuedTaskMeansItNeverRuns) {
@@ -172,7 +172,7 @@ TEST_P(SubmitTest, CancellingParentOfQueuedTaskMeansItNeverRuns) {
   parent.RequestCancellation(absl::UnavailableError("client went away"));
   // Resolved by the cancelling thread, at once.
   EXPECT_TRUE(f.IsReady());
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   EXPECT_EQ(f.Get(), absl::UnavailableError("client went away"));
   for (auto& g : gates) g->release.Notify();
   for (auto& b : blockers) ASSERT_TRUE(b.Get().ok());
@@ -192,7 +192,7 @@ TEST_P(SubmitTest, AlreadyCancelledParentMeansTheTaskNeverRuns) {
   Future<void> f = pool.SubmitWith(options, [&] { ran = true; });
   EXPECT_TRUE(f.IsReady());
   EXPECT_EQ(f.Get(), absl::CancelledError("gone"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   pool.Shutdown();
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
   EXPECT_FALSE(ran.load());
@@ -206,7 +206,7 @@ TEST_P(SubmitTest, CancellingTheTaskDoesNotCancelTheParent) {
   options.parent = parent.Token();
   Future<void> f = pool.SubmitWith(options, [&](CancellationToken t) {
     started.Notify();
-    SleepFor(kLong, t);
+    SleepFor(t, kLong);
   });
   started.WaitForNotification();
   EXPECT_TRUE(f.Cancel());
@@ -232,7 +232,7 @@ TEST_P(SubmitTest, TaskStillQueuedAtItsDeadlineNeverRuns) {
       TaskOptions::WithTimeout(absl::Milliseconds(20)), [&] { ran = true; });
   // The deadline timer resolves it while every worker is still blocked.
   ASSERT_TRUE(f.WaitFor(kLong));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   EXPECT_EQ(f.Get().code(), absl::StatusCode::kDeadlineExceeded);
   for (auto& g : gates) g->release.Notify();
   for (auto& b : blockers) ASSERT_TRUE(b.Get().ok());
@@ -260,13 +260,13 @@ TEST_P(SubmitTest, RunningTaskSeesDeadlineExceeded) {
       pool.SubmitWith(TaskOptions::WithTimeout(absl::Milliseconds(50)),
                       [](CancellationToken t) -> absl::Status {
                         EXPECT_NE(t.Deadline(), absl::InfiniteFuture());
-                        if (SleepFor(kLong, t) == WaitResult::kCancelled)
+                        if (SleepFor(t, kLong) == WaitResult::kCancelled)
                           return t.Reason();
                         return absl::OkStatus();
                       });
   absl::Status s = f.Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(SubmitTest, DeadlineAndParentTogether) {
@@ -277,13 +277,13 @@ TEST_P(SubmitTest, DeadlineAndParentTogether) {
   options.parent = parent.Token();
   Future<void> f = pool.SubmitWith(options, [&](CancellationToken t) {
     started.Notify();
-    SleepFor(kLong, t);
+    SleepFor(t, kLong);
     t.ThrowIfCancellationRequested();
   });
   started.WaitForNotification();
   parent.RequestCancellation(absl::InternalError("parent"));
   EXPECT_EQ(f.Get(), absl::InternalError("parent"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(SubmitTest, OwnDeadlineHoldsAfterAParentTaskWithEarlierDeadlineEnds) {
@@ -298,7 +298,7 @@ TEST_P(SubmitTest, OwnDeadlineHoldsAfterAParentTaskWithEarlierDeadlineEnds) {
         child_options.deadline = absl::Now() + absl::Milliseconds(1300);
         return pool.SubmitWith(
             child_options, [](CancellationToken ct) -> absl::Status {
-              if (SleepFor(absl::Seconds(5), ct) == WaitResult::kCancelled) {
+              if (SleepFor(ct, absl::Seconds(5)) == WaitResult::kCancelled) {
                 return ct.Reason();
               }
               return absl::InternalError(
@@ -308,10 +308,10 @@ TEST_P(SubmitTest, OwnDeadlineHoldsAfterAParentTaskWithEarlierDeadlineEnds) {
   absl::StatusOr<Future<void>> child = parent.Get();
   ASSERT_TRUE(child.ok()) << child.status()
                           << " (the parent did not even start within 1 s)";
-  EXPECT_EQ(parent.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(parent.Outcome(), TaskOutcome::kSucceeded);
   absl::Status s = child->Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-  EXPECT_EQ(child->outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(child->Outcome(), TaskOutcome::kCancelled);
 }
 
 TEST_P(SubmitTest, TokenReportsTheEarliestDeadline) {
@@ -348,8 +348,8 @@ TEST_P(SubmitTest, ValueResults) {
   ASSERT_TRUE(pr.ok());
   EXPECT_EQ(**pr, 9);
   EXPECT_TRUE(v.Get().ok());
-  EXPECT_EQ(i.outcome(), TaskOutcome::kSucceeded);
-  EXPECT_EQ(v.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(i.Outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(v.Outcome(), TaskOutcome::kSucceeded);
 }
 
 TEST_P(SubmitTest, StatusResults) {
@@ -357,9 +357,9 @@ TEST_P(SubmitTest, StatusResults) {
   Future<void> ok = pool.Submit([] { return absl::OkStatus(); });
   Future<void> bad = pool.Submit([] { return absl::NotFoundError("nope"); });
   EXPECT_TRUE(ok.Get().ok());
-  EXPECT_EQ(ok.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(ok.Outcome(), TaskOutcome::kSucceeded);
   EXPECT_EQ(bad.Get(), absl::NotFoundError("nope"));
-  EXPECT_EQ(bad.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(bad.Outcome(), TaskOutcome::kFailed);
 }
 
 TEST_P(SubmitTest, StatusOrResults) {
@@ -368,9 +368,9 @@ TEST_P(SubmitTest, StatusOrResults) {
   Future<int> bad = pool.Submit(
       []() -> absl::StatusOr<int> { return absl::DataLossError("lost"); });
   EXPECT_EQ(*ok.Get(), 5);
-  EXPECT_EQ(ok.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(ok.Outcome(), TaskOutcome::kSucceeded);
   EXPECT_EQ(bad.Get().status(), absl::DataLossError("lost"));
-  EXPECT_EQ(bad.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(bad.Outcome(), TaskOutcome::kFailed);
 }
 
 TEST_P(SubmitTest, StdExceptionBecomesFailureWithItsMessage) {
@@ -380,7 +380,7 @@ TEST_P(SubmitTest, StdExceptionBecomesFailureWithItsMessage) {
   absl::StatusOr<int> r = f.Get();
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnknown);
   EXPECT_TRUE(absl::StrContains(r.status().message(), "boom")) << r.status();
-  EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
 }
 
 TEST_P(SubmitTest, NonStdExceptionBecomesFailureWithClearMessage) {
@@ -389,7 +389,7 @@ TEST_P(SubmitTest, NonStdExceptionBecomesFailureWithClearMessage) {
   absl::Status s = f.Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnknown);
   EXPECT_TRUE(absl::StrContains(s.message(), "exception")) << s;
-  EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
 }
 
 TEST_P(SubmitTest, ThrowingTasksNeverKillAWorker) {
@@ -418,7 +418,7 @@ TEST_P(SubmitTest, CancelledStatusWithoutCancellationIsAFailure) {
   Future<void> f =
       pool.Submit([] { return absl::CancelledError("not really"); });
   EXPECT_EQ(f.Get(), absl::CancelledError("not really"));
-  EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
 }
 
 TEST_P(SubmitTest, GetTwiceIsFailedPrecondition) {
@@ -428,7 +428,7 @@ TEST_P(SubmitTest, GetTwiceIsFailedPrecondition) {
   absl::StatusOr<int> again = f.Get();
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
   // outcome() still tells how it ended.
-  EXPECT_EQ(f.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kSucceeded);
   Future<void> v = pool.Submit([] {});
   EXPECT_TRUE(v.Get().ok());
   EXPECT_EQ(v.Get().code(), absl::StatusCode::kFailedPrecondition);
@@ -447,11 +447,11 @@ TEST_P(SubmitTest, OutcomeIsPendingUntilResolved) {
     return 3;
   });
   gate.started.WaitForNotification();
-  EXPECT_EQ(f.outcome(), TaskOutcome::kPending);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kPending);
   EXPECT_FALSE(f.IsReady());
   gate.release.Notify();
   f.Wait();
-  EXPECT_EQ(f.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(f.Outcome(), TaskOutcome::kSucceeded);
   EXPECT_STREQ(TaskOutcomeName(TaskOutcome::kPending), "pending");
   EXPECT_STREQ(TaskOutcomeName(TaskOutcome::kSucceeded), "succeeded");
   EXPECT_STREQ(TaskOutcomeName(TaskOutcome::kFailed), "failed");
@@ -504,7 +504,7 @@ TEST_P(SubmitTest, WaitWithOwnTokenReturnsCancelledAndLeavesTaskAlone) {
   canceller.join();
   // Already-cancelled waiter token: at once.
   EXPECT_EQ(f.Wait(waiter.Token()), WaitResult::kCancelled);
-  EXPECT_FALSE(f.token().IsCancellationRequested());
+  EXPECT_FALSE(f.Token().IsCancellationRequested());
   EXPECT_FALSE(f.IsReady());
   CancellationSource other;
   EXPECT_EQ(f.Wait(other.Token(), absl::Now() + absl::Milliseconds(5)),
@@ -518,21 +518,21 @@ TEST_P(SubmitTest, WaitWithOwnTokenReturnsCancelledAndLeavesTaskAlone) {
 
 TEST(FutureTest, EmptyAndMovedFromFutures) {
   Future<int> empty;
-  EXPECT_FALSE(empty.valid());
+  EXPECT_FALSE(empty.IsValid());
   EXPECT_TRUE(empty.IsReady());
   empty.Wait();
   EXPECT_TRUE(empty.WaitFor(absl::Seconds(1)));
   EXPECT_EQ(empty.Wait(CancellationToken()), WaitResult::kReady);
-  EXPECT_EQ(empty.outcome(), TaskOutcome::kPending);
+  EXPECT_EQ(empty.Outcome(), TaskOutcome::kPending);
   EXPECT_FALSE(empty.Cancel());
   EXPECT_FALSE(empty.GetCancelHandle().Cancel());
-  EXPECT_FALSE(empty.token().CanBeCancelled());
+  EXPECT_FALSE(empty.Token().CanBeCancelled());
   EXPECT_EQ(empty.Get().status().code(), absl::StatusCode::kFailedPrecondition);
 
   ThreadPool pool(1);
   Future<int> f = pool.Submit([] { return 1; });
   Future<int> g = std::move(f);
-  EXPECT_FALSE(f.valid());  // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(f.IsValid());  // NOLINT(bugprone-use-after-move)
   EXPECT_TRUE(f.IsReady());
   EXPECT_FALSE(f.Cancel());
   EXPECT_EQ(f.Get().status().code(), absl::StatusCode::kFailedPrecondition);

@@ -138,7 +138,7 @@ TEST_P(WaitInsideTest, ChainOfTasksEachWaitingOnTheNextQueuedOne) {
       // Another waiter may be helping (Get on a future must be called by
       // one thread only, so Wait here and read the outcome).
       fs[i + 1].Wait();
-      return fs[i + 1].outcome() == TaskOutcome::kSucceeded ? i + 2 : -1;
+      return fs[i + 1].Outcome() == TaskOutcome::kSucceeded ? i + 2 : -1;
     });
   }
   all_submitted.Notify();
@@ -146,7 +146,7 @@ TEST_P(WaitInsideTest, ChainOfTasksEachWaitingOnTheNextQueuedOne) {
   EXPECT_EQ(*fs[0].Get(), 2);
   for (int i = 1; i < kChain; ++i) {
     ASSERT_TRUE(fs[i].WaitFor(kLong));
-    EXPECT_EQ(fs[i].outcome(), TaskOutcome::kSucceeded);
+    EXPECT_EQ(fs[i].Outcome(), TaskOutcome::kSucceeded);
   }
 }
 
@@ -175,7 +175,7 @@ TEST(WaitInsideSingleWorkerTest, TaskWaitsOnFutureQueuedBehindIt) {
   ASSERT_TRUE(first.WaitFor(kLong)) << "waiting on a queued task deadlocked";
   EXPECT_EQ(*first.Get(), 42);
   EXPECT_TRUE(behind.IsReady());
-  EXPECT_EQ(behind.outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(behind.Outcome(), TaskOutcome::kSucceeded);
 }
 
 TEST(WaitInsideSingleWorkerTest, WaitOnTaskBlockedOnAnotherPool) {
@@ -249,9 +249,9 @@ TEST(WaitInsideTwoWorkersTest,
   waiting.WaitForNotification();
   EXPECT_TRUE(waiter.Cancel());
   EXPECT_EQ(waiter.Get().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(waiter.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(waiter.Outcome(), TaskOutcome::kCancelled);
   // The awaited task was not affected.
-  EXPECT_FALSE(running.token().IsCancellationRequested());
+  EXPECT_FALSE(running.Token().IsCancellationRequested());
   EXPECT_FALSE(running.IsReady());
   gate.release.Notify();
   EXPECT_TRUE(running.Get().ok());
@@ -349,7 +349,7 @@ TEST(WaitInsideThreeWorkersTest, WaitingTaskIsNotBuriedUnderWorkThatWaitsOnIt) {
     c_started.Notify();
     go.WaitForNotificationWithTimeout(kLong);
     if (!outer_ptr->WaitFor(kBound)) return -1;  // deadlocked
-    return outer_ptr->outcome() == TaskOutcome::kSucceeded ? 1 : -2;
+    return outer_ptr->Outcome() == TaskOutcome::kSucceeded ? 1 : -2;
   });
   c_started.WaitForNotification();
   Future<int> outer = pool.Submit([&]() -> int {
@@ -364,7 +364,7 @@ TEST(WaitInsideThreeWorkersTest, WaitingTaskIsNotBuriedUnderWorkThatWaitsOnIt) {
   Future<int> unrelated = pool.Submit([&]() -> int {
     unrelated_started.Notify();
     if (!c_ptr->WaitFor(kBound)) return -1;
-    return c_ptr->outcome() == TaskOutcome::kSucceeded ? 1 : -2;
+    return c_ptr->Outcome() == TaskOutcome::kSucceeded ? 1 : -2;
   });
   unrelated_submitted.Notify();
   // Under a policy that helps with unrelated work, `unrelated` now starts on
@@ -426,7 +426,7 @@ TEST(WaitInsideTwoWorkersTest, WaiterRunsChildrenOfTheTaskItWaitsFor) {
       << "every grandchild should have run on the waiting parent's worker";
   for (auto& g : grand) {
     ASSERT_TRUE(g.WaitFor(kLong));
-    EXPECT_EQ(g.outcome(), TaskOutcome::kSucceeded);
+    EXPECT_EQ(g.Outcome(), TaskOutcome::kSucceeded);
   }
 }
 

@@ -52,7 +52,7 @@ TEST_P(BadInput, SubmitAfterShutdown) {
     std::atomic<int> destroyed{0};
     Future<int> f = pool.Submit([p = Probe(&destroyed)] { return 1; });
     ASSERT_TRUE(f.IsReady());
-    EXPECT_EQ(f.outcome(), TaskOutcome::kFailed);
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
     EXPECT_EQ(destroyed.load(), 1) << "the callable must be released at once";
     const absl::StatusOr<int> r = f.Get();
     EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -84,7 +84,7 @@ TEST_P(BadInput, FullQueue) {
   Future<void> q2 = pool.Submit([p = Probe(&destroyed)] {});
   Future<void> over = pool.Submit([p = Probe(&destroyed)] {});
   ASSERT_TRUE(over.IsReady());
-  EXPECT_EQ(over.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(over.Outcome(), TaskOutcome::kFailed);
   const absl::Status s = over.Get();
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(s.message()), HasSubstr("max_queued_tasks=2"));
@@ -109,7 +109,7 @@ TEST_P(BadInput, CancelOnFinishedMovedFromAndDefaultFutures) {
 
   Future<int> source = pool.Submit([] { return 4; });
   Future<int> moved = std::move(source);
-  EXPECT_FALSE(source.valid());            // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(source.IsValid());          // NOLINT(bugprone-use-after-move)
   EXPECT_FALSE(source.Cancel());           // NOLINT(bugprone-use-after-move)
   EXPECT_TRUE(source.IsReady());           // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(source.Get().status().code(),  // NOLINT(bugprone-use-after-move)
@@ -117,15 +117,15 @@ TEST_P(BadInput, CancelOnFinishedMovedFromAndDefaultFutures) {
   EXPECT_EQ(*moved.Get(), 4);
 
   Future<int> empty;
-  EXPECT_FALSE(empty.valid());
+  EXPECT_FALSE(empty.IsValid());
   EXPECT_FALSE(empty.Cancel());
   EXPECT_TRUE(empty.IsReady());
   empty.Wait();  // returns at once
-  EXPECT_EQ(empty.outcome(), TaskOutcome::kPending);
+  EXPECT_EQ(empty.Outcome(), TaskOutcome::kPending);
   EXPECT_EQ(empty.Get().status().code(), absl::StatusCode::kFailedPrecondition);
   CancelHandle no_handle;
   EXPECT_FALSE(no_handle.Cancel());
-  EXPECT_FALSE(no_handle.IsDone());
+  EXPECT_FALSE(no_handle.IsReady());
   ExpectIdentity(pool);
 }
 
@@ -140,19 +140,19 @@ TEST_P(BadInput, TasksThatThrow) {
     throw CancelledException(absl::CancelledError("gave up"));
   });
   const absl::StatusOr<int> r1 = std_exc.Get();
-  EXPECT_EQ(std_exc.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(std_exc.Outcome(), TaskOutcome::kFailed);
   EXPECT_EQ(r1.status().code(), absl::StatusCode::kUnknown);
   EXPECT_THAT(std::string(r1.status().message()),
               HasSubstr("task threw: disk on fire"));
   const absl::Status r2 = other.Get();
-  EXPECT_EQ(other.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(other.Outcome(), TaskOutcome::kFailed);
   EXPECT_THAT(std::string(r2.message()),
               HasSubstr("not derived from std::exception"));
   // Thrown without its token being cancelled: a failure that carries the
   // exception's status (future.h, RESULTS: kCancelled only after a
   // cancellation of the task's token).
   const absl::Status r3 = cancelled_exc.Get();
-  EXPECT_EQ(cancelled_exc.outcome(), TaskOutcome::kFailed);
+  EXPECT_EQ(cancelled_exc.Outcome(), TaskOutcome::kFailed);
   EXPECT_EQ(r3.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(destroyed.load(), 3);
   // The workers survived.
@@ -191,7 +191,7 @@ TEST_P(BadInput, WaitOnOwnFutureFromInside) {
   EXPECT_EQ(seen->get.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(seen->get.message()), HasSubstr("would deadlock"));
   // The task's own Get() failed without taking the result.
-  EXPECT_EQ(self->outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(self->Outcome(), TaskOutcome::kSucceeded);
   self.reset();
   ExpectIdentity(pool);
 }
@@ -223,7 +223,7 @@ TEST_P(BadInput, WaitOnOuterFutureFromNestedTask) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   ASSERT_TRUE(outer->IsReady()) << "nested self-wait deadlocked";
-  EXPECT_EQ(outer->outcome(), TaskOutcome::kSucceeded);
+  EXPECT_EQ(outer->Outcome(), TaskOutcome::kSucceeded);
   EXPECT_EQ(*outer->Get(), 2);
   if (*inline_run) {
     // Nested under the outer task on the same thread: detected, no waiting.

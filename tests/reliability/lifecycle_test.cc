@@ -10,7 +10,7 @@
 //   * fork() while the pool is busy: the child starts a new pool and uses
 //     it (FORK RULES).
 //
-// FORK RULES: see cancelpool/pool/thread_pool.h. ForkWhileBusy checks them
+// FORK RULES: see docs/fork.md. ForkWhileBusy checks them
 // while a pool's workers lock and unlock Abseil mutexes non-stop: each of 5
 // children starts a pool, runs a task and a nested Submit+Get, lets a
 // deadline fire and interrupts an fd wait, with no set-up call, then
@@ -119,7 +119,7 @@ TEST(LifecycleTest, CreateAndDestroyManyPools) {
           for (int k = 0; k < 8; ++k) {
             futures.push_back(
                 pool.Submit([p = Probe(&destroyed)](CancellationToken t) {
-                  SleepFor(absl::Seconds(10), t);
+                  SleepFor(t, absl::Seconds(10));
                   t.ThrowIfCancellationRequested();
                 }));
             ++submitted;
@@ -137,12 +137,12 @@ TEST(LifecycleTest, CreateAndDestroyManyPools) {
     for (auto& f : futures) {
       ASSERT_TRUE(f.IsReady()) << "pool " << i << ": future unresolved after "
                                << "the destructor returned";
-      ASSERT_NE(f.outcome(), TaskOutcome::kPending);
+      ASSERT_NE(f.Outcome(), TaskOutcome::kPending);
     }
     // Case 3: the children exist only if the outer task ran (the
     // destructor's cancel may have resolved it before it started).
     const bool outer_ran =
-        i % 4 == 3 && futures[0].outcome() == TaskOutcome::kSucceeded;
+        i % 4 == 3 && futures[0].Outcome() == TaskOutcome::kSucceeded;
     const int expected_destroyed =
         (i % 4 == 3) ? (outer_ran ? 4 : 0) : submitted;
     ASSERT_EQ(destroyed.load(), expected_destroyed) << "pool " << i;
@@ -172,15 +172,15 @@ TEST(LifecycleTest, DestroyFromInsideOwnTask) {
     for (int k = 0; k < 50; ++k) {
       others.push_back(
           pool->Submit([p = Probe(&destroyed)](CancellationToken t) {
-            SleepFor(absl::Microseconds(100), t);
+            SleepFor(t, absl::Microseconds(100));
           }));
     }
     go.Notify();
     ASSERT_TRUE(killer.WaitFor(absl::Seconds(30)));
-    EXPECT_EQ(killer.outcome(), TaskOutcome::kSucceeded);
+    EXPECT_EQ(killer.Outcome(), TaskOutcome::kSucceeded);
     for (auto& f : others) {
       ASSERT_TRUE(f.WaitFor(absl::Seconds(30)));
-      EXPECT_EQ(f.outcome(), TaskOutcome::kSucceeded);
+      EXPECT_EQ(f.Outcome(), TaskOutcome::kSucceeded);
     }
     EXPECT_EQ(destroyed.load(), 50);
     // The detached workers exit on their own.
@@ -206,14 +206,14 @@ TEST(LifecycleTest, ShutdownFromInsideOwnTask) {
     });
     for (int k = 0; k < 100; ++k) {
       queued.push_back(pool.Submit([](CancellationToken t) {
-        SleepFor(absl::Microseconds(50), t);
+        SleepFor(t, absl::Microseconds(50));
         t.ThrowIfCancellationRequested();
       }));
     }
     go.Notify();
     ASSERT_TRUE(pool.AwaitTermination(absl::Now() + absl::Seconds(30)));
     EXPECT_FALSE(await_result.load());
-    EXPECT_EQ(stopper.outcome(), TaskOutcome::kSucceeded);
+    EXPECT_EQ(stopper.Outcome(), TaskOutcome::kSucceeded);
     for (auto& f : queued) EXPECT_TRUE(f.IsReady());
     const ShutdownReport r = pool.Report();
     EXPECT_TRUE(r.terminated);
@@ -246,7 +246,7 @@ TEST(LifecycleTest, ForkWhileBusy) {
                                      int rounds = 0;
                                      while (!stop.load() &&
                                             !t.IsCancellationRequested()) {
-                                       SleepFor(absl::Microseconds(20), t);
+                                       SleepFor(t, absl::Microseconds(20));
                                        if (++rounds == 3) warmed.fetch_add(1);
                                      }
                                    }));
@@ -274,7 +274,7 @@ TEST(LifecycleTest, ForkWhileBusy) {
   for (int trial = 0; trial < 5; ++trial) {
     const testing_util::ChildResult child = testing_util::RunInChild(
         [&fds] {
-          // The child: never touch `pool` or `busy` (see FORK RULES). No
+          // The child: never touch `pool` or `busy` (see docs/fork.md). No
           // absl::SetMutexDeadlockDetectionMode call: the library's fork
           // handler does that.
           int code = 0;
@@ -291,7 +291,7 @@ TEST(LifecycleTest, ForkWhileBusy) {
             CancellationSource timed =
                 CancellationSource::WithTimeout(absl::Milliseconds(20));
             Future<bool> slept = fresh.Submit([t = timed.Token()] {
-              return SleepFor(absl::Seconds(30), t) == WaitResult::kCancelled;
+              return SleepFor(t, absl::Seconds(30)) == WaitResult::kCancelled;
             });
             if (!*slept.Get()) code = 3;
             // So do interruptible fd waits, on a new eventfd for this thread

@@ -64,7 +64,7 @@ void SubmitOne(ThreadPool& pool, int kind, absl::Duration d, int depth) {
       break;
     case 1:
       pool.Submit([d](CancellationToken t) -> absl::Status {
-        if (cancelpool::SleepFor(d, t) == cancelpool::WaitResult::kCancelled) {
+        if (cancelpool::SleepFor(t, d) == cancelpool::WaitResult::kCancelled) {
           return t.Reason();
         }
         return absl::OkStatus();
@@ -72,7 +72,7 @@ void SubmitOne(ThreadPool& pool, int kind, absl::Duration d, int depth) {
       break;
     case 2:
       pool.Submit([d](CancellationToken t) {
-        cancelpool::SleepFor(d, t);
+        cancelpool::SleepFor(t, d);
         t.ThrowIfCancellationRequested();
       });
       break;
@@ -148,8 +148,8 @@ int main(int argc, char** argv) {
     // The signal thread may still be inside Shutdown(kCancel) for this pool:
     // stop watching and stop the signal thread before the pool goes away.
     signals->Unwatch(&pool);
-    const int received = signals->signals_received();
-    const int stage = static_cast<int>(signals->stage());
+    const int received = signals->SignalsReceived();
+    const int stage = static_cast<int>(signals->CurrentStage());
     signals.reset();
     const cancelpool::ShutdownReport r = pool.Report();
     const cancelpool::PoolStats& s = r.stats;

@@ -454,14 +454,14 @@ absl::StatusOr<int> RunPlan(Context& ctx, Entry* e, const Plan& plan,
       did(Did::kThrewError);
       throw std::runtime_error("planned throw");
     case Behavior::kCoopReturnReason:
-      if (cancelpool::SleepFor(absl::Microseconds(plan.micros), token) ==
+      if (cancelpool::SleepFor(token, absl::Microseconds(plan.micros)) ==
           WaitResult::kCancelled) {
         did(Did::kAckCancel);
         return token.Reason();
       }
       break;
     case Behavior::kCoopThrow:
-      cancelpool::SleepFor(absl::Microseconds(plan.micros), token);
+      cancelpool::SleepFor(token, absl::Microseconds(plan.micros));
       if (token.IsCancellationRequested()) {
         did(Did::kAckCancel);
         token.ThrowIfCancellationRequested();
@@ -608,7 +608,7 @@ std::string HostileOverAligned(Context& ctx, uint32_t target) {
         return out;
       });
   f.Wait();
-  const TaskOutcome outcome = f.outcome();
+  const TaskOutcome outcome = f.Outcome();
   absl::StatusOr<Aligned64> r = f.Get();
   TallySide(ctx, outcome, r.status(), ran.load(), "over_aligned task");
   if (!r.ok()) return "";  // refused or cancelled: nothing to check
@@ -635,7 +635,7 @@ std::string HostileMoveOnly(Context& ctx, uint32_t target) {
       },
       std::make_unique<int>(v));
   f.Wait();
-  const TaskOutcome outcome = f.outcome();
+  const TaskOutcome outcome = f.Outcome();
   absl::StatusOr<std::unique_ptr<int>> r = f.Get();
   TallySide(ctx, outcome, r.status(), ran.load(), "move_only task");
   if (r.ok() && (*r == nullptr || **r != v + 1)) {
@@ -669,14 +669,14 @@ std::string HostileTimedWait(Context& ctx, uint32_t target) {
         }
         release->Notify();
         child.Wait();
-        const TaskOutcome outcome = child.outcome();
+        const TaskOutcome outcome = child.Outcome();
         absl::StatusOr<int> r = child.Get();
         TallySide(ctx, outcome, r.status(), child_ran->load(),
                   "timed_wait child");
         return r.ok() && *r == 0 ? 0 : 1;
       });
   parent.Wait();
-  const TaskOutcome outcome = parent.outcome();
+  const TaskOutcome outcome = parent.Outcome();
   absl::StatusOr<int> r = parent.Get();
   TallySide(ctx, outcome, r.status(), ran.load(), "timed_wait parent");
   if (r.ok() && *r == 0) {
@@ -739,7 +739,7 @@ std::string HostileCycleRun(uint32_t target) {
 bool DeadlineTimerFires() {
   CancellationSource probe =
       CancellationSource::WithTimeout(absl::Milliseconds(1));
-  return cancelpool::SleepFor(kSideLimit, probe.Token()) ==
+  return cancelpool::SleepFor(probe.Token(), kSideLimit) ==
          WaitResult::kCancelled;
 }
 
@@ -751,7 +751,7 @@ std::string HostileCycleCancel(uint32_t target) {
   // Holds the only worker until cancelled (by the pool's destructor).
   Future<void> blocker = pool->Submit([started](CancellationToken t) {
     started->Notify();
-    cancelpool::SleepFor(kSideLimit, t);
+    cancelpool::SleepFor(t, kSideLimit);
   });
   if (!started->WaitForNotificationWithTimeout(kSideLimit)) {
     return "cycle_cancel: the blocker never started";
@@ -767,9 +767,9 @@ std::string HostileCycleCancel(uint32_t target) {
     return absl::StrCat("cycle_cancel: the task owning its pool, cancelled ",
                         how, " while queued, never resolved");
   }
-  if (f.outcome() != TaskOutcome::kCancelled) {
+  if (f.Outcome() != TaskOutcome::kCancelled) {
     return absl::StrCat("cycle_cancel: cancelled ", how, " while queued but ",
-                        TaskOutcomeName(f.outcome()));
+                        TaskOutcomeName(f.Outcome()));
   }
   if (!st->destroyed.WaitForNotificationWithTimeout(kSideLimit)) {
     return absl::StrCat(
@@ -823,7 +823,7 @@ std::string HostileDestroyInside(uint32_t target) {
       Future<int> f = holder->pool->SubmitWith(
           options, [started, guard = DestroyGuard(st)](CancellationToken t) {
             started->Notify();
-            cancelpool::SleepFor(kSideLimit, t);
+            cancelpool::SleepFor(t, kSideLimit);
             return 7;
           });
       if (!started->WaitForNotificationWithTimeout(kSideLimit)) {
@@ -894,7 +894,7 @@ std::string HostileCancelFlood(uint32_t target) {
   auto started = std::make_shared<absl::Notification>();
   Future<void> blocker = pool.Submit([started](CancellationToken t) {
     started->Notify();
-    cancelpool::SleepFor(kSideLimit, t);
+    cancelpool::SleepFor(t, kSideLimit);
   });
   if (!started->WaitForNotificationWithTimeout(kSideLimit)) {
     return "cancel_flood: the blocker never started";
@@ -1037,14 +1037,15 @@ std::string RunClient(Context& ctx, const std::vector<Op>& ops,
       }
       case OpKind::kEmptyFutures: {
         Future<int> empty;
-        if (empty.valid() || empty.Cancel() || !empty.IsReady() ||
+        if (empty.IsValid() || empty.Cancel() || !empty.IsReady() ||
             empty.Get().status().code() !=
                 absl::StatusCode::kFailedPrecondition) {
           return "a default-constructed future misbehaved";
         }
         if (e != nullptr) {
           Future<int> moved = std::move(e->future);
-          if (e->future.valid() || e->future.Cancel() || !e->future.IsReady()) {
+          if (e->future.IsValid() || e->future.Cancel() ||
+              !e->future.IsReady()) {
             return "a moved-from future misbehaved";
           }
           e->future = std::move(moved);
@@ -1263,7 +1264,7 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
   for (auto& ep : ctx.entries) {
     Entry& e = *ep;
     const std::string who = absl::StrCat("task ", e.id);
-    if (!e.future.valid()) {
+    if (!e.future.IsValid()) {
       fail(absl::StrCat(who, ": future lost"));
       continue;
     }
@@ -1271,7 +1272,7 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
       fail(absl::StrCat(who, ": future unresolved after termination"));
       continue;
     }
-    const TaskOutcome outcome = e.future.outcome();
+    const TaskOutcome outcome = e.future.Outcome();
     absl::StatusOr<int> r =
         e.taken ? std::move(e.taken_result) : e.future.Get();
     const int destroyed = e.destroyed.load();

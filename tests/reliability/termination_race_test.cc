@@ -59,18 +59,18 @@ TEST(TerminationRaceTest, DeadlineCancellationDuringDrain) {
     victim = pool.SubmitWith(
         TaskOptions::WithTimeout(absl::Milliseconds(10)),
         [s = SlowToDestroy(absl::Milliseconds(200), &destroyed)] {});
-    victim_token = victim.token();
+    victim_token = victim.Token();
     victim_submitted.Notify();
     pool.Shutdown(ShutdownMode::kDrain);
     ASSERT_TRUE(pool.AwaitTermination(absl::Now() + absl::Seconds(30)));
     const ShutdownReport report = pool.Report();
     EXPECT_TRUE(victim.IsReady());
     EXPECT_TRUE(report.terminated);
-    EXPECT_EQ(report.stats.in_flight(), 0u);
+    EXPECT_EQ(report.stats.InFlight(), 0u);
     EXPECT_EQ(report.stats.cancelled_before_start, 1u);
   }  // ~ThreadPool
   EXPECT_TRUE(victim.IsReady());
-  EXPECT_EQ(victim.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(victim.Outcome(), TaskOutcome::kCancelled);
   EXPECT_EQ(victim.Get().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(destroyed.load(), 1);
 }
@@ -95,7 +95,7 @@ TEST(TerminationRaceTest, FutureCancelDuringDrain) {
     blocker_started.WaitForNotification();
     victim = pool.Submit(
         [s = SlowToDestroy(absl::Milliseconds(200), &destroyed)] {});
-    victim_token = victim.token();
+    victim_token = victim.Token();
     victim_submitted.Notify();
     canceller = std::thread([&victim] { victim.Cancel(); });
     pool.Shutdown(ShutdownMode::kDrain);
@@ -103,10 +103,10 @@ TEST(TerminationRaceTest, FutureCancelDuringDrain) {
     const ShutdownReport report = pool.Report();
     EXPECT_TRUE(victim.IsReady());
     EXPECT_TRUE(report.terminated);
-    EXPECT_EQ(report.stats.in_flight(), 0u);
+    EXPECT_EQ(report.stats.InFlight(), 0u);
   }
   canceller.join();
-  EXPECT_EQ(victim.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(victim.Outcome(), TaskOutcome::kCancelled);
   EXPECT_EQ(destroyed.load(), 1);
 }
 
@@ -121,7 +121,7 @@ TEST(TerminationRaceTest, CancelShutdownOnAnotherThread) {
   absl::Notification blocker_started;
   Future<void> blocker = pool.Submit([&](CancellationToken token) {
     blocker_started.Notify();
-    SleepFor(absl::Seconds(30), token);
+    SleepFor(token, absl::Seconds(30));
   });
   blocker_started.WaitForNotification();
   victim =
@@ -131,10 +131,10 @@ TEST(TerminationRaceTest, CancelShutdownOnAnotherThread) {
   const ShutdownReport report = pool.Report();
   EXPECT_TRUE(victim.IsReady());
   EXPECT_TRUE(report.terminated);
-  EXPECT_EQ(report.stats.in_flight(), 0u);
+  EXPECT_EQ(report.stats.InFlight(), 0u);
   EXPECT_EQ(destroyed.load(), 1);
   shutdown.join();  // the pool must outlive the Shutdown call
-  EXPECT_EQ(victim.outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(victim.Outcome(), TaskOutcome::kCancelled);
 }
 
 }  // namespace

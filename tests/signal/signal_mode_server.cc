@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
         if (stubborn) {
           for (;;) pause();
         }
-        while (cancelpool::SleepFor(absl::Milliseconds(10), t) !=
+        while (cancelpool::SleepFor(t, absl::Milliseconds(10)) !=
                cancelpool::WaitResult::kCancelled) {
         }
         t.ThrowIfCancellationRequested();
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < running + queued; ++i) {
       ++outside_submits;
       futures.push_back(pool.Submit([](cancelpool::CancellationToken t) {
-        cancelpool::SleepFor(absl::Milliseconds(20), t);
+        cancelpool::SleepFor(t, absl::Milliseconds(20));
       }));
     }
   }
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
         for (;;) {
           ++outside_submits;
           auto f = pool.Submit([](cancelpool::CancellationToken t) {
-            cancelpool::SleepFor(absl::Microseconds(50), t);
+            cancelpool::SleepFor(t, absl::Microseconds(50));
           });
           if (f.IsReady() &&
               f.Get().code() == absl::StatusCode::kFailedPrecondition) {

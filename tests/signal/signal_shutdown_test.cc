@@ -35,6 +35,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/internal/clock.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
@@ -492,7 +493,7 @@ int CancellationCallbackUnwatchesDestroysAndWaits() {
       callback_done.Notify();
     });
     registered.Notify();
-    cancelpool::SleepFor(kLong, token);
+    cancelpool::SleepFor(token, kLong);
   });
   if (!registered.WaitForNotificationWithTimeout(kLong)) return 3;
   s->Watch(own);   // called first by the stage thread
@@ -609,17 +610,22 @@ TEST(SignalShutdownTest, ThirdRealSignalExitsWhileFirstSignalHookBlocks) {
 // Issue 11, item 20: the poll timeout was the time left cast to int, so a
 // grace more than ~24.8 days away overflowed (a negative timeout: the grace
 // never ended; or a tiny one: early wake-ups).
+// The reader now takes its timeout from the shared helper
+// (cancel_internal::PollTimeoutMillis), for the time left until the grace
+// ends on the monotonic clock: these are the old helper's cases, each as the
+// time left (deadline - now).
 TEST(SignalShutdownPollTimeoutTest, RoundedUpAndClampedToInt) {
-  using cancelpool::signal_shutdown_internal::PollTimeoutMs;
+  using cancelpool::cancel_internal::PollTimeoutMillis;
   const absl::Time now = absl::FromUnixSeconds(1800000000);
-  EXPECT_EQ(PollTimeoutMs(now, absl::InfiniteFuture()), -1);
-  EXPECT_EQ(PollTimeoutMs(now, now), 0);
-  EXPECT_EQ(PollTimeoutMs(now, now - absl::Seconds(1)), 0);
-  EXPECT_EQ(PollTimeoutMs(now, absl::InfinitePast()), 0);
-  EXPECT_EQ(PollTimeoutMs(now, now + absl::Nanoseconds(1)), 1);
-  EXPECT_EQ(PollTimeoutMs(now, now + absl::Microseconds(1500)), 2);
-  EXPECT_EQ(PollTimeoutMs(now, now + absl::Milliseconds(1500)), 1500);
-  EXPECT_EQ(PollTimeoutMs(now, now + absl::Milliseconds(INT_MAX)), INT_MAX);
+  EXPECT_EQ(PollTimeoutMillis(absl::InfiniteFuture() - now), -1);
+  EXPECT_EQ(PollTimeoutMillis(now - now), 0);
+  EXPECT_EQ(PollTimeoutMillis((now - absl::Seconds(1)) - now), 0);
+  EXPECT_EQ(PollTimeoutMillis(absl::InfinitePast() - now), 0);
+  EXPECT_EQ(PollTimeoutMillis((now + absl::Nanoseconds(1)) - now), 1);
+  EXPECT_EQ(PollTimeoutMillis((now + absl::Microseconds(1500)) - now), 2);
+  EXPECT_EQ(PollTimeoutMillis((now + absl::Milliseconds(1500)) - now), 1500);
+  EXPECT_EQ(PollTimeoutMillis((now + absl::Milliseconds(INT_MAX)) - now),
+            INT_MAX);
   const int64_t beyond[] = {
       int64_t{INT_MAX} + 1,
       int64_t{25} * 24 * 3600 * 1000,              // 25 days
@@ -630,9 +636,60 @@ TEST(SignalShutdownPollTimeoutTest, RoundedUpAndClampedToInt) {
       std::numeric_limits<int64_t>::max() / 1000,  // near absl's range
   };
   for (const int64_t ms : beyond) {
-    EXPECT_EQ(PollTimeoutMs(now, now + absl::Milliseconds(ms)), INT_MAX) << ms;
+    EXPECT_EQ(PollTimeoutMillis((now + absl::Milliseconds(ms)) - now), INT_MAX)
+        << ms;
   }
-  EXPECT_EQ(PollTimeoutMs(absl::InfinitePast(), now), INT_MAX);
+  // The largest finite time left (the old case of a deadline seen from
+  // absl::InfinitePast()).
+  EXPECT_EQ(
+      PollTimeoutMillis(absl::Seconds(std::numeric_limits<int64_t>::max())),
+      INT_MAX);
+}
+
+// A grace beyond 25 days, as the reader computes its poll timeout: the grace
+// ends at MonotonicAfter(grace), seen from MonotonicNow().
+TEST(SignalShutdownPollTimeoutTest, ThirtyDayGraceIsPositiveAndClamped) {
+  using cancelpool::cancel_internal::MonotonicAfter;
+  using cancelpool::cancel_internal::MonotonicNow;
+  using cancelpool::cancel_internal::PollTimeoutMillis;
+  const absl::Duration due = MonotonicAfter(absl::Hours(24 * 30));
+  EXPECT_EQ(PollTimeoutMillis(due - MonotonicNow()), INT_MAX);
+  const absl::Duration near = MonotonicAfter(absl::Hours(24 * 24));
+  const int ms = PollTimeoutMillis(near - MonotonicNow());
+  EXPECT_GT(ms, 0);
+  EXPECT_LE(ms, 24 * 24 * 3600 * 1000);
+}
+
+// A 30-day grace, then a signal: the pools drain and WaitForShutdown returns
+// promptly, in the draining stage (the grace neither ended at once nor made
+// the reader spin). In a child: a hang is a failure, not a stuck test.
+int ThirtyDayGraceDrains() {
+  SignalShutdown::Options o = InProcessOptions();
+  o.grace = absl::Hours(24 * 30);
+  auto installed = SignalShutdown::Install(std::move(o));
+  if (!installed.ok()) return 2;
+  std::unique_ptr<SignalShutdown> s = *std::move(installed);
+  ThreadPool pool(2);
+  s->Watch(&pool);
+  cancelpool::Future<int> task = pool.Submit([](CancellationToken t) {
+    // Still draining (not cancelled) while it runs.
+    return cancelpool::SleepFor(t, absl::Milliseconds(50)) ==
+                   cancelpool::WaitResult::kTimeout
+               ? 7
+               : -1;
+  });
+  s->Trigger(SIGUSR2);
+  if (!s->WaitForShutdown(absl::Now() + absl::Seconds(20))) return 3;
+  if (s->CurrentStage() != SignalShutdown::Stage::kDraining) return 4;
+  if (s->SignalsReceived() != 1) return 5;
+  absl::StatusOr<int> result = task.Get();
+  if (!result.ok() || *result != 7) return 6;
+  return 0;
+}
+
+TEST(SignalShutdownTest, ThirtyDayGraceDrainsPromptly) {
+  const ChildResult r = RunInChild(ThirtyDayGraceDrains, absl::Seconds(30));
+  EXPECT_TRUE(r.ok()) << r.ToString();
 }
 
 TEST(SignalShutdownTest, GraceBeyondTwentyFiveDaysEscalatesOnSecondSignal) {
@@ -649,7 +706,7 @@ TEST(SignalShutdownTest, GraceBeyondTwentyFiveDaysEscalatesOnSecondSignal) {
     // Ends only when cancelled; reports the reason.
     auto task = pool.Submit([&running](CancellationToken t) -> absl::Status {
       running.Notify();
-      while (cancelpool::SleepFor(kLong, t) !=
+      while (cancelpool::SleepFor(t, kLong) !=
              cancelpool::WaitResult::kCancelled) {
       }
       return t.Reason();
@@ -662,7 +719,7 @@ TEST(SignalShutdownTest, GraceBeyondTwentyFiveDaysEscalatesOnSecondSignal) {
     s->Watch(&pool);
     s->Trigger(SIGUSR2);
     ASSERT_TRUE(s->WaitForSignal(absl::Now() + kLong));
-    EXPECT_EQ(s->stage(), SignalShutdown::Stage::kDraining);
+    EXPECT_EQ(s->CurrentStage(), SignalShutdown::Stage::kDraining);
     EXPECT_FALSE(task.IsReady());  // the grace has not ended
     s->Trigger(SIGUSR2);
     ASSERT_TRUE(task.WaitFor(kLong));
@@ -671,7 +728,7 @@ TEST(SignalShutdownTest, GraceBeyondTwentyFiveDaysEscalatesOnSecondSignal) {
     EXPECT_NE(reason.message().find("SIGUSR2 received twice"),
               std::string::npos)
         << reason;
-    EXPECT_EQ(s->stage(), SignalShutdown::Stage::kCancelling);
+    EXPECT_EQ(s->CurrentStage(), SignalShutdown::Stage::kCancelling);
     EXPECT_TRUE(s->WaitForShutdown(absl::Now() + kLong));
   }
 }
