@@ -39,6 +39,7 @@
 #include "benchmarks/support/alloc_counter.h"
 #include "benchmarks/support/bench_util.h"
 #include "benchmarks/support/plain_pool.h"
+#include "benchmarks/support/pool_fib.h"
 #include "boost/asio/post.hpp"
 #include "boost/asio/thread_pool.hpp"
 #include "cancelpool/cancel/cancellation.h"
@@ -90,14 +91,6 @@ tbb::task_arena* g_tbb_workers = nullptr;    // NumWorkers() worker slots
 //                 to completion: Cancelpool, Tbb (the others have no helping
 //                 wait; see README).
 // What is left differs per system and is written out in its scenario.
-
-int PoolFib(ThreadPool& pool, int n) {
-  if (n < 2) return n;
-  auto child = pool.Submit([&pool, n] { return PoolFib(pool, n - 1); });
-  const int y = PoolFib(pool, n - 2);
-  const auto x = child.Get();
-  return *x + y;
-}
 
 int TbbFib(int n) {
   if (n < 2) return n;
@@ -924,7 +917,6 @@ void CancelpoolCancelBlockedWait(benchmark::State& state) {
   for (auto _ : state) {
     std::atomic<int64_t> tid{0};
     auto f = pool.Submit([&](CancellationToken token) -> absl::Status {
-      // Pairs with WaitUntilSleeping's acquire loads.
       // Pairs with WaitUntilSleeping's acquire loads.
       tid.store(CurrentTid(), std::memory_order_release);
       if (kWait(token) != WaitResult::kCancelled)

@@ -13,13 +13,11 @@
 //
 // Flags (besides Google Benchmark's): --cancelpool_quick shrinks the fixed
 // iteration counts.
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,6 +28,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/support/bench_util.h"
 #include "benchmarks/support/plain_pool.h"
+#include "benchmarks/support/pool_fib.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
@@ -67,14 +66,6 @@ class CpuMeter {
  private:
   int64_t start_;
 };
-
-int PoolFib(ThreadPool& pool, int n) {
-  if (n < 2) return n;
-  auto child = pool.Submit([&pool, n] { return PoolFib(pool, n - 1); });
-  const int y = PoolFib(pool, n - 2);
-  const auto x = child.Get();
-  return *x + y;
-}
 
 void BM_Pool_Fib30(benchmark::State& state) {
   ThreadPool pool(SpinOptions(static_cast<int>(state.range(0))));
@@ -151,31 +142,10 @@ void BM_Pool_EmptyTasks100k(benchmark::State& state) {
 // ---------------------------------------------------------------------------
 // Shutdown: state.range(0) tasks queued behind NumWorkers() blocked ones.
 
-int64_t CurrentTid() { return static_cast<int64_t>(syscall(SYS_gettid)); }
-
-bool Sleeping(int64_t tid) {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/self/task/%lld/stat",
-                static_cast<long long>(tid));
-  std::ifstream in(path);
-  std::string stat;
-  std::getline(in, stat);
-  const size_t close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() &&
-         stat[close + 2] == 'S';
-}
-
 // Waits until `n` tasks have published their thread ids and each of those
 // threads sleeps in the kernel.
 void WaitBlocked(const std::vector<std::atomic<int64_t>>& tids, int n) {
-  for (int i = 0; i < n; ++i) {
-    while (tids[i].load(std::memory_order_acquire) == 0) {
-      std::this_thread::yield();
-    }
-    for (int k = 0; k < 100000 && !Sleeping(tids[i].load()); ++k) {
-      std::this_thread::yield();
-    }
-  }
+  for (int i = 0; i < n; ++i) WaitUntilSleeping(tids[i]);
 }
 
 void BM_Cancelpool_ShutdownCancel(benchmark::State& state) {
