@@ -343,8 +343,10 @@ TEST(HostileWaitTest, TimedWaitInsideTaskDoesNotRunTheChildInline) {
 }
 
 TEST(HostileWaitTest, TimedWaitInsideTaskReturnsAtItsLimit) {
-  ThreadPool pool(2);
+  // Declared before the pool: nothing waits for the gated child, so the
+  // pool's destructor must join it before the gate goes away.
   Gate gate;
+  ThreadPool pool(2);
   absl::Notification wait_for_returned, token_wait_returned;
   CancellationSource waiter;
   absl::Notification token_waiting;
