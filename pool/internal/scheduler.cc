@@ -17,7 +17,8 @@ namespace pool_internal {
 
 thread_local Scheduler::Worker* Scheduler::tls_worker_ = nullptr;
 
-absl::Status Scheduler::ValidateOptions(const ThreadPoolOptions& options) {
+absl::Status Scheduler::ValidateOptions(const ThreadPoolOptions& options,
+                                        size_t local_queue_capacity) {
   if (options.num_workers < 0 ||
       options.num_workers > ThreadPoolOptions::kMaxWorkers) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -29,12 +30,10 @@ absl::Status Scheduler::ValidateOptions(const ThreadPoolOptions& options) {
         "ThreadPoolOptions::idle_spin_rounds must not be negative; got ",
         options.idle_spin_rounds));
   }
-  if (options.local_queue_capacity >
-      ThreadPoolOptions::kMaxLocalQueueCapacity) {
+  if (local_queue_capacity > kMaxLocalQueueCapacity) {
     return absl::InvalidArgumentError(
-        absl::StrCat("ThreadPoolOptions::local_queue_capacity must be at most ",
-                     ThreadPoolOptions::kMaxLocalQueueCapacity, "; got ",
-                     options.local_queue_capacity));
+        absl::StrCat("local_queue_capacity must be at most ",
+                     kMaxLocalQueueCapacity, "; got ", local_queue_capacity));
   }
   return absl::OkStatus();
 }
@@ -45,9 +44,6 @@ ThreadPoolOptions Clamped(ThreadPoolOptions options) {
   options.num_workers =
       std::clamp(options.num_workers, 0, ThreadPoolOptions::kMaxWorkers);
   options.idle_spin_rounds = std::max(options.idle_spin_rounds, 0);
-  options.local_queue_capacity =
-      std::clamp(options.local_queue_capacity, size_t{2},
-                 ThreadPoolOptions::kMaxLocalQueueCapacity);
   if (options.destructor_grace < absl::ZeroDuration()) {
     options.destructor_grace = absl::ZeroDuration();
   }
@@ -62,17 +58,18 @@ int Scheduler::WorkerCount(const ThreadPoolOptions& options) {
   return std::min(n, ThreadPoolOptions::kMaxWorkers);
 }
 
-Scheduler::Scheduler(ThreadPoolOptions options)
+Scheduler::Scheduler(ThreadPoolOptions options, size_t local_queue_capacity)
     : options_(Clamped(std::move(options))),
       idle_(WorkerCount(options_)),
       queue_limit_(options_.max_queued_tasks > static_cast<size_t>(INT64_MAX)
                        ? INT64_MAX
                        : static_cast<int64_t>(options_.max_queued_tasks)) {
+  const size_t capacity =
+      std::clamp(local_queue_capacity, size_t{2}, kMaxLocalQueueCapacity);
   const int n = WorkerCount(options_);
   workers_.reserve(n);
   for (int i = 0; i < n; ++i) {
-    workers_.push_back(
-        std::make_unique<Worker>(this, i, options_.local_queue_capacity));
+    workers_.push_back(std::make_unique<Worker>(this, i, capacity));
   }
 }
 

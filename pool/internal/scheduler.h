@@ -58,14 +58,23 @@ namespace pool_internal {
 
 class Scheduler final : public std::enable_shared_from_this<Scheduler> {
  public:
-  explicit Scheduler(ThreadPoolOptions options);
+  // The capacity of each worker's deque: rounded up to a power of two; 0 to
+  // kMaxLocalQueueCapacity (values below 2 mean 2; the constructor treats a
+  // larger value as kMaxLocalQueueCapacity). Only tests choose another than
+  // the default (testing.h): small values exercise the overflow path.
+  static constexpr size_t kDefaultLocalQueueCapacity = 1024;
+  static constexpr size_t kMaxLocalQueueCapacity = size_t{1} << 20;
+
+  Scheduler(ThreadPoolOptions options, size_t local_queue_capacity);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // InvalidArgument for options outside the ranges of options.h (the
-  // constructor clamps them instead).
-  static absl::Status ValidateOptions(const ThreadPoolOptions& options);
+  // InvalidArgument for options outside the ranges of options.h, or a
+  // capacity above kMaxLocalQueueCapacity (the constructor clamps them
+  // instead).
+  static absl::Status ValidateOptions(const ThreadPoolOptions& options,
+                                      size_t local_queue_capacity);
 
   // Starts the workers (after construction, so they can hold a shared_ptr).
   // If a thread cannot be created, the workers already started are stopped

@@ -117,8 +117,8 @@ class TaskBase : public CancelState {
   }
   // True while a cancellation that arrived before the start is still being
   // resolved by its requester (step 3: kRequested, neither kStarted nor
-  // kResolved yet). Whoever pops such a block keeps it queued (scheduler.h,
-  // TERMINATION).
+  // kResolved yet). Whoever pops such a block keeps it queued (shutdown.cc,
+  // T1).
   bool ResolvingBeforeStart() const noexcept {
     const uint32_t w = word().load(std::memory_order_acquire);
     return (w & kRequested) != 0 && (w & (kStarted | kResolved)) == 0;
