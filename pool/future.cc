@@ -30,15 +30,7 @@ WaitResult WaitForTask(TaskBase* task, CancelState* waiter,
   }
   Scheduler* scheduler = task->scheduler();
   if (scheduler != nullptr) return scheduler->Wait(task, waiter, deadline);
-  switch (task->BlockUntilResolved(waiter, deadline)) {
-    case TaskBase::BlockResult::kResolved:
-      return WaitResult::kReady;
-    case TaskBase::BlockResult::kWaiterCancelled:
-      return WaitResult::kCancelled;
-    case TaskBase::BlockResult::kTimeout:
-      break;
-  }
-  return WaitResult::kTimeout;
+  return task->BlockUntilResolved(waiter, deadline);
 }
 
 bool CancelTask(TaskBase* task, absl::Status reason) {

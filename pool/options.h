@@ -24,8 +24,6 @@ namespace cancelpool {
 struct ThreadPoolOptions {
   // The most workers a pool may have.
   static constexpr int kMaxWorkers = 4096;
-  // The largest local_queue_capacity (slots per worker deque).
-  static constexpr size_t kMaxLocalQueueCapacity = size_t{1} << 20;
 
   // Number of worker threads, 0 to kMaxWorkers. 0 means
   // std::thread::hardware_concurrency() (at least 1). The constructor treats
@@ -61,11 +59,6 @@ struct ThreadPoolOptions {
   // return. See ThreadPool::~ThreadPool. Any value: zero or negative cancels
   // at once, absl::InfiniteDuration() drains without a time limit.
   absl::Duration destructor_grace = absl::Seconds(10);
-  // Test-only: the capacity of each worker's local deque, rounded up to a
-  // power of two; 0 to kMaxLocalQueueCapacity (values below 2 mean 2; the
-  // constructor treats a larger value as kMaxLocalQueueCapacity). Small
-  // values exercise the overflow path constantly.
-  size_t local_queue_capacity = 1024;
 };
 
 // Per-task options for ThreadPool::SubmitWith.

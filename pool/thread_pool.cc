@@ -19,7 +19,11 @@ ShutdownReport ReportOf(const pool_internal::Scheduler& scheduler) {
 }  // namespace
 
 ThreadPool::ThreadPool(ThreadPoolOptions options)
-    : ThreadPool(NotStarted{}, std::move(options)) {
+    : ThreadPool(std::move(options),
+                 pool_internal::Scheduler::kDefaultLocalQueueCapacity) {}
+
+ThreadPool::ThreadPool(ThreadPoolOptions options, size_t local_queue_capacity)
+    : ThreadPool(NotStarted{}, std::move(options), local_queue_capacity) {
   if (absl::Status status = scheduler_->Start(); !status.ok()) {
     // The started workers are joined already. This object counts as
     // constructed (the delegated-to constructor finished), so ~ThreadPool
@@ -31,19 +35,28 @@ ThreadPool::ThreadPool(ThreadPoolOptions options)
   }
 }
 
-ThreadPool::ThreadPool(NotStarted, ThreadPoolOptions options)
+ThreadPool::ThreadPool(NotStarted, ThreadPoolOptions options,
+                       size_t local_queue_capacity)
     : destructor_grace_(options.destructor_grace) {
-  scheduler_ = std::make_shared<pool_internal::Scheduler>(std::move(options));
+  scheduler_ = std::make_shared<pool_internal::Scheduler>(std::move(options),
+                                                          local_queue_capacity);
 }
 
 absl::StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(
     ThreadPoolOptions options) {
-  if (absl::Status status = pool_internal::Scheduler::ValidateOptions(options);
+  return Create(std::move(options),
+                pool_internal::Scheduler::kDefaultLocalQueueCapacity);
+}
+
+absl::StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(
+    ThreadPoolOptions options, size_t local_queue_capacity) {
+  if (absl::Status status = pool_internal::Scheduler::ValidateOptions(
+          options, local_queue_capacity);
       !status.ok()) {
     return status;
   }
   std::unique_ptr<ThreadPool> pool(
-      new ThreadPool(NotStarted{}, std::move(options)));
+      new ThreadPool(NotStarted{}, std::move(options), local_queue_capacity));
   if (absl::Status status = pool->scheduler_->Start(); !status.ok()) {
     pool->scheduler_.reset();  // nothing to shut down: no worker runs
     return status;

@@ -120,6 +120,7 @@ namespace cancelpool {
 
 namespace pool_internal {
 class Scheduler;
+class ThreadPoolTestPeer;
 
 // Binds `args` after the (optional) token parameter. The bound arguments are
 // passed as rvalues (std::move), so the token detection must ask about
@@ -212,8 +213,15 @@ class ThreadPool final {
   bool OnWorkerThread() const;
 
  private:
+  // Test-only knobs (a worker deque's capacity) through
+  // pool_internal::ThreadPoolTestPeer (pool/internal/testing.h).
+  friend class pool_internal::ThreadPoolTestPeer;
+  ThreadPool(ThreadPoolOptions options, size_t local_queue_capacity);
+  static absl::StatusOr<std::unique_ptr<ThreadPool>> Create(
+      ThreadPoolOptions options, size_t local_queue_capacity);
   struct NotStarted {};
-  ThreadPool(NotStarted, ThreadPoolOptions options);
+  ThreadPool(NotStarted, ThreadPoolOptions options,
+             size_t local_queue_capacity);
 
   // DrainThenCancel with separate reasons for the drain and the cancel.
   // `can_wait` false (the caller is one of our workers, or runs inside a

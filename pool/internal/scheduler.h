@@ -15,100 +15,20 @@
 //     of the other workers from a random start (FIFO steal) and the injection
 //     queue again, for `idle_spin_rounds` rounds, then it parks.
 //
-// PROTOCOL: PARKING (no lost wake-ups, no thundering herd)
-// Shared: `searching_` (workers looking for work, including ones just woken
-// and not yet looking), `sleepers_` (workers in the idle list), and the idle
-// list itself under `idle_mu_`.
-// Notify (after every push, by the pusher):
-//   N1. The push ends with a seq_cst store (deque bottom, or the injection
-//       queue's size).
-//   N2. If searching_ > 0 (seq_cst load): return; a searcher will find it.
-//   N3. If sleepers_ == 0 (seq_cst load): return; every worker is busy and
-//       will look at the queues before it parks.
-//   N4. Under idle_mu_: pop one sleeper, sleepers_ -= 1, searching_ += 1 on
-//       its behalf; unpark it after unlocking.
-// Park (by a worker that found nothing):
-//   P1. Under idle_mu_: push self on the idle list, sleepers_ += 1 (seq_cst).
-//   P2. searching_ -= 1 (seq_cst RMW).
-//   P3. Re-check every queue (seq_cst loads). If any has work: under
-//       idle_mu_, remove self from the idle list if still there (sleepers_
-//       -= 1, searching_ += 1) and go back to searching; if a notifier
-//       already took us off the list, our unpark is coming: consume it.
-//   P4. Sleep until unparked. Wake up as a searcher (the notifier counted
-//       us).
-// Leaving the searching state because work was found: searching_ -= 1; if
-// that made it 0, Notify (the found work may have siblings; spread it).
-// Why no wake-up is lost: a push either sees searching_ > 0 at N2 -- then the
-// last searcher to leave does so after N2 and either finds work (and, being
-// last, notifies) or parks, and its P3 re-check comes after its P2, which is
-// after N2 and so after N1 in the seq_cst order: it sees the push -- or sees
-// sleepers_ == 0 at N3 -- then any worker that parks later does P1 after N3
-// and its P3 sees the push -- or wakes a sleeper at N4.
-// Why no herd: one push wakes at most one worker, and none while somebody is
-// searching.
-//
-// PROTOCOL: HELPING WAITS (scheduler.cc, HelpUntil)
-// Only an unlimited wait helps (no deadline, no waiter token): a task run
-// inline cannot be left when a limit is reached, so a limited wait blocks.
-// A worker whose task W waits for task T without limit runs, on top of W,
-// only:
-//   H1. T itself, if not started (TryStart decides against its queue entry);
-//   H2. entries of its own deque at or above W's mark (the deque's Bottom()
-//       when W started): children of W or of tasks nested above it;
-//   H3. entries of the deque of T's runner at or above T's mark (read from
-//       T's runner_ word): T's children. After the steal, T must still be
-//       unresolved, else the entry is requeued -- the runner only reuses
-//       indices above T's mark after T resolved, and a steal that read such
-//       a reuse synchronised with it, so the check sees the resolution.
-// Races/failures ruled out: an unrelated task stacked on W that waits for W
-// (the help-first deadlock: no queue but the wait tree's is ever read while
-// waiting); running T twice (TryStart); stealing below the mark (the index
-// is checked before the CAS on top_, and a successful CAS from t takes index
-// t); a stale mark after T finished (the H3 re-check).
-//
-// PROTOCOL: REACHING RUNNING TASKS AT SHUTDOWN (without a pool-wide token)
-// Each worker publishes the task it is running in `current_` (one per
-// worker; a helping wait nests tasks, restoring the outer one after).
-//   R1. Worker, before running task T: CAS current_ from the outer task (or
-//       null) to T (seq_cst); then if cancel_running_ (seq_cst load) is set,
-//       cancel T itself. While a shutdown holds a claim on the outer task
-//       (S2), wait until it is released: a plain store would overwrite the
-//       claim, and the claimer's release would then overwrite T.
-//   R2. Worker, after T returns: CAS current_ from T back to the outer task
-//       (or null). The CAS fails only while a shutdown has claimed the slot
-//       (T with its low bit set); spin until it is released. Then, if
-//       cancel_running_ is set and there is an outer task, cancel it (the
-//       shutdown may have seen only T).
-//   S1. Shutdown: cancel_running_ = true (seq_cst store).
-//   S2. For each worker: load current_; if a task, CAS it to "claimed" (low
-//       bit); on success the task cannot be freed (R2 waits), so take a
-//       reference, release the claim, request cancellation, drop the
-//       reference.
-// Dekker's argument on (R1 CAS, R1 load) vs (S1 store, S2 load): either
-// the worker sees the flag or the shutdown sees the task. Nested tasks: the
-// outer one is re-checked at R2.
-//
-// PROTOCOL: TERMINATION
-// Shutdown sets phase_ (draining or cancelling) and closes the injection
-// queue to outside submissions. Workers keep running. Quiescence -- every
-// worker in the idle list and every queue empty -- can then no longer be
-// left (no running task can submit, and outside submissions are refused),
-// so the worker that completes it at P1 (or Shutdown itself, if all were
-// already idle) sets terminated_ and unparks everybody; workers exit.
-// Termination implies every task resolved, and no thread will touch the
-// scheduler for a task again. Two holders of tasks outside the queues make
-// that so:
-//   T1. A task cancelled before its start is resolved by the requesting
-//       thread (task.h, step 3), which first updates the statistics here. A
-//       worker (or Shutdown) that pops it before it is resolved puts it back
-//       in the injection queue instead of dropping it, so it stays visible
-//       until resolved. Submit's rejection path, where the task was never
-//       queued, waits for that resolution instead.
-//   T2. Shutdown may pop tasks out of the queues and resolve them one by one
-//       (kCancel). shutdowns_in_progress_ counts Shutdown calls under way
-//       (seq_cst, incremented before anything is popped); quiescence is
-//       checked after the queues and requires it to be 0. Shutdown
-//       decrements it under idle_mu_ and re-checks quiescence.
+// MAP: each file owns one protocol, written down at its top.
+//   work_stealing_deque.h  the Chase-Lev deque (owner push/pop, steal)
+//   injection_queue.h      the shared FIFO (I1-I4)
+//   parker.h               a worker's sleep/wake word (K1-K2)
+//   idle.h                 parking N1-N4 / P1-P4, quiescence Q1-Q6
+//   sync.h                 the policy idle/parker/injection are generic over
+//   running_task.h         reaching running tasks at shutdown (R1/R2, S1/S2)
+//   worker.h, worker.cc    the worker loop, stealing, RunTask
+//   helping.cc             helping waits (H1-H3)
+//   submit.cc              Submit and admission control (ADMISSION)
+//   shutdown.cc            Shutdown, CancelAt, termination (T1/T2)
+//   scheduler.cc           construction, START, joining
+//   stats.cc               PoolStats
+//   task.h, task.cc        the task block (CANCEL VERSUS START)
 #ifndef CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 #define CANCELPOOL_POOL_INTERNAL_SCHEDULER_H_
 
@@ -118,6 +38,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -125,74 +46,35 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/idle.h"
+#include "cancelpool/pool/internal/injection_queue.h"
 #include "cancelpool/pool/internal/task.h"
-#include "cancelpool/pool/internal/work_stealing_deque.h"
 #include "cancelpool/pool/options.h"
 
 namespace cancelpool {
 namespace pool_internal {
 
-// Multi-producer, multi-consumer FIFO of tasks for submissions from outside
-// the pool, and for local-deque overflow: a ring of task pointers under a
-// mutex. A batch pop copies contiguous pointers without touching the tasks
-// (no pointer chasing inside the lock); the ring doubles when full, so there
-// is no allocation per task.
-class InjectionQueue final {
- public:
-  InjectionQueue();
-  // Appends `tasks[0..count)`. `outside` pushes are refused once the queue is
-  // closed; pushes by workers (overflow) are always accepted.
-  enum class PushResult { kOk, kClosed };
-  PushResult Push(TaskBase* const* tasks, size_t count, bool outside)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Pops up to `max` tasks into `out`; returns how many.
-  size_t PopBatch(TaskBase** out, size_t max) ABSL_LOCKS_EXCLUDED(mu_);
-  // Removes every resolved task (cancelled while queued, or run by a
-  // helping wait) and appends it to `removed`, queue reference included;
-  // the order of the others is kept. Returns how many.
-  size_t RemoveResolved(std::vector<TaskBase*>* removed)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  void Close() ABSL_LOCKS_EXCLUDED(mu_);
-  // seq_cst: part of the parking protocol (N1/P3).
-  bool MaybeEmpty() const { return size_.load(std::memory_order_seq_cst) == 0; }
-  size_t SizeHint() const { return size_.load(std::memory_order_relaxed); }
-
- private:
-  void Grow() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  mutable absl::Mutex mu_;
-  std::vector<TaskBase*> ring_ ABSL_GUARDED_BY(mu_);  // power-of-two size
-  size_t head_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  // Mirrors count_: written under mu_ (seq_cst, see MaybeEmpty), read
-  // without it.
-  std::atomic<size_t> size_{0};
-};
-
-// Single-waiter sleep/wake primitive for a worker.
-class Parker final {
- public:
-  void Park();
-  void Unpark();
-
- private:
-  // 1 = a wake-up is pending. Exchange/store are seq_cst RMWs; FUTEX_WAIT on
-  // 0 fails once Unpark set it.
-  std::atomic<uint32_t> state_{0};
-};
-
 class Scheduler final : public std::enable_shared_from_this<Scheduler> {
  public:
-  explicit Scheduler(ThreadPoolOptions options);
+  // The capacity of each worker's deque: rounded up to a power of two; 0 to
+  // kMaxLocalQueueCapacity (values below 2 mean 2; the constructor treats a
+  // larger value as kMaxLocalQueueCapacity). Only tests choose another than
+  // the default (testing.h): small values exercise the overflow path.
+  static constexpr size_t kDefaultLocalQueueCapacity = 1024;
+  static constexpr size_t kMaxLocalQueueCapacity = size_t{1} << 20;
+
+  Scheduler(ThreadPoolOptions options, size_t local_queue_capacity);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // InvalidArgument for options outside the ranges of options.h (the
-  // constructor clamps them instead).
-  static absl::Status ValidateOptions(const ThreadPoolOptions& options);
+  // InvalidArgument for options outside the ranges of options.h, or a
+  // capacity above kMaxLocalQueueCapacity (the constructor clamps them
+  // instead).
+  static absl::Status ValidateOptions(const ThreadPoolOptions& options,
+                                      size_t local_queue_capacity);
 
   // Starts the workers (after construction, so they can hold a shared_ptr).
   // If a thread cannot be created, the workers already started are stopped
@@ -208,11 +90,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
 
-  // Waits for `task` from the current thread: on a worker of this pool and
-  // without a limit (null waiter, infinite deadline), a helping wait that
-  // runs only the awaited task and tasks of the wait tree (HelpUntil, steps
-  // H1-H3); otherwise it blocks. Returns kReady, kCancelled (waiter's token)
-  // or kTimeout.
+  // Waits for `task` from the current thread: a helping wait on a worker of
+  // this pool without a limit, else a blocking one (helping.cc). Returns
+  // kReady, kCancelled (waiter's token) or kTimeout.
   WaitResult Wait(TaskBase* task, CancelState* waiter, absl::Time deadline);
 
   void Shutdown(ShutdownMode mode, absl::Status reason)
@@ -230,9 +110,7 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   bool IsShutdown() const {
     return phase_.load(std::memory_order_acquire) != kRunning;
   }
-  bool IsTerminated() const {
-    return terminated_.load(std::memory_order_acquire);
-  }
+  bool IsTerminated() const { return idle_.IsTerminated(); }
   bool OnWorkerThread() const;
 
   PoolStats Stats() const;
@@ -242,10 +120,46 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   void OnCancelledBeforeStart() noexcept;
 
  private:
-  struct Worker;
-  struct DeferredCancel;
+  struct Worker;  // worker.h
+  // A deadline that escalates a drain to a cancel (CancelAt, shutdown.cc). The
+  // callback holds only a weak reference: it must not keep the pool alive, and
+  // a pool being destroyed has nothing left to cancel.
+  struct DeferredCancel {
+    struct Fire {
+      std::weak_ptr<Scheduler> scheduler;
+      absl::Status reason;
+      void operator()() const noexcept {
+        if (std::shared_ptr<Scheduler> s = scheduler.lock()) {
+          s->Shutdown(ShutdownMode::kCancel, reason);
+        }
+      }
+    };
+    DeferredCancel(absl::Time deadline, Fire fire)
+        : source(CancellationSource::WithDeadline(deadline)),
+          callback(source.Token(), std::move(fire)) {}
+
+    CancellationSource source;
+    CancellationCallback<Fire> callback;
+  };
+  // The scheduler side of the idle protocol (idle.h, THE ENV).
+  struct IdleEnv {
+    Scheduler* s;
+    bool AnyWorkVisible() const { return s->AnyWorkVisible(); }
+    bool ShutdownStarted() const {
+      // Acquire: pairs with Shutdown's release store (Q2 of idle.h).
+      return s->phase_.load(std::memory_order_acquire) != kRunning;
+    }
+    bool ShutdownsInProgress() const {
+      // seq_cst: Q5 of idle.h, T2 of shutdown.cc.
+      return s->shutdowns_in_progress_.load(std::memory_order_seq_cst) != 0;
+    }
+    void CountPark(int worker) const;
+  };
   enum Phase : int { kRunning = 0, kDraining = 1, kCancelling = 2 };
 
+  static int WorkerCount(const ThreadPoolOptions& options);
+
+  // worker.cc
   void WorkerMain(Worker* w);
   TaskBase* FindWork(Worker* w);
   TaskBase* FindWorkOnce(Worker* w);
@@ -258,43 +172,37 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // afterwards.
   void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
   void PushLocal(Worker* w, TaskBase* task);
-  // Admission control (ADMISSION, scheduler.cc); only with a queue limit.
-  bool Admit();
-  // `n` queue entries left the queues for good (ADMISSION).
-  void LeftQueue(int64_t n) noexcept;
   // Puts a popped task back into the injection queue (queue reference
   // included): one that another thread is still resolving.
   void Requeue(TaskBase* task);
-  void Notify();
-  void BecomeSearching(Worker* w);
-  void LeaveSearching(Worker* w);
-  // Returns false if the pool terminated while parked.
-  bool Park(Worker* w);
+  // Every queue, seq_cst (P3 and Q4 of idle.h).
   bool AnyWorkVisible() const;
-  // Checks quiescence under idle_mu_ and terminates if reached.
-  bool MaybeTerminateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(idle_mu_);
-  void CancelRunningTasks(const absl::Status& reason);
-  void CancelQueuedTasks(const absl::Status& reason);
-  void CancelTaskForShutdown(TaskBase* task);
+
+  // submit.cc: admission control (ADMISSION); only with a queue limit.
+  bool Admit();
+  // `n` queue entries left the queues for good (ADMISSION).
+  void LeftQueue(int64_t n) noexcept;
+
+  // helping.cc
   WaitResult HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
                        absl::Time deadline);
-  // H3 of HelpUntil: steals a child of `task` from the worker running it.
+  // H3: steals a child of `task` from the worker running it.
   TaskBase* Leapfrog(Worker* w, TaskBase* task);
+
+  // shutdown.cc
+  void CancelRunningTasks(const absl::Status& reason);
+  void CancelQueuedTasks(const absl::Status& reason);
 
   static thread_local Worker* tls_worker_;
 
   ThreadPoolOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  InjectionQueue injector_;
-
-  alignas(64) std::atomic<int> searching_{0};
-  alignas(64) std::atomic<int> sleepers_{0};
-  absl::Mutex idle_mu_;
-  std::vector<Worker*> idle_ ABSL_GUARDED_BY(idle_mu_);
+  InjectionQueue<TaskBase*> injector_;
+  Idle<> idle_;
 
   // Admission control (only when max_queued_tasks > 0): queue entries,
-  // resolved ones included (ADMISSION, scheduler.cc). Relaxed: a bound, not
-  // a synchronisation.
+  // resolved ones included (ADMISSION, submit.cc). Relaxed: a bound, not a
+  // synchronisation.
   alignas(64) std::atomic<int64_t> queued_{0};
   // max_queued_tasks as a signed bound (INT64_MAX for larger values).
   int64_t queue_limit_ = 0;
@@ -310,15 +218,11 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // closed); read with acquire by Submit and the termination check, which
   // then also see the closed queue and the reasons.
   std::atomic<int> phase_{kRunning};
-  // seq_cst: S1 of the running-task protocol.
+  // seq_cst: S1 of the running-task protocol (running_task.h).
   std::atomic<bool> cancel_running_{false};
-  // Set once, under idle_mu_, with release; read with acquire by workers
-  // leaving Park/FindWork (pairs with the store) and relaxed under idle_mu_.
-  std::atomic<bool> terminated_{false};
-  // Shutdown calls under way (TERMINATION). seq_cst.
+  // Shutdown calls under way (T2, shutdown.cc). seq_cst.
   std::atomic<int> shutdowns_in_progress_{0};
   absl::Mutex shutdown_mu_;
-  absl::Status shutdown_reason_ ABSL_GUARDED_BY(shutdown_mu_);
   // Set by CancelAt. Destroyed only without shutdown_mu_ held: destruction
   // waits for its callback, which may be in Shutdown on the timer thread.
   std::unique_ptr<DeferredCancel> deferred_cancel_

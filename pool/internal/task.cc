@@ -1,15 +1,9 @@
 // Copyright 2026 The cancelpool Authors.
 #include "cancelpool/pool/internal/task.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <climits>
-
 #include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/internal/clock.h"
+#include "cancelpool/cancel/internal/futex.h"
 #include "cancelpool/cancel/internal/spin.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/future.h"
@@ -33,33 +27,10 @@ const char* TaskOutcomeName(TaskOutcome outcome) {
 
 namespace pool_internal {
 
-// About 1-5 microseconds of pause instructions, depending on the CPU: a
-// round trip on an idle pool (~1 us) completes within it. Longer hurts when
-// the worker that would resolve the task shares this thread's CPU (a loaded
-// machine): scratch round-trip loop on the 2-core VM with one core busy,
-// median 5.1 us with 256 iterations, 3.6 us with 128, 2.7 us with 64; on the
-// quiet machine 0.85-1.05 us for 256, 64 and 32 alike.
+// About 1-5 microseconds of pause instructions: long enough for a round
+// trip on an idle pool, short enough not to starve a resolver sharing this
+// CPU (benchmarks/FINDINGS.md, "Wait spin length").
 constexpr int kWaitSpinIterations = 64;
-
-void FutexWaitWord(const std::atomic<uint32_t>* word, uint32_t expected,
-                   absl::Time deadline) {
-  timespec ts;
-  timespec* timeout = nullptr;
-  if (deadline != absl::InfiniteFuture()) {
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return;
-    ts = absl::ToTimespec(left);
-    timeout = &ts;
-  }
-  // EAGAIN (word changed), EINTR and ETIMEDOUT all mean "re-check".
-  syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word),
-          FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0);
-}
-
-void FutexWakeAll(const std::atomic<uint32_t>* word) {
-  syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word),
-          FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
-}
 
 TaskBase::~TaskBase() { parent_link_.Detach(); }
 
@@ -149,34 +120,38 @@ void TaskBase::Resolve(TaskOutcome outcome) noexcept {
   // Close: acq_rel RMW; its release publishes `outcome_` and the result to
   // anyone who acquires kResolved.
   const uint32_t previous = Close(kResolved);
-  if ((previous & kWaiters) != 0) FutexWakeAll(&word());
+  if ((previous & kWaiters) != 0) cancel_internal::FutexWakeAll(&word());
 }
 
-TaskBase::BlockResult TaskBase::BlockUntilResolved(CancelState* waiter,
-                                                   absl::Time deadline) {
+WaitResult TaskBase::BlockUntilResolved(CancelState* waiter,
+                                        absl::Time deadline) {
   auto wake = [this](cancel_internal::CallbackNode*) noexcept {
     // Changing the word makes a concurrent FUTEX_WAIT fail, so the waiter
     // re-checks its token. Relaxed: the waiter's acquire load of its own
     // token's state provides the ordering that matters.
     word().fetch_xor(kWakeToggle, std::memory_order_relaxed);
-    FutexWakeAll(&word());
+    cancel_internal::FutexWakeAll(&word());
   };
   // A short spin first: a task that finishes within microseconds (the
   // common round trip) is seen without a futex sleep and wake-up.
   for (int i = 0; i < kWaitSpinIterations; ++i) {
-    if (IsResolved()) return BlockResult::kResolved;
+    if (IsResolved()) return WaitResult::kReady;
     cancel_internal::CpuRelax();
   }
   cancel_internal::ScopedWaker<decltype(wake)> waker(waiter, wake);
+  // The deadline, converted once to the monotonic clock (clock.h): the
+  // futex sleeps take a relative timeout from it.
+  const absl::Duration due = cancel_internal::ToMonotonic(deadline);
   // Acquire loads of the word here pair with Resolve's release RMW.
   uint32_t w = word().load(std::memory_order_acquire);
   for (;;) {
-    if ((w & kResolved) != 0) return BlockResult::kResolved;
+    if ((w & kResolved) != 0) return WaitResult::kReady;
     if (waiter != nullptr && waiter->IsCancellationRequested()) {
-      return BlockResult::kWaiterCancelled;
+      return WaitResult::kCancelled;
     }
-    if (deadline != absl::InfiniteFuture() && absl::Now() >= deadline) {
-      return BlockResult::kTimeout;
+    if (due != absl::InfiniteDuration() &&
+        cancel_internal::MonotonicNow() >= due) {
+      return WaitResult::kTimeout;
     }
     if ((w & kWaiters) == 0) {
       // Relaxed on failure: we reload with acquire below anyway.
@@ -187,7 +162,8 @@ TaskBase::BlockResult TaskBase::BlockUntilResolved(CancelState* waiter,
       }
       w |= kWaiters;
     }
-    FutexWaitWord(&word(), w, deadline);
+    cancel_internal::FutexWait(&word(), w,
+                               due - cancel_internal::MonotonicNow());
     w = word().load(std::memory_order_acquire);
   }
 }

@@ -26,7 +26,7 @@
 //          it later fails step 2 and drops its reference -- or, if the
 //          requester has not resolved it yet, puts it back in a queue, so
 //          the pool cannot terminate (and be freed) while the requester
-//          still updates the pool's statistics (scheduler.h, TERMINATION).
+//          still updates the pool's statistics (shutdown.cc, T1).
 //        - started: the token is now cancelled; callbacks run; the task sees
 //          it at its next check. The runner resolves when the task returns.
 //   4. Finish: the runner stores the result, destroys the callable, then
@@ -60,6 +60,7 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/internal/cancel_state.h"
+#include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/internal/task_allocator.h"
 
 namespace cancelpool {
@@ -80,11 +81,6 @@ inline constexpr uint32_t kResolved = 1u << (CancelState::kFirstOwnerBit + 1);
 inline constexpr uint32_t kWaiters = 1u << (CancelState::kFirstOwnerBit + 2);
 // Toggled to make a sleeping waiter's FUTEX_WAIT fail (its own token fired).
 inline constexpr uint32_t kWakeToggle = 1u << (CancelState::kFirstOwnerBit + 3);
-
-// Futex helpers over a 32-bit atomic word.
-void FutexWaitWord(const std::atomic<uint32_t>* word, uint32_t expected,
-                   absl::Time deadline);
-void FutexWakeAll(const std::atomic<uint32_t>* word);
 
 // The type-independent part of a task block.
 class TaskBase : public CancelState {
@@ -112,8 +108,8 @@ class TaskBase : public CancelState {
   }
   // True while a cancellation that arrived before the start is still being
   // resolved by its requester (step 3: kRequested, neither kStarted nor
-  // kResolved yet). Whoever pops such a block keeps it queued (scheduler.h,
-  // TERMINATION).
+  // kResolved yet). Whoever pops such a block keeps it queued (shutdown.cc,
+  // T1).
   bool ResolvingBeforeStart() const noexcept {
     const uint32_t w = word().load(std::memory_order_acquire);
     return (w & kRequested) != 0 && (w & (kStarted | kResolved)) == 0;
@@ -132,12 +128,11 @@ class TaskBase : public CancelState {
   TaskOutcome Execute() noexcept;
   void Finish(TaskOutcome outcome) noexcept { Resolve(outcome); }
 
-  // Blocks (no helping) until resolved, `waiter`'s cancellation (if not
-  // null), or `deadline`.
-  enum class BlockResult { kResolved, kWaiterCancelled, kTimeout };
-  BlockResult BlockUntilResolved(CancelState* waiter, absl::Time deadline);
+  // Blocks (no helping) until resolved (kReady), `waiter`'s cancellation
+  // (kCancelled; if not null), or `deadline` (kTimeout).
+  WaitResult BlockUntilResolved(CancelState* waiter, absl::Time deadline);
 
-  // Where the task runs, for leapfrogging (scheduler.cc, HelpUntil): the
+  // Where the task runs, for leapfrogging (helping.cc, H3): the
   // runner's worker index and its deque's Bottom() when the task started.
   // Set once by the runner right after TryStart (release; pairs with the
   // acquire in runner()). 0 = not started yet (or not on a worker).
@@ -350,7 +345,7 @@ class TaskImpl final : public FutureState<typename CallableTraits<F>::Value> {
 };
 
 // A running task on this thread, for self-wait detection and for the
-// helping rule (scheduler.cc, HelpUntil): `mark` is the worker deque's
+// helping rule (helping.cc, H3): `mark` is the worker deque's
 // Bottom() when the task started; entries at or above it were pushed by this
 // task or by tasks nested above it.
 struct RunningFrame {

@@ -8,7 +8,7 @@
 //   * Any number of thieves hold DequeStealer handles: Steal() at the top
 //     (FIFO, so they take the oldest, usually largest, work).
 //   * SizeHint()/MaybeEmpty() may be called by anyone; they are racy hints
-//     except where a protocol pairs them (see parking in scheduler.h).
+//     except where a protocol pairs them (see parking in idle.h).
 // The types split the roles: only the owner can construct a DequeOwner (there
 // is exactly one per deque), and a DequeStealer cannot push or pop.
 //
@@ -28,7 +28,7 @@
 //             if b - t >= capacity: full.
 //             slot[b] = x (relaxed); bottom = b + 1 (seq_cst: release for the
 //             slot, and seq_cst so the pool's wake-up check after Push cannot
-//             be reordered before it -- see scheduler.h, PARKING).
+//             be reordered before it -- see idle.h, PARKING).
 //   Pop():    b = bottom - 1; bottom = b (seq_cst); t = top (seq_cst).
 //             t < b : more than one element; take slot[b], no race possible.
 //             t == b: last element; CAS top t -> t+1 (seq_cst) decides
@@ -128,7 +128,7 @@ class WorkStealingDeque final {
     const int64_t t = top_.load(Atomics::seq_cst);
     return b > t ? static_cast<size_t>(b - t) : 0;
   }
-  // seq_cst loads: the parking re-check relies on them (scheduler.h).
+  // seq_cst loads: the parking re-check relies on them (idle.h, P3).
   bool MaybeEmpty() const { return SizeHint() == 0; }
 
  private:
@@ -251,7 +251,7 @@ class DequeStealer final {
     return deque_->Steal(lost_race, INT64_MIN);
   }
   // Steals only an element whose index is >= `min_index`, i.e. one the owner
-  // pushed after its Bottom() was `min_index` (leapfrogging, scheduler.cc).
+  // pushed after its Bottom() was `min_index` (leapfrogging, helping.cc H3).
   T StealAbove(int64_t min_index, bool* lost_race = nullptr) {
     return deque_->Steal(lost_race, min_index);
   }

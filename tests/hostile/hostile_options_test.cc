@@ -30,12 +30,14 @@
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/future.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/options.h"
 #include "cancelpool/pool/signal_shutdown.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -250,9 +252,9 @@ TEST(HostileOptions, ExtremeLocalQueueCapacity) {
         [capacity] {
           ThreadPoolOptions options;
           options.num_workers = 2;
-          options.local_queue_capacity = capacity;
           try {
-            ThreadPool pool(std::move(options));
+            ThreadPool pool =
+                ThreadPoolTestPeer::Make(std::move(options), capacity);
             return Exercise(pool) == 0 ? 0 : 2;
           } catch (const std::exception&) {
             return 0;

@@ -21,10 +21,12 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -137,8 +139,7 @@ TEST(CancelTest, ManyQueuedTasksCancelledNoneRuns) {
   std::atomic<int> ran{0};
   ThreadPoolOptions options;
   options.num_workers = 2;
-  options.local_queue_capacity = 4;
-  ThreadPool pool(std::move(options));
+  ThreadPool pool = ThreadPoolTestPeer::Make(std::move(options), 4);
   Future<void> b1 = pool.Submit([&] { g1.Block(); });
   Future<void> b2 = pool.Submit([&] { g2.Block(); });
   g1.started.WaitForNotification();
@@ -484,8 +485,8 @@ TEST_P(CancelRaceTest, CancelRacingStartIsEitherNeverRunOrSeen) {
   const RaceParam p = GetParam();
   ThreadPoolOptions options;
   options.num_workers = p.workers;
-  options.local_queue_capacity = p.local_queue_capacity;
-  ThreadPool pool(std::move(options));
+  ThreadPool pool =
+      ThreadPoolTestPeer::Make(std::move(options), p.local_queue_capacity);
   const int iterations = kSanitizer ? 300 : 3000;
   int never_ran = 0, ran_and_saw = 0;
   for (int i = 0; i < iterations; ++i) {

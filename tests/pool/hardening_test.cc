@@ -25,10 +25,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -413,17 +415,19 @@ TEST(HostileOptionsTest, CreateRejectsOutOfRangeOptions) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(with([](ThreadPoolOptions& o) { o.idle_spin_rounds = -1; }),
             absl::StatusCode::kInvalidArgument);
+  // The test-only deque capacity is validated by the testing hook's Create.
   EXPECT_EQ(
-      with([](ThreadPoolOptions& o) { o.local_queue_capacity = SIZE_MAX; }),
+      ThreadPoolTestPeer::Create(ThreadPoolOptions(), SIZE_MAX).status().code(),
       absl::StatusCode::kInvalidArgument);
-  absl::StatusOr<std::unique_ptr<ThreadPool>> ok = ThreadPool::Create([] {
-    ThreadPoolOptions o;
-    o.num_workers = 2;
-    o.local_queue_capacity = 0;
-    o.max_queued_tasks = SIZE_MAX;
-    o.destructor_grace = -absl::InfiniteDuration();
-    return o;
-  }());
+  absl::StatusOr<std::unique_ptr<ThreadPool>> ok = ThreadPoolTestPeer::Create(
+      [] {
+        ThreadPoolOptions o;
+        o.num_workers = 2;
+        o.max_queued_tasks = SIZE_MAX;
+        o.destructor_grace = -absl::InfiniteDuration();
+        return o;
+      }(),
+      /*local_queue_capacity=*/0);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)->NumWorkers(), 2);
   EXPECT_EQ((*ok)->Submit([] { return 5; }).Get().value_or(0), 5);
@@ -449,9 +453,9 @@ TEST(HostileOptionsTest, ConstructorClampsExtremeValues) {
       ThreadPoolOptions options;
       options.num_workers = c.num_workers;
       options.idle_spin_rounds = c.idle_spin_rounds;
-      options.local_queue_capacity = c.local_queue_capacity;
       options.destructor_grace = c.grace;
-      ThreadPool pool(std::move(options));
+      ThreadPool pool =
+          ThreadPoolTestPeer::Make(std::move(options), c.local_queue_capacity);
       if (pool.NumWorkers() < 1 ||
           pool.NumWorkers() > ThreadPoolOptions::kMaxWorkers) {
         return 10 + index;

@@ -19,10 +19,12 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -44,7 +46,6 @@ std::string ParamName(const ::testing::TestParamInfo<PoolParam>& info) {
 ThreadPoolOptions OptionsFor(const PoolParam& p) {
   ThreadPoolOptions options;
   options.num_workers = p.workers;
-  options.local_queue_capacity = p.local_queue_capacity;
   return options;
 }
 
@@ -52,11 +53,16 @@ class SchedulerTest : public ::testing::TestWithParam<PoolParam> {
  protected:
   int workers() const { return GetParam().workers; }
   ThreadPoolOptions Options() const { return OptionsFor(GetParam()); }
+  // A pool with the parameter's local deque capacity.
+  ThreadPool MakePool(ThreadPoolOptions options) const {
+    return ThreadPoolTestPeer::Make(std::move(options),
+                                    GetParam().local_queue_capacity);
+  }
 };
 
 TEST_P(SchedulerTest, TasksFromSeveralOutsideThreadsAllRun) {
   std::atomic<int64_t> sum{0};
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   constexpr int kThreads = 4;
   const int per_thread = kSanitizer ? 500 : 5000;
   std::vector<std::thread> submitters;
@@ -108,7 +114,7 @@ TEST_P(SchedulerTest, TasksFromInsideAllRun) {
   const int expected = 1 << depth;
   std::atomic<int> leaves{0};
   absl::BlockingCounter done(expected);
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   pool.Submit([&] { SpawnTree(&pool, depth, &leaves, &done); });
   done.Wait();
   EXPECT_EQ(leaves.load(), expected);
@@ -125,7 +131,7 @@ TEST_P(SchedulerTest, InsideAndOutsideSubmittersTogether) {
   constexpr int kChildren = 8;
   std::atomic<int> ran{0};
   absl::BlockingCounter done(outside * (1 + kChildren));
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   std::vector<std::thread> submitters;
   for (int t = 0; t < 2; ++t) {
     submitters.emplace_back([&] {
@@ -150,7 +156,7 @@ TEST_P(SchedulerTest, InsideAndOutsideSubmittersTogether) {
 
 TEST_P(SchedulerTest, NoLostWakeUpWhenAllWorkersParked) {
   ThreadPoolOptions options = Options();
-  ThreadPool pool(std::move(options));
+  ThreadPool pool = MakePool(std::move(options));
   ASSERT_TRUE(PollUntil([&] {
     return pool.Stats().parks >= static_cast<uint64_t>(workers());
   })) << "the workers never parked after start";
@@ -181,8 +187,7 @@ TEST_P(NoIdleSpinTest, NoLostWakeUpWhenWorkersParkAtOnce) {
   ThreadPoolOptions options;
   options.num_workers = GetParam().workers;
   options.idle_spin_rounds = GetParam().idle_spin_rounds;
-  options.local_queue_capacity = 4;
-  ThreadPool pool(std::move(options));
+  ThreadPool pool = ThreadPoolTestPeer::Make(std::move(options), 4);
   const int rounds = kSanitizer ? 100 : 1000;
   for (int i = 0; i < rounds; ++i) {
     // From outside, then children from inside (some overflow the 4-slot
@@ -227,7 +232,7 @@ class MultiWorkerSchedulerTest : public SchedulerTest {};
 TEST_P(MultiWorkerSchedulerTest, NoLostWakeUpForChildOfBlockedTask) {
   // A task pushes a child to its own deque and then blocks without helping:
   // only another worker, woken by the push, can run the child.
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   const int rounds = kSanitizer ? 50 : 300;
   for (int i = 0; i < rounds; ++i) {
     Future<bool> parent = pool.Submit([&pool] {
@@ -243,7 +248,7 @@ TEST_P(MultiWorkerSchedulerTest, NoLostWakeUpForChildOfBlockedTask) {
 }
 
 TEST_P(MultiWorkerSchedulerTest, IdleWorkersSteal) {
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   // The root pushes children to its own deque, then blocks without helping:
   // the children can only run if another worker steals them.
   Future<bool> root = pool.Submit([&pool] {
@@ -281,7 +286,7 @@ int64_t ParallelSum(ThreadPool& pool, int64_t lo, int64_t hi) {
 }
 
 TEST_P(MultiWorkerSchedulerTest, ForkJoinStealsOnSeveralWorkers) {
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   const int64_t n = kSanitizer ? 1 << 14 : 1 << 18;
   // Steals are likely but not certain in a single fork-join on a loaded
   // machine; repeat until one happened (bounded).
@@ -519,8 +524,7 @@ TEST(PoolAdmissionTest, ConcurrentSubmittersNothingLostNothingBlocks) {
   ThreadPoolOptions options;
   options.num_workers = 2;
   options.max_queued_tasks = 16;
-  options.local_queue_capacity = 4;
-  ThreadPool pool(std::move(options));
+  ThreadPool pool = ThreadPoolTestPeer::Make(std::move(options), 4);
   constexpr int kThreads = 4;
   const int per_thread = kSanitizer ? 500 : 5000;
   std::vector<std::thread> submitters;

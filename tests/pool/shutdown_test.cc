@@ -23,10 +23,12 @@
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -224,8 +226,7 @@ TEST_P(ShutdownTest, CancelShutdownWhileWorkersEnterHelpedTasks) {
   for (int round = 0; round < rounds; ++round) {
     ThreadPoolOptions options;
     options.num_workers = workers();
-    options.local_queue_capacity = 4;
-    ThreadPool pool(std::move(options));
+    ThreadPool pool = ThreadPoolTestPeer::Make(std::move(options), 4);
     std::vector<Future<int64_t>> roots;
     for (int i = 0; i < workers() + 1; ++i) {
       roots.push_back(
@@ -478,8 +479,7 @@ TEST_P(ShutdownTest, ShutdownRacingSubmitAndCancel) {
     {
       ThreadPoolOptions options;
       options.num_workers = workers();
-      options.local_queue_capacity = 4;
-      ThreadPool pool(std::move(options));
+      ThreadPool pool = ThreadPoolTestPeer::Make(std::move(options), 4);
       absl::Notification go;
       std::vector<std::thread> threads;
       for (int t = 0; t < kThreads; ++t) {

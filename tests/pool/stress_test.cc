@@ -26,10 +26,12 @@
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -44,8 +46,7 @@ TEST(PoolStatsTest, ReadableAtAnyTimeAndMonotonic) {
   std::atomic<bool> stop{false};
   ThreadPoolOptions options;
   options.num_workers = 2;
-  options.local_queue_capacity = 4;
-  ThreadPool pool(std::move(options));
+  ThreadPool pool = ThreadPoolTestPeer::Make(std::move(options), 4);
   std::atomic<int64_t> snapshots{0};
   // Waits (bounded) until the reader has taken more than `n` snapshots, so
   // that reads overlap the workload however the threads are scheduled.
@@ -319,8 +320,8 @@ TEST_P(StressTest, RandomSubmitCancelWaitNestedSubmit) {
   {
     ThreadPoolOptions options;
     options.num_workers = p.workers;
-    options.local_queue_capacity = p.local_queue_capacity;
-    ThreadPool pool(std::move(options));
+    ThreadPool pool =
+        ThreadPoolTestPeer::Make(std::move(options), p.local_queue_capacity);
     Stress stress(&pool, &census);
     absl::Notification go;
     std::vector<std::thread> threads;

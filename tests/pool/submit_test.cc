@@ -1,6 +1,6 @@
 // Behavioural tests of Submit/SubmitWith and of results: callables and
 // arguments (move-only, token-taking), parent tokens, deadlines, the value /
-// Status / StatusOr / exception mapping, outcome(), Get(), and the waits of
+// Status / StatusOr / exception mapping, Outcome(), Get(), and the waits of
 // Future from outside the pool.
 #include <atomic>
 #include <memory>
@@ -427,7 +427,7 @@ TEST_P(SubmitTest, GetTwiceIsFailedPrecondition) {
   EXPECT_EQ(*f.Get(), 1);
   absl::StatusOr<int> again = f.Get();
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
-  // outcome() still tells how it ended.
+  // Outcome() still tells how it ended.
   EXPECT_EQ(f.Outcome(), TaskOutcome::kSucceeded);
   Future<void> v = pool.Submit([] {});
   EXPECT_TRUE(v.Get().ok());

@@ -18,10 +18,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -44,8 +47,12 @@ class WaitInsideTest : public ::testing::TestWithParam<PoolParam> {
   ThreadPoolOptions Options() const {
     ThreadPoolOptions options;
     options.num_workers = GetParam().workers;
-    options.local_queue_capacity = GetParam().local_queue_capacity;
     return options;
+  }
+  // A pool with the parameter's local deque capacity.
+  ThreadPool MakePool(ThreadPoolOptions options) const {
+    return ThreadPoolTestPeer::Make(std::move(options),
+                                    GetParam().local_queue_capacity);
   }
 };
 
@@ -62,7 +69,7 @@ int64_t FibSerial(int n) {
 }
 
 TEST_P(WaitInsideTest, ForkJoinFibWaitsInsideWorkers) {
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   const int n = kSanitizer ? 15 : 20;
   Future<int64_t> f = pool.Submit([&pool, n] { return Fib(pool, n); });
   ASSERT_TRUE(f.WaitFor(kLong)) << "fork-join fib(" << n << ") deadlocked";
@@ -93,7 +100,7 @@ int64_t ParallelSum(ThreadPool& pool, const std::vector<int>& v, size_t lo,
 }
 
 TEST_P(WaitInsideTest, ParallelSumWaitsInsideWorkers) {
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   std::vector<int> v(kSanitizer ? 20000 : 200000);
   int64_t expected = 0;
   for (size_t i = 0; i < v.size(); ++i) {
@@ -107,7 +114,7 @@ TEST_P(WaitInsideTest, ParallelSumWaitsInsideWorkers) {
 }
 
 TEST_P(WaitInsideTest, ManyRootsFromOutsideEachWaitingInside) {
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   const int roots = kSanitizer ? 8 : 32;
   const int n = kSanitizer ? 10 : 14;
   std::vector<Future<int64_t>> fs;
@@ -124,11 +131,11 @@ TEST_P(WaitInsideTest, ChainOfTasksEachWaitingOnTheNextQueuedOne) {
   // Regression: with help-first waits that ran any queued task, a worker
   // helping task i could stack an earlier chain member j < i on top of it;
   // j waits (through the chain) for i, which cannot resume: deadlock. The
-  // helping rule (scheduler.h, HELPING WAITS) only nests the wait tree.
+  // helping rule (helping.cc, HELPING WAITS) only nests the wait tree.
   // Task i waits on task i+1, which is submitted later from outside and so
   // queued behind it.
   absl::Notification all_submitted;
-  ThreadPool pool(Options());
+  ThreadPool pool = MakePool(Options());
   constexpr int kChain = 50;
   std::vector<Future<int>> fs(kChain);
   for (int i = 0; i < kChain; ++i) {

@@ -35,10 +35,12 @@
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace {
 
@@ -104,8 +106,8 @@ TEST(LifecycleTest, CreateAndDestroyManyPools) {
       ThreadPoolOptions options;
       options.num_workers = kWorkers[i % 3];
       options.destructor_grace = absl::Microseconds(i % 7 == 0 ? 0 : 200);
-      options.local_queue_capacity = (i % 5 == 0) ? 2 : 1024;
-      ThreadPool pool(std::move(options));
+      ThreadPool pool =
+          ThreadPoolTestPeer::Make(std::move(options), (i % 5 == 0) ? 2 : 1024);
       switch (i % 4) {
         case 0:  // idle
           break;

@@ -1,19 +1,19 @@
 // Copyright 2026 The cancelpool Authors.
 //
-// Relacy model of the scheduler's PARKING protocol (pool/internal/scheduler.h:
-// N1-N4 / P1-P4, "leaving the searching state", and TERMINATION), checked
-// under the C++ memory model.
+// Relacy model of the scheduler's PARKING protocol (pool/internal/idle.h:
+// N1-N4 / P1-P4, leaving the searching state, and the quiescence check
+// Q1-Q6), checked under the C++ memory model.
 //
-// What is real and what is modelled:
-//   * each worker's local queue IS the production WorkStealingDeque, over the
-//     Relacy Atomics policy (Push/Pop/Steal/MaybeEmpty with their real
-//     memory orders);
-//   * the scheduler's control flow and its atomics (searching_, sleepers_,
-//     the injection queue's size_, terminated_, phase_) are transcribed below,
-//     one function per scheduler.cc function, each step marked with the
-//     scheduler.cc line it mirrors (as of this commit);
-//   * absl::Mutex becomes rl::mutex; the Parker's futex becomes Relacy's
-//     futex model over the same exchange/store protocol.
+// What is production code and what the model supplies:
+//   * production code, instantiated over the Relacy policies of
+//     relacy_atomics.h: the idle bookkeeping and the Parker
+//     (Idle<RelacySync>, idle.h and parker.h), the injection queue
+//     (InjectionQueue<Task*, RelacySync>) and each worker's deque
+//     (WorkStealingDeque<Task*, RelacySync>);
+//   * the model: the scenario and a reduced worker loop that drives them as
+//     worker.cc does (W1-W5: own deque, injection batch, steal while
+//     searching, park), a task bookkeeping, and Shutdown(kDrain)'s part of
+//     the protocol (close the queue, publish the phase, check termination).
 //
 // The scenario: 2 workers and 1 outside thread. The outside thread submits
 // two tasks through the injection queue (each followed by Notify), then calls
@@ -26,20 +26,24 @@
 //     reached (it requires every queue empty), and Relacy reports DEADLOCK;
 //   * after termination every worker has exited and every queue is empty.
 // Searches: exhaustive at a small preemption bound plus a large random
-// search. CI sizes: bound 0 and 50k random executions (~3 s); the long run
-// sets CANCELPOOL_PARKING_BOUND=1 or 2 and CANCELPOOL_MODEL_ITERATIONS (see
-// README, "Reliability", for the figures).
+// search. CI sizes: bound 0 and 50k random executions; the long run sets
+// CANCELPOOL_PARKING_BOUND=1 or 2 and CANCELPOOL_MODEL_ITERATIONS (see
+// docs/reliability.md for the figures).
 //
-// Teeth (test-only switch, a template parameter of this model): a relaxed
-// load of searching_ at N2 (tokio#1788's pattern: the notifier trusts a stale
-// "someone is searching" and skips the wake-up), and a relaxed injection
-// queue size load in the P3 re-check. Each must make the model FAIL.
+// Teeth: the bug switches of pool/internal/sync.h (TEST-ONLY BUG
+// INJECTION), set through RelacySyncT: a relaxed load of searching_ at N2
+// (tokio#1788's pattern: the notifier trusts a stale "someone is searching"
+// and skips the wake-up), and a relaxed injection queue size load in the P3
+// re-check. Each must make the model FAIL.
 //
 // Not under ThreadSanitizer (Relacy's fibers are invisible to it).
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
 
+#include "cancelpool/pool/internal/idle.h"
+#include "cancelpool/pool/internal/injection_queue.h"
 #include "cancelpool/pool/internal/work_stealing_deque.h"
 #include "gtest/gtest.h"
 // Last: Relacy's macros (see relacy_atomics.h).
@@ -53,6 +57,8 @@ namespace {
 
 using pool_internal::DequeOwner;
 using pool_internal::DequeStealer;
+using pool_internal::Idle;
+using pool_internal::InjectionQueue;
 using pool_internal::WorkStealingDeque;
 
 uint64_t EnvOr(const char* name, uint64_t fallback) {
@@ -60,11 +66,10 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
   return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
-enum class Bug {
-  kNone,
-  kRelaxedN2,       // Notify: searching_ loaded relaxed at N2
-  kRelaxedRecheck,  // Park: P3 re-check loads the injector size relaxed
-};
+using NoBug = RelacySync;
+using BugRelaxedN2 = RelacySyncT</*kRelaxedNotifyLoad=*/true>;
+using BugRelaxedRecheck =
+    RelacySyncT</*kRelaxedNotifyLoad=*/false, /*kRelaxedSizeLoad=*/true>;
 
 constexpr int kWorkers = 2;
 constexpr int kThreads = kWorkers + 1;  // + the outside submitter
@@ -76,197 +81,107 @@ constexpr size_t kMaxInjectorBatch = 32;
 
 struct Task {
   int id = 0;
-  Task* next_in_queue = nullptr;  // guarded by the injector's mutex
 };
 
-// RAII for rl::mutex (absl::MutexLock).
-class Lock {
- public:
-  explicit Lock(rl::mutex& mu) : mu_(mu) { mu_.lock($); }
-  ~Lock() { mu_.unlock($); }
-
- private:
-  rl::mutex& mu_;
-};
-
-// kYield: model the search loop's std::this_thread::yield (scheduler.cc
-// 213-217) as rl::yield. Relacy treats a yield as "this thread is spinning"
-// and from then on serves it only values it has not seen go stale, which
-// shrinks the exhaustive search enormously but hides stale-read bugs. So the
-// exhaustive (context-bound) search yields, as the code does; the random
-// search, which hunts memory-order bugs, does not.
-template <Bug kBug, bool kYield = false>
-struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
-  using Deque = WorkStealingDeque<Task*, RelacyAtomics>;
+// kYield: model the search loop's std::this_thread::yield (worker.cc, W2)
+// as rl::yield. Relacy treats a yield as "this thread is spinning" and from
+// then on serves it only values it has not seen go stale, which shrinks the
+// exhaustive search enormously but hides stale-read bugs. So the exhaustive
+// (context-bound) search yields, as the code does; the random search, which
+// hunts memory-order bugs, does not.
+template <typename Sync, bool kYield = false>
+struct ParkingModel : rl::test_suite<ParkingModel<Sync, kYield>, kThreads> {
+  using Deque = WorkStealingDeque<Task*, Sync>;
+  using Owner = DequeOwner<Task*, Sync>;
+  using Stealer = DequeStealer<Task*, Sync>;
+  using Queue = InjectionQueue<Task*, Sync>;
   enum Phase { kRunning = 0, kDraining = 1 };
 
-  // Parker (scheduler.cc 125-135).
-  struct Parker {
-    rl::atomic<int> state{0};
-    void Park() {
-      for (;;) {
-        if (state.exchange(0, rl::mo_seq_cst, $) == 1) return;  // 127
-        ModelFutexWait(&state, 0);                              // 128
-      }
+  // The scheduler side of the idle protocol (idle.h, THE ENV).
+  struct Env {
+    ParkingModel* m;
+    bool AnyWorkVisible() const { return m->AnyWorkVisible(); }
+    bool ShutdownStarted() const {
+      return m->phase_.load(rl::mo_acquire, $) != kRunning;
     }
-    void Unpark() {
-      state.store(1, rl::mo_seq_cst, $);  // 133
-      ModelFutexWakeAll(&state);          // 134
-    }
+    // Shutdown(kDrain) pops nothing (T2 of shutdown.cc is about kCancel).
+    bool ShutdownsInProgress() const { return false; }
+    void CountPark(int) const {}
   };
 
-  struct Worker {
-    Deque* deque = nullptr;
-    Parker parker;
-    bool searching = false;  // owner-only
-    bool exited = false;
-  };
-
-  // InjectionQueue (scheduler.cc 76-120).
-  rl::mutex injector_mu;
-  Task* inj_head = nullptr;  // guarded by injector_mu
-  Task* inj_tail = nullptr;
-  bool inj_closed = false;
-  rl::atomic<size_t> inj_size{0};
-
-  Worker workers[kWorkers];
-  rl::atomic<int> searching_{0};
-  rl::atomic<int> sleepers_{0};
-  rl::mutex idle_mu;
-  int idle_[kWorkers] = {};  // guarded by idle_mu
-  int idle_count = 0;
+  // Production objects, built inside the simulation (Relacy's heap).
+  Deque* deques[kWorkers] = {};
+  Queue* injector = nullptr;
+  Idle<Sync>* idle = nullptr;
   rl::atomic<int> phase_{kRunning};
-  rl::atomic<bool> terminated_{false};
 
+  bool exited[kWorkers] = {};
   Task tasks[kTasks];
   int runs[kTasks] = {};  // how often each task ran
 
   void before() {
     for (int i = 0; i < kTasks; ++i) tasks[i].id = i;
-    for (auto& w : workers) w.deque = new Deque(kDequeCapacity);
+    for (auto& d : deques) d = new Deque(kDequeCapacity);
+    injector = new Queue();
+    idle = new Idle<Sync>(kWorkers);
   }
 
   void after() {
     for (int i = 0; i < kTasks; ++i) RL_ASSERT(runs[i] == 1);
-    RL_ASSERT(terminated_.load(rl::mo_relaxed, $));
-    RL_ASSERT(inj_size.load(rl::mo_relaxed, $) == 0);
-    for (auto& w : workers) {
-      RL_ASSERT(w.exited);
-      RL_ASSERT(w.deque->MaybeEmpty());
-      delete w.deque;
+    RL_ASSERT(idle->IsTerminated());
+    RL_ASSERT(injector->SizeHint() == 0);
+    for (int i = 0; i < kWorkers; ++i) {
+      RL_ASSERT(exited[i]);
+      RL_ASSERT(deques[i]->MaybeEmpty());
+      delete deques[i];
     }
+    delete injector;
+    delete idle;
   }
 
-  // ---- InjectionQueue ------------------------------------------------
-  enum class PushResult { kOk, kClosed };
-  PushResult InjectorPush(Task* first, Task* last, size_t count,
-                          bool outside) {  // 76-93
-    Lock lock(injector_mu);
-    if (outside && inj_closed) return PushResult::kClosed;  // 80
-    const size_t size = inj_size.load(rl::mo_relaxed, $);   // 81
-    last->next_in_queue = nullptr;                          // 83
-    if (inj_tail == nullptr) {
-      inj_head = first;
-    } else {
-      inj_tail->next_in_queue = first;
-    }
-    inj_tail = last;
-    inj_size.store(size + count, rl::mo_seq_cst, $);  // 91: N1
-    return PushResult::kOk;
-  }
-  Task* InjectorPopBatch(size_t max, size_t* count) {  // 95-115
-    Lock lock(injector_mu);
-    Task* first = inj_head;
-    size_t n = 0;
-    Task* last = nullptr;
-    for (Task* t = inj_head; t != nullptr && n < max; t = t->next_in_queue) {
-      last = t;
-      ++n;
-    }
-    if (n == 0) {
-      *count = 0;
-      return nullptr;
-    }
-    inj_head = last->next_in_queue;
-    if (inj_head == nullptr) inj_tail = nullptr;
-    last->next_in_queue = nullptr;
-    inj_size.store(inj_size.load(rl::mo_relaxed, $) - n, rl::mo_seq_cst,
-                   $);  // 111
-    *count = n;
-    return first;
-  }
-  bool InjectorMaybeEmpty() {  // scheduler.h MaybeEmpty: seq_cst
-    const rl::memory_order mo =
-        kBug == Bug::kRelaxedRecheck ? rl::mo_relaxed : rl::mo_seq_cst;
-    return inj_size.load(mo, $) == 0;
-  }
-  size_t InjectorSizeHint() {  // scheduler.h SizeHint: relaxed
-    return inj_size.load(rl::mo_relaxed, $);
-  }
-
-  // ---- Scheduler -----------------------------------------------------
-  void BecomeSearching(Worker* w) {  // 186-190
-    if (w->searching) return;
-    w->searching = true;
-    searching_.fetch_add(1, rl::mo_seq_cst, $);
-  }
-  void LeaveSearching(Worker* w) {  // 192-196
-    if (!w->searching) return;
-    w->searching = false;
-    if (searching_.fetch_sub(1, rl::mo_seq_cst, $) == 1) Notify();
-  }
-
-  Task* FindWorkOnce(Worker* w) {  // 198-202
+  // ---- The worker loop (worker.cc W1-W5, reduced) ----------------------
+  Task* FindWorkOnce(int w) {
     Task* task = StealFromOthers(w);
     if (task == nullptr) task = TakeFromInjector(w);
     return task;
   }
 
-  Task* FindWork(Worker* w) {  // 204-222
-    DequeOwner<Task*, RelacyAtomics> owner(w->deque);
-    Task* task = owner.Pop();                         // 205
-    if (task == nullptr) task = TakeFromInjector(w);  // 206
+  Task* FindWork(int w) {
+    Task* task = Owner(deques[w]).Pop();  // W1
+    if (task == nullptr) task = TakeFromInjector(w);
     if (task == nullptr) {
-      BecomeSearching(w);  // 208
+      idle->BecomeSearching(w);  // W2
       for (int round = 0; round < kIdleSpinRounds; ++round) {
-        task = FindWorkOnce(w);  // 210
+        task = FindWorkOnce(w);
         if (task != nullptr) break;
-        if (terminated_.load(rl::mo_acquire, $)) return nullptr;  // 212
-        if (kYield) rl::yield(1, $);                              // 213-217
+        if (idle->IsTerminated()) return nullptr;
+        if (kYield) rl::yield(1, $);
       }
     }
-    if (task != nullptr) LeaveSearching(w);  // 220
+    if (task != nullptr) idle->LeaveSearching(w);  // W3
     return task;
   }
 
-  Task* TakeFromInjector(Worker* w) {             // 224-245
-    if (InjectorSizeHint() == 0) return nullptr;  // 225
-    DequeOwner<Task*, RelacyAtomics> owner(w->deque);
-    const size_t cap = w->deque->capacity();
+  Task* TakeFromInjector(int w) {
+    const size_t queued = injector->SizeHint();
+    if (queued == 0) return nullptr;
+    Owner owner(deques[w]);
+    const size_t cap = deques[w]->capacity();
     const size_t free_slots = cap - std::min(cap, owner.SizeHint());
-    size_t want = InjectorSizeHint() / kWorkers + 1;  // 228
+    size_t want = queued / kWorkers + 1;
     want = std::min({want, kMaxInjectorBatch, free_slots + 1});
-    size_t count = 0;
-    Task* first = InjectorPopBatch(want, &count);  // 231
-    if (first == nullptr) return nullptr;
-    Task* rest = first->next_in_queue;
-    first->next_in_queue = nullptr;
-    bool pushed = false;
-    while (rest != nullptr) {  // 236-242
-      Task* next = rest->next_in_queue;
-      rest->next_in_queue = nullptr;
-      PushLocal(w, rest);
-      pushed = true;
-      rest = next;
-    }
-    if (pushed) Notify();  // 243
-    return first;
+    Task* batch[kMaxInjectorBatch];
+    const size_t n = injector->PopBatch(batch, want);
+    if (n == 0) return nullptr;
+    for (size_t i = n - 1; i >= 1; --i) PushLocal(w, batch[i]);
+    if (n > 1) idle->Notify();
+    return batch[0];
   }
 
-  Task* StealFromOthers(Worker* w) {  // 247-265 (one other worker here)
-    for (auto& victim : workers) {
-      if (&victim == w) continue;
-      DequeStealer<Task*, RelacyAtomics> stealer(victim.deque);
+  Task* StealFromOthers(int w) {  // one other worker here
+    for (int v = 0; v < kWorkers; ++v) {
+      if (v == w) continue;
+      Stealer stealer(deques[v]);
       for (int attempt = 0; attempt < 2; ++attempt) {
         bool lost = false;
         Task* task = stealer.Steal(&lost);
@@ -277,135 +192,77 @@ struct ParkingModel : rl::test_suite<ParkingModel<kBug, kYield>, kThreads> {
     return nullptr;
   }
 
-  void PushLocal(Worker* w, Task* task) {  // 267-283
-    DequeOwner<Task*, RelacyAtomics> owner(w->deque);
+  void PushLocal(int w, Task* task) {
+    Owner owner(deques[w]);
     if (owner.Push(task)) return;
-    Task* first = task;
-    Task* last = task;
-    task->next_in_queue = nullptr;
-    size_t count = 1;
-    const size_t half = w->deque->capacity() / 2;
+    // Overflow: half of the deque plus `task` to the injection queue.
+    Task* moved[kDequeCapacity + 1];
+    size_t count = 0;
+    const size_t half = deques[w]->capacity() / 2;
     for (size_t i = 0; i < half; ++i) {
       Task* t = owner.Pop();
       if (t == nullptr) break;
-      t->next_in_queue = first;
-      first = t;
-      ++count;
+      moved[count++] = t;
     }
-    InjectorPush(first, last, count, /*outside=*/false);
+    moved[count++] = task;
+    injector->Push(moved, count, /*outside=*/false);
   }
 
-  void Notify() {  // 285-298
-    const rl::memory_order n2 =
-        kBug == Bug::kRelaxedN2 ? rl::mo_relaxed : rl::mo_seq_cst;
-    if (searching_.load(n2, $) != 0) return;             // 286: N2
-    if (sleepers_.load(rl::mo_seq_cst, $) == 0) return;  // 287: N3
-    Worker* target = nullptr;
-    {
-      Lock lock(idle_mu);  // 290: N4
-      if (idle_count == 0) return;
-      target = &workers[idle_[--idle_count]];      // 292-293
-      sleepers_.fetch_sub(1, rl::mo_seq_cst, $);   // 294
-      searching_.fetch_add(1, rl::mo_seq_cst, $);  // 295
-    }
-    target->parker.Unpark();  // 297
-  }
-
-  bool AnyWorkVisible() {  // 300-306
-    if (!InjectorMaybeEmpty()) return true;
-    for (auto& w : workers) {
-      DequeStealer<Task*, RelacyAtomics> stealer(w.deque);
-      if (!stealer.MaybeEmpty()) return true;
+  bool AnyWorkVisible() {
+    if (!injector->MaybeEmpty()) return true;
+    for (auto* d : deques) {
+      if (!Stealer(d).MaybeEmpty()) return true;
     }
     return false;
   }
 
-  // Caller holds idle_mu.
-  bool MaybeTerminateLocked() {  // 308-317 (cancel_passes_: kCancel only)
-    if (terminated_.load(rl::mo_relaxed, $)) return true;
-    if (phase_.load(rl::mo_acquire, $) == kRunning) return false;
-    if (idle_count != kWorkers) return false;
-    if (AnyWorkVisible()) return false;
-    terminated_.store(true, rl::mo_release, $);
-    for (int i = 0; i < idle_count; ++i) workers[idle_[i]].parker.Unpark();
-    return true;
-  }
-
-  bool Park(Worker* w) {  // 319-347
-    const int self = static_cast<int>(w - workers);
-    {
-      Lock lock(idle_mu);                         // 321: P1
-      idle_[idle_count++] = self;                 // 322
-      sleepers_.fetch_add(1, rl::mo_seq_cst, $);  // 323
-      if (MaybeTerminateLocked()) return false;   // 324
-    }
-    w->searching = false;                        // 327: P2
-    searching_.fetch_sub(1, rl::mo_seq_cst, $);  // 328
-    if (AnyWorkVisible()) {                      // 330: P3
-      Lock lock(idle_mu);
-      for (int i = 0; i < idle_count; ++i) {  // 332-339
-        if (idle_[i] != self) continue;
-        idle_[i] = idle_[--idle_count];
-        sleepers_.fetch_sub(1, rl::mo_seq_cst, $);
-        searching_.fetch_add(1, rl::mo_seq_cst, $);
-        w->searching = true;
-        return true;
-      }
-      // A notifier already took us off the list; its unpark is coming.
-    }
-    w->parker.Park();                                       // 343: P4
-    if (terminated_.load(rl::mo_acquire, $)) return false;  // 344
-    w->searching = true;                                    // 345
-    return true;
-  }
-
-  void RunTask(Worker* w, Task* task) {  // 349-403, reduced to the run
+  void RunTask(int w, Task* task) {
     ++runs[task->id];
     if (task->id == kChildOf) Submit(w, &tasks[kTasks - 1]);
   }
 
-  // 405-467: the queueing part (inside: PushLocal; outside: injector).
-  void Submit(Worker* w, Task* task) {
-    if (w != nullptr) {
-      PushLocal(w, task);  // 446
+  // Submit's queueing part (submit.cc): inside PushLocal, outside the
+  // injection queue; then Notify (W5).
+  void Submit(int w, Task* task) {
+    if (w >= 0) {
+      PushLocal(w, task);
     } else {
-      if (phase_.load(rl::mo_acquire, $) != kRunning) return;  // 415/421
-      task->next_in_queue = nullptr;
-      if (InjectorPush(task, task, 1, /*outside=*/true) != PushResult::kOk) {
-        return;  // 449-464
+      if (phase_.load(rl::mo_acquire, $) != kRunning) return;
+      if (injector->Push(&task, 1, /*outside=*/true) !=
+          Queue::PushResult::kOk) {
+        return;
       }
     }
-    Notify();  // 466
+    idle->Notify();
   }
 
-  void Shutdown() {  // 598-632, kDrain
-    {
-      Lock lock(injector_mu);  // injector_.Close()
-      inj_closed = true;
-    }
-    phase_.store(kDraining, rl::mo_release, $);  // 608
-    Lock lock(idle_mu);                          // 629
-    MaybeTerminateLocked();                      // 631
+  // Shutdown(kDrain), D2 and D4 of shutdown.cc.
+  void Shutdown() {
+    injector->Close();
+    phase_.store(kDraining, rl::mo_release, $);
+    Env env{this};
+    idle->CheckTermination(env, [] {});
   }
 
-  void WorkerMain(Worker* w) {  // 166-184
+  void WorkerMain(int w) {
+    Env env{this};
     for (;;) {
       Task* task = FindWork(w);
       if (task != nullptr) {
         RunTask(w, task);
         continue;
       }
-      if (!Park(w)) break;
+      if (!idle->Park(w, env)) break;
     }
-    w->exited = true;
+    exited[w] = true;
   }
 
   void thread(unsigned index) {
     if (index < kWorkers) {
-      WorkerMain(&workers[index]);
+      WorkerMain(static_cast<int>(index));
     } else {
-      Submit(nullptr, &tasks[0]);
-      Submit(nullptr, &tasks[1]);
+      Submit(-1, &tasks[0]);
+      Submit(-1, &tasks[1]);
       Shutdown();
     }
   }
@@ -429,14 +286,14 @@ class ParkingModelTest : public ::testing::Test {
 TEST_F(ParkingModelTest, ExhaustiveAtPreemptionBound) {
   const unsigned bound =
       static_cast<unsigned>(EnvOr("CANCELPOOL_PARKING_BOUND", 0));
-  ModelRun run = RunModel<ParkingModel<Bug::kNone, /*kYield=*/true>>(
+  ModelRun run = RunModel<ParkingModel<NoBug, /*kYield=*/true>>(
       Search::kContextBound, 0, bound);
   Report("parking, context bound", run);
   EXPECT_TRUE(run.ok) << run.output;
 }
 
 TEST_F(ParkingModelTest, RandomSearch) {
-  ModelRun run = RunModel<ParkingModel<Bug::kNone>>(
+  ModelRun run = RunModel<ParkingModel<NoBug>>(
       Search::kRandom,
       EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
   Report("parking, random", run);
@@ -444,8 +301,7 @@ TEST_F(ParkingModelTest, RandomSearch) {
 }
 
 TEST_F(ParkingModelTest, CatchesRelaxedSearchingLoadInNotify) {
-  ModelRun run =
-      RunModel<ParkingModel<Bug::kRelaxedN2>>(Search::kRandom, 2000000);
+  ModelRun run = RunModel<ParkingModel<BugRelaxedN2>>(Search::kRandom, 2000000);
   Report("parking with relaxed N2 (must fail)", run);
   EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
   std::cout << run.output.substr(0, 4000) << std::endl;
@@ -453,7 +309,7 @@ TEST_F(ParkingModelTest, CatchesRelaxedSearchingLoadInNotify) {
 
 TEST_F(ParkingModelTest, CatchesRelaxedInjectorLoadInRecheck) {
   ModelRun run =
-      RunModel<ParkingModel<Bug::kRelaxedRecheck>>(Search::kRandom, 2000000);
+      RunModel<ParkingModel<BugRelaxedRecheck>>(Search::kRandom, 2000000);
   Report("parking with relaxed P3 re-check (must fail)", run);
   EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
   std::cout << run.output.substr(0, 4000) << std::endl;

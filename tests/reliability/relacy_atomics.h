@@ -1,8 +1,9 @@
 // Copyright 2026 The cancelpool Authors.
 //
-// A Relacy (header-only model checker, /usr/include/relacy) "Atomics" policy
-// for the production work-stealing deque, and small Relacy helpers shared by
-// the models in this directory.
+// Relacy (header-only model checker, /usr/include/relacy) policies for the
+// production code that is generic over its atomics -- the work-stealing deque
+// (RelacyAtomics) and the idle/parking protocol (RelacySync) -- and small
+// Relacy helpers shared by the models in this directory.
 //
 // pool/internal/work_stealing_deque.h is generic over its atomics:
 //   template <typename T, typename Atomics = StdAtomics> class
@@ -142,21 +143,58 @@ struct RelacyAtomicsT {
 
 using RelacyAtomics = RelacyAtomicsT<>;
 
-// A futex over an rl::atomic<int>, as the pool's Parker uses it
-// (pool/internal/task.cc FutexWaitWord/FutexWakeAll), through Relacy's own
-// futex model: the wait re-checks the word and sleeps atomically.
-inline void ModelFutexWait(
-    rl::atomic<int>* word, int expected,
-    std::source_location loc = std::source_location::current()) {
-  rl::rl_futex(word, rl::RL_FUTEX_WAIT, expected, nullptr, nullptr, 0,
-               Where(loc));
-}
-inline void ModelFutexWakeAll(
-    rl::atomic<int>* word,
-    std::source_location loc = std::source_location::current()) {
-  rl::rl_futex(word, rl::RL_FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0,
-               Where(loc));
-}
+// The synchronisation policy of pool/internal/sync.h over Relacy: the
+// atomics above, rl::mutex, and Relacy's futex model (the wait re-checks the
+// word and sleeps atomically). Instantiates the production Idle, Parker and
+// InjectionQueue in tests/reliability/parking_model_test.cc. The two
+// switches re-insert known bugs through the hooks sync.h reads (TEST-ONLY
+// BUG INJECTION there); the default has none.
+template <bool kRelaxedNotifyLoad = false, bool kRelaxedSizeLoad = false>
+struct RelacySyncT : RelacyAtomicsT<> {
+  class Mutex {
+   public:
+    void lock(const std::source_location& loc) { mu_.lock(Where(loc)); }
+    void unlock(const std::source_location& loc) { mu_.unlock(Where(loc)); }
+
+   private:
+    rl::mutex mu_;
+  };
+  // absl::MutexLock's shape: constructed from a Mutex*.
+  class Lock {
+   public:
+    explicit Lock(Mutex* mu,
+                  std::source_location loc = std::source_location::current())
+        : mu_(mu), loc_(loc) {
+      mu_->lock(loc_);
+    }
+    ~Lock() { mu_->unlock(loc_); }
+    Lock(const Lock&) = delete;
+    Lock& operator=(const Lock&) = delete;
+
+   private:
+    Mutex* mu_;
+    std::source_location loc_;
+  };
+  // Relacy's futex model works on rl::atomic<int>.
+  using FutexWord = Atomic<int>;
+  static void FutexWait(
+      FutexWord* word, int expected,
+      std::source_location loc = std::source_location::current()) {
+    rl::rl_futex(&word->raw(), rl::RL_FUTEX_WAIT, expected, nullptr, nullptr, 0,
+                 Where(loc));
+  }
+  static void FutexWakeAll(
+      FutexWord* word,
+      std::source_location loc = std::source_location::current()) {
+    rl::rl_futex(&word->raw(), rl::RL_FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0,
+                 Where(loc));
+  }
+
+  static constexpr bool kInjectBugRelaxedNotifyLoad = kRelaxedNotifyLoad;
+  static constexpr bool kInjectBugRelaxedSizeLoad = kRelaxedSizeLoad;
+};
+
+using RelacySync = RelacySyncT<>;
 
 // What one rl::simulate run reported.
 struct ModelRun {

@@ -29,8 +29,10 @@
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/future.h"
+#include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
 
+using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace reliability {
 
@@ -180,7 +182,8 @@ struct Op {
 };
 
 struct Program {
-  ThreadPoolOptions options;  // sans callbacks
+  ThreadPoolOptions options;           // sans callbacks
+  size_t local_queue_capacity = 1024;  // ThreadPoolTestPeer
   int workers = 1;
   EndMode end_mode = EndMode::kDrain;
   absl::Duration drain_grace;  // kDrainThenCancel
@@ -305,7 +308,7 @@ Program MakeProgram(Choices& c, const HarnessLimits& limits) {
   static constexpr int kSpin[] = {0, 1, 64};
   p.workers = kWorkers[c.Next(3)];
   p.options.num_workers = p.workers;
-  p.options.local_queue_capacity = kCapacity[c.Next(3)];
+  p.local_queue_capacity = kCapacity[c.Next(3)];
   p.options.idle_spin_rounds = kSpin[c.Next(3)];
   p.options.max_queued_tasks = c.OneIn(4) ? 1 + c.Next(16) : 0;
   p.options.destructor_grace = absl::Milliseconds(c.Next(3));
@@ -1100,7 +1103,7 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
   result.end_mode = prog.end_mode;
   const std::string config = absl::StrFormat(
       "workers=%d cap=%d spin=%d max_queued=%u end=%s clients=%d ops=%d+%d",
-      prog.workers, static_cast<int>(prog.options.local_queue_capacity),
+      prog.workers, static_cast<int>(prog.local_queue_capacity),
       prog.options.idle_spin_rounds, prog.options.max_queued_tasks,
       EndModeName(prog.end_mode), prog.second_client ? 2 : 1,
       static_cast<int>(prog.client_ops[0].size()),
@@ -1154,7 +1157,9 @@ ScheduleResult RunSchedule(Choices& choices, const HarnessLimits& limits) {
   PoolStats report_stats;
   bool have_report = false;
   {
-    auto pool = std::make_unique<ThreadPool>(std::move(options));
+    // Direct-initialised from the prvalue (ThreadPool cannot move).
+    std::unique_ptr<ThreadPool> pool(new ThreadPool(ThreadPoolTestPeer::Make(
+        std::move(options), prog.local_queue_capacity)));
     ctx.pool = pool.get();
     final_state.pool.store(pool.get());
     std::thread second;

@@ -1,0 +1,133 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// InjectionQueue: the multi-producer, multi-consumer FIFO of tasks submitted
+// from outside the pool, and of local-deque overflow (worker.cc). A ring of
+// task pointers under a mutex: a batch pop copies contiguous pointers without
+// touching the tasks (no pointer chasing inside the lock), and the ring
+// doubles when full, so there is no allocation per task.
+//
+// PROTOCOL
+//   I1. Every change of the ring happens under mu_ and ends with a seq_cst
+//       store of the new count to size_. That store is N1 of the parking
+//       protocol (idle.h) for a push.
+//   I2. MaybeEmpty() is a seq_cst load of size_: the P3 re-check and the
+//       termination check (idle.h) read it, and rely on I1's store and this
+//       load lying in one total order with the idle bookkeeping.
+//   I3. SizeHint() is a relaxed load: only a guess of how much to take
+//       (worker.cc, TakeFromInjector); PopBatch decides under mu_.
+//   I4. Close() refuses later outside pushes (shutdown.cc); pushes by
+//       workers (overflow, requeues) are always accepted, so a task already
+//       owned by the pool is never lost.
+// Races ruled out: a push that the P3 re-check cannot see (I1/I2); a pop of
+// an entry twice or of a slot never written (all under mu_).
+//
+// Generic over its synchronisation policy (sync.h), so the parking model
+// (tests/reliability/parking_model_test.cc) runs this code.
+#ifndef CANCELPOOL_POOL_INTERNAL_INJECTION_QUEUE_H_
+#define CANCELPOOL_POOL_INTERNAL_INJECTION_QUEUE_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+#include "cancelpool/pool/internal/sync.h"
+
+namespace cancelpool {
+namespace pool_internal {
+
+template <typename T, typename Sync = StdSync>
+class InjectionQueue final {
+  static_assert(std::is_pointer_v<T>, "the queue holds pointers");
+
+ public:
+  InjectionQueue() : ring_(256, nullptr) {}
+  InjectionQueue(const InjectionQueue&) = delete;
+  InjectionQueue& operator=(const InjectionQueue&) = delete;
+
+  // Appends `tasks[0..count)`. `outside` pushes are refused once the queue is
+  // closed (I4).
+  enum class PushResult { kOk, kClosed };
+  PushResult Push(const T* tasks, size_t count, bool outside) {
+    typename Sync::Lock lock(&mu_);
+    if (outside && closed_) return PushResult::kClosed;
+    while (count_ + count > ring_.size()) Grow();
+    const size_t mask = ring_.size() - 1;
+    for (size_t i = 0; i < count; ++i) {
+      ring_[(head_ + count_ + i) & mask] = tasks[i];
+    }
+    count_ += count;
+    size_.store(count_, Sync::seq_cst);  // I1: N1 of the parking protocol
+    return PushResult::kOk;
+  }
+
+  // Pops up to `max` tasks into `out`; returns how many.
+  size_t PopBatch(T* out, size_t max) {
+    typename Sync::Lock lock(&mu_);
+    const size_t n = std::min(max, count_);
+    const size_t mask = ring_.size() - 1;
+    for (size_t i = 0; i < n; ++i) out[i] = ring_[(head_ + i) & mask];
+    head_ = (head_ + n) & mask;
+    count_ -= n;
+    size_.store(count_, Sync::seq_cst);  // I1
+    return n;
+  }
+
+  // Removes every resolved task (T must have IsResolved(): cancelled while
+  // queued, or run by a helping wait) and appends it to `removed`, queue
+  // reference included; the order of the others is kept. Returns how many.
+  size_t RemoveResolved(std::vector<T>* removed) {
+    typename Sync::Lock lock(&mu_);
+    const size_t mask = ring_.size() - 1;
+    size_t kept = 0;
+    for (size_t i = 0; i < count_; ++i) {
+      T t = ring_[(head_ + i) & mask];
+      if (t->IsResolved()) {
+        removed->push_back(t);
+      } else {
+        ring_[(head_ + kept) & mask] = t;
+        ++kept;
+      }
+    }
+    const size_t n = count_ - kept;
+    count_ = kept;
+    size_.store(count_, Sync::seq_cst);  // I1
+    return n;
+  }
+
+  void Close() {
+    typename Sync::Lock lock(&mu_);
+    closed_ = true;
+  }
+
+  // I2. seq_cst; relaxed only under a model's bug switch (sync.h).
+  bool MaybeEmpty() const { return size_.load(kMaybeEmptyOrder) == 0; }
+  // I3.
+  size_t SizeHint() const { return size_.load(Sync::relaxed); }
+
+ private:
+  static constexpr auto kMaybeEmptyOrder =
+      InjectRelaxedSizeLoad<Sync>::value ? Sync::relaxed : Sync::seq_cst;
+
+  // Under mu_.
+  void Grow() {
+    std::vector<T> bigger(ring_.size() * 2, nullptr);
+    const size_t mask = ring_.size() - 1;
+    for (size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) & mask];
+    ring_.swap(bigger);
+    head_ = 0;
+  }
+
+  mutable typename Sync::Mutex mu_;
+  std::vector<T> ring_;  // under mu_; power-of-two size
+  size_t head_ = 0;      // under mu_
+  size_t count_ = 0;     // under mu_
+  bool closed_ = false;  // under mu_
+  // Mirrors count_: written under mu_ (I1), read without it (I2, I3).
+  typename Sync::template Atomic<size_t> size_{0};
+};
+
+}  // namespace pool_internal
+}  // namespace cancelpool
+
+#endif  // CANCELPOOL_POOL_INTERNAL_INJECTION_QUEUE_H_

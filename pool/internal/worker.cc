@@ -1,0 +1,234 @@
+// Copyright 2026 The cancelpool Authors.
+//
+// The worker loop: finding work (own deque, injection queue, stealing),
+// running it, and parking through the idle protocol.
+//
+// PROTOCOL: THE WORKER LOOP (WHERE WORK GOES, scheduler.h)
+//   W1. Pop the own deque (LIFO), else take a batch from the injection queue
+//       (the first task runs now; the rest go to the own deque, stealable,
+//       followed by a Notify).
+//   W2. Nothing: become searching (idle.h) and, for idle_spin_rounds rounds,
+//       steal from the other workers (random start, FIFO) and look at the
+//       injection queue again. A shutdown ends the spin at once.
+//   W3. Found work while searching: leave the searching state (idle.h: the
+//       last searcher to leave notifies). Nothing: park (P1-P4); exit once
+//       the pool terminated.
+//   W4. RunTask: a cancel shutdown cancels a queued task before it starts
+//       (S1 seen); TryStart decides against a concurrent cancellation (task.h,
+//       step 2); a task that another thread is still resolving is requeued
+//       (T1, shutdown.cc); the running task is published for shutdown
+//       (R1/R2, running_task.h) and its deque mark set for helping waits
+//       (H2/H3, helping.cc).
+//   W5. Every push (local, overflow, requeue) is followed by a Notify (N1-N4).
+// Races ruled out here: a pushed task nobody wakes up for (W5 + idle.h); a
+// queued task run after a cancel shutdown (W4); a task dropped while its
+// canceller still updates the statistics (W4, T1).
+#include "cancelpool/pool/internal/worker.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/internal/spin.h"
+#include "cancelpool/pool/future.h"
+#include "cancelpool/pool/internal/scheduler.h"
+
+namespace cancelpool {
+namespace pool_internal {
+
+namespace {
+constexpr size_t kMaxInjectorBatch = 32;
+}  // namespace
+
+void Scheduler::IdleEnv::CountPark(int worker) const {
+  Bump(s->workers_[static_cast<size_t>(worker)]->parks);
+}
+
+void Scheduler::WorkerMain(Worker* w) {
+  start_gate_.WaitForNotification();  // START, step 2
+  if (start_failed_) return;          // START, step 3
+  std::string name =
+      absl::StrCat(options_.thread_name_prefix, w->index).substr(0, 15);
+  pthread_setname_np(pthread_self(), name.c_str());
+  tls_worker_ = w;
+  if (options_.on_worker_start) options_.on_worker_start(w->index);
+  IdleEnv env{this};
+  for (;;) {
+    TaskBase* task = FindWork(w);
+    if (task != nullptr) {
+      RunTask(w, task, /*owns_queue_ref=*/true);
+      continue;
+    }
+    if (!idle_.Park(w->index, env)) break;  // W3
+  }
+  if (options_.on_worker_stop) options_.on_worker_stop(w->index);
+  tls_worker_ = nullptr;
+  absl::MutexLock lock(&exit_mu_);
+  ++exited_workers_;
+}
+
+TaskBase* Scheduler::FindWorkOnce(Worker* w) {
+  TaskBase* task = StealFromOthers(w);
+  if (task == nullptr) task = TakeFromInjector(w);
+  return task;
+}
+
+TaskBase* Scheduler::FindWork(Worker* w) {
+  TaskBase* task = w->owner.Pop();  // W1
+  if (task == nullptr) task = TakeFromInjector(w);
+  if (task == nullptr) {
+    idle_.BecomeSearching(w->index);  // W2
+    for (int round = 0; round < options_.idle_spin_rounds; ++round) {
+      task = FindWorkOnce(w);
+      if (task != nullptr) break;
+      if (idle_.IsTerminated()) return nullptr;
+      // Shutdown ends the spin at once: termination needs every worker in
+      // the idle list, so a spinning worker would hold it off for up to
+      // idle_spin_rounds rounds. Parking instead is always safe (idle.h):
+      // work pushed later still wakes a worker. Acquire: pairs with
+      // Shutdown's release store.
+      if (phase_.load(std::memory_order_acquire) != kRunning) break;
+      if (round < options_.idle_spin_rounds / 2) {
+        for (int i = 0; i < 16; ++i) cancel_internal::CpuRelax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+  if (task != nullptr) idle_.LeaveSearching(w->index);  // W3
+  return task;
+}
+
+TaskBase* Scheduler::TakeFromInjector(Worker* w) {
+  const size_t queued = injector_.SizeHint();
+  if (queued == 0) return nullptr;
+  const size_t free_slots =
+      w->deque.capacity() - std::min(w->deque.capacity(), w->owner.SizeHint());
+  size_t want = queued / workers_.size() + 1;
+  want = std::min({want, kMaxInjectorBatch, free_slots + 1});
+  TaskBase* batch[kMaxInjectorBatch];
+  const size_t n = injector_.PopBatch(batch, want);
+  if (n == 0) return nullptr;
+  // Keep the first to run now; the rest go to our deque, stealable.
+  for (size_t i = n - 1; i >= 1; --i) PushLocal(w, batch[i]);
+  if (n > 1) idle_.Notify();
+  return batch[0];
+}
+
+TaskBase* Scheduler::StealFromOthers(Worker* w) {
+  const size_t n = workers_.size();
+  if (n <= 1) return nullptr;
+  const size_t start = w->NextRandom() % n;
+  for (size_t i = 0; i < n; ++i) {
+    Worker* victim = workers_[(start + i) % n].get();
+    if (victim == w) continue;
+    if (TaskBase* task = StealFrom(w, victim, INT64_MIN)) return task;
+  }
+  return nullptr;
+}
+
+TaskBase* Scheduler::StealFrom(Worker* w, Worker* victim, int64_t min_index) {
+  // A lost race means the deque was not empty: try once more.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool lost = false;
+    TaskBase* task = victim->stealer.StealAbove(min_index, &lost);
+    if (task != nullptr) {
+      Bump(w->steals);
+      return task;
+    }
+    if (!lost) break;
+  }
+  return nullptr;
+}
+
+void Scheduler::PushLocal(Worker* w, TaskBase* task) {
+  if (w->owner.Push(task)) return;
+  // Overflow: move half of the deque plus `task` to the injection queue.
+  const size_t half = w->deque.capacity() / 2;
+  std::vector<TaskBase*> moved;
+  moved.reserve(half + 1);
+  for (size_t i = 0; i < half; ++i) {
+    TaskBase* t = w->owner.Pop();
+    if (t == nullptr) break;
+    moved.push_back(t);
+  }
+  moved.push_back(task);
+  injector_.Push(moved.data(), moved.size(), /*outside=*/false);
+}
+
+bool Scheduler::AnyWorkVisible() const {
+  if (!injector_.MaybeEmpty()) return true;
+  for (const auto& w : workers_) {
+    if (!w->stealer.MaybeEmpty()) return true;
+  }
+  return false;
+}
+
+void Scheduler::Requeue(TaskBase* task) {
+  injector_.Push(&task, 1, /*outside=*/false);
+  idle_.Notify();  // W5
+}
+
+void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
+  if (cancel_running_.load(std::memory_order_seq_cst)) {
+    // Cancel shutdown: a queued task never starts.
+    task->RequestCancellation(cancel_reason_);
+  }
+  if (!task->TryStart()) {
+    if (owns_queue_ref && task->ResolvingBeforeStart()) {
+      // Another thread won a cancellation before the start and is still
+      // resolving the task (updating our statistics, destroying the
+      // callable). Keep the task in a queue until it has resolved, so the
+      // pool cannot terminate -- and be freed -- under that thread (T1).
+      Requeue(task);
+      std::this_thread::yield();
+      return;
+    }
+    if (owns_queue_ref) {
+      LeftQueue(1);
+      task->Unref();
+    }
+    return;
+  }
+  if (owns_queue_ref) LeftQueue(1);
+  // Helping (H2/H3): entries pushed onto our deque from now on (at or above
+  // `mark`) belong to this task's wait tree; a helper waiting on it may take
+  // them.
+  const int64_t mark = w->owner.Bottom();
+  task->set_runner(w->index, mark);
+  RunningFrame frame{task, tls_running_frame, mark};
+  tls_running_frame = &frame;
+  // R1: publish the task in place of the outer one (null unless a helping
+  // wait nests us).
+  const uintptr_t outer = w->current.Publish(task);
+  if (cancel_running_.load(std::memory_order_seq_cst)) {
+    task->RequestCancellation(cancel_reason_);
+  }
+  const TaskOutcome outcome = task->Execute();
+  switch (outcome) {
+    case TaskOutcome::kSucceeded:
+      Bump(w->completed);
+      break;
+    case TaskOutcome::kCancelled:
+      Bump(w->cancelled_running);
+      break;
+    default:
+      Bump(w->failed);
+      break;
+  }
+  task->Finish(outcome);
+  // R2: restore the outer task; wait out a shutdown's claim.
+  w->current.Restore(task, outer);
+  if (outer != 0 && cancel_running_.load(std::memory_order_seq_cst)) {
+    reinterpret_cast<TaskBase*>(outer)->RequestCancellation(cancel_reason_);
+  }
+  tls_running_frame = frame.outer;
+  if (owns_queue_ref) task->Unref();
+}
+
+}  // namespace pool_internal
+}  // namespace cancelpool
