@@ -38,12 +38,23 @@ TEST(ExitTest, StaticPoolWithATaskWaitingForItsDeadlineLetsExitReturn) {
       [] {
         ThreadPool& pool = StaticPool();
         static absl::Notification started;
-        pool.SubmitWith(TaskOptions::WithTimeout(absl::Milliseconds(500)),
-                        [](CancellationToken token) {
-                          started.Notify();
-                          SleepFor(token, absl::Hours(1));
-                        });
-        started.WaitForNotification();
+        // On a loaded machine the deadline can pass before the one worker
+        // takes the task; it is then cancelled before it starts and never
+        // runs. Submit again until one has started (each attempt's task
+        // either starts or never runs, so `started` is notified once).
+        for (int attempt = 0; attempt < 20 && !started.HasBeenNotified();
+             ++attempt) {
+          Future<void> task =
+              pool.SubmitWith(TaskOptions::WithTimeout(absl::Milliseconds(500)),
+                              [](CancellationToken token) {
+                                started.Notify();
+                                SleepFor(token, absl::Hours(1));
+                              });
+          while (!started.HasBeenNotified() && !task.IsReady()) {
+            started.WaitForNotificationWithTimeout(absl::Milliseconds(10));
+          }
+        }
+        if (!started.HasBeenNotified()) return 2;
         std::exit(0);  // static destructors: ~ThreadPool drains
         return 1;
       },
