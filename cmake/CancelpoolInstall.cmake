@@ -12,11 +12,13 @@ install(TARGETS ${_cancelpool_libraries}
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
-# Every header, internal/ ones included: the public headers include them.
+# Every header, internal/ ones included (the public headers include them),
+# except the test-only construction hook (Bazel: testonly //pool:testing).
 foreach(_dir cancel pool)
   install(DIRECTORY "${PROJECT_SOURCE_DIR}/${_dir}/"
     DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/cancelpool/${_dir}"
-    FILES_MATCHING PATTERN "*.h")
+    FILES_MATCHING PATTERN "*.h"
+    PATTERN "internal/testing.h" EXCLUDE)
 endforeach()
 
 install(EXPORT cancelpoolTargets

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +44,41 @@ inline constexpr bool kSanitizer = true;
 #else
 inline constexpr bool kSanitizer = false;
 #endif
+
+#if defined(__SANITIZE_ADDRESS__)
+// UBSan's vptr check probes memory through a pipe(2); with no descriptors
+// left it reports every virtual call as "invalid vptr" (a false positive of
+// the tool, not of the library), so the fd-exhaustion tests skip there.
+inline constexpr bool kUbsanNeedsDescriptors = true;
+#else
+inline constexpr bool kUbsanNeedsDescriptors = false;
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+// TSan's suppressions (bazel/tsan_suppressions.cc: Abseil's known thread-
+// identity false positive) match symbolized frames. A child that is out of
+// descriptors, or runs as uid 65534 (which cannot read the build's shared
+// libraries under root's cache), cannot symbolize Abseil's frames and
+// reports that false positive unsuppressed; those tests skip under TSan.
+inline constexpr bool kTsanCannotSymbolize = true;
+#else
+inline constexpr bool kTsanCannotSymbolize = false;
+#endif
+
+// A pool shape for tests parameterised over worker counts and deque sizes
+// (a small deque runs the overflow path constantly); the deque capacity is
+// set through pool_internal::ThreadPoolTestPeer.
+struct PoolParam {
+  int workers;
+  size_t local_queue_capacity;
+};
+
+// "<workers>Workers_Queue<capacity>", for INSTANTIATE_TEST_SUITE_P.
+inline std::string PoolParamName(
+    const ::testing::TestParamInfo<PoolParam>& info) {
+  return std::to_string(info.param.workers) + "Workers_Queue" +
+         std::to_string(info.param.local_queue_capacity);
+}
 
 // Bound for waits that only a bug can exhaust: a deadlock fails the test
 // instead of hanging it.

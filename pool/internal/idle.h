@@ -167,7 +167,9 @@ class Idle final {
   bool IsTerminated() const { return terminated_.load(Sync::acquire); }
 
  private:
-  struct Slot {
+  // One cache line per worker: `searching` is written by its owner on every
+  // search, and a neighbour's parker word must not share its line.
+  struct alignas(64) Slot {
     Parker<Sync> parker;
     bool searching = false;  // owner-only
   };

@@ -95,6 +95,9 @@ TEST(WaitForFdErrorsTest, NegativeFdIsAnErrorAtOnceEvenWithoutDeadline) {
 TEST(WaitForFdErrorsTest, OutOfDescriptorsIsResourceExhaustedNotAbort) {
   // Before: the thread's eventfd could not be created and WaitForFd called
   // abort() ("eventfd: Too many open files").
+  if (testing_util::kTsanCannotSymbolize) {
+    GTEST_SKIP() << "TSan cannot symbolize out of descriptors";
+  }
   const ChildResult child = RunInChild([] {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return 10;

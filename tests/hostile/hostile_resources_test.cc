@@ -42,26 +42,6 @@ using testing_util::kLong;
 using testing_util::kSanitizer;
 using testing_util::RunInChild;
 
-#if defined(__SANITIZE_ADDRESS__)
-// UBSan's vptr check probes memory through a pipe(2); with no descriptors
-// left it reports every virtual call as "invalid vptr" (a false positive of
-// the tool, not of the library), so the fd-exhaustion tests skip there.
-constexpr bool kUbsanNeedsDescriptors = true;
-#else
-constexpr bool kUbsanNeedsDescriptors = false;
-#endif
-
-#if defined(__SANITIZE_THREAD__)
-// TSan's suppressions (bazel/tsan_suppressions.cc: Abseil's known thread-
-// identity false positive) match symbolized frames. A child that is out of
-// descriptors, or runs as uid 65534 (which cannot read the build's shared
-// libraries under root's cache), cannot symbolize Abseil's frames and
-// reports that false positive unsuppressed; those tests skip under TSan.
-constexpr bool kTsanCannotSymbolize = true;
-#else
-constexpr bool kTsanCannotSymbolize = false;
-#endif
-
 // Opens descriptors until the process is out of them. Returns how many.
 int ExhaustDescriptors(std::vector<int>* fds) {
   for (;;) {
@@ -84,7 +64,8 @@ void LowerFdLimit(rlim_t n) {
 // first waits while the process is out of descriptors must get an answer --
 // a wait that works, or ResourceExhausted -- not an abort.
 TEST(HostileResources, WaitForFdOutOfDescriptors) {
-  if (kUbsanNeedsDescriptors) GTEST_SKIP() << "UBSan vptr check needs fds";
+  if (testing_util::kUbsanNeedsDescriptors)
+    GTEST_SKIP() << "UBSan vptr check needs fds";
   ChildResult r = RunInChild(
       [] {
         int p[2];
@@ -156,8 +137,10 @@ TEST(HostileResources, WaitForFdInvalidDescriptors) {
 // constructor may fail (an exception), but nothing aborts, and a pool that
 // was created works: tasks run, waits inside tasks wake, deadlines fire.
 TEST(HostileResources, PoolOutOfDescriptors) {
-  if (kUbsanNeedsDescriptors) GTEST_SKIP() << "UBSan vptr check needs fds";
-  if (kTsanCannotSymbolize) GTEST_SKIP() << "TSan cannot symbolize here";
+  if (testing_util::kUbsanNeedsDescriptors)
+    GTEST_SKIP() << "UBSan vptr check needs fds";
+  if (testing_util::kTsanCannotSymbolize)
+    GTEST_SKIP() << "TSan cannot symbolize here";
   ChildResult r = RunInChild(
       [] {
         LowerFdLimit(64);
@@ -219,7 +202,8 @@ int ConstructUnderThreadLimit(int workers) {
 // RLIMIT_NPROC, which needs a non-root user.
 TEST(HostileResources, WorkerCreationFailsUnderProcessLimit) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to nobody";
-  if (kTsanCannotSymbolize) GTEST_SKIP() << "TSan cannot symbolize as nobody";
+  if (testing_util::kTsanCannotSymbolize)
+    GTEST_SKIP() << "TSan cannot symbolize as nobody";
   ChildResult r = RunInChild(
       [] {
         if (setgid(65534) != 0 || setuid(65534) != 0) return 77;  // no nobody

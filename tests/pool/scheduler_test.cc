@@ -33,15 +33,8 @@ using testing_util::kLong;
 using testing_util::kSanitizer;
 using testing_util::PollUntil;
 
-struct PoolParam {
-  int workers;
-  size_t local_queue_capacity;
-};
-
-std::string ParamName(const ::testing::TestParamInfo<PoolParam>& info) {
-  return absl::StrCat(info.param.workers, "Workers_Queue",
-                      info.param.local_queue_capacity);
-}
+using testing_util::PoolParam;
+using testing_util::PoolParamName;
 
 ThreadPoolOptions OptionsFor(const PoolParam& p) {
   ThreadPoolOptions options;
@@ -309,12 +302,12 @@ INSTANTIATE_TEST_SUITE_P(Pool, SchedulerTest,
                                            PoolParam{2, 1024},
                                            PoolParam{8, 1024}, PoolParam{1, 4},
                                            PoolParam{2, 4}, PoolParam{8, 4}),
-                         ParamName);
+                         PoolParamName);
 INSTANTIATE_TEST_SUITE_P(Pool, MultiWorkerSchedulerTest,
                          ::testing::Values(PoolParam{2, 1024},
                                            PoolParam{8, 1024}, PoolParam{2, 4},
                                            PoolParam{8, 4}),
-                         ParamName);
+                         PoolParamName);
 
 // ---------------------------------------------------------------------------
 // Options.

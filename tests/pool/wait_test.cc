@@ -32,15 +32,8 @@ using testing_util::Gate;
 using testing_util::kLong;
 using testing_util::kSanitizer;
 
-struct PoolParam {
-  int workers;
-  size_t local_queue_capacity;
-};
-
-std::string ParamName(const ::testing::TestParamInfo<PoolParam>& info) {
-  return absl::StrCat(info.param.workers, "Workers_Queue",
-                      info.param.local_queue_capacity);
-}
+using testing_util::PoolParam;
+using testing_util::PoolParamName;
 
 class WaitInsideTest : public ::testing::TestWithParam<PoolParam> {
  protected:
@@ -162,7 +155,7 @@ INSTANTIATE_TEST_SUITE_P(Pool, WaitInsideTest,
                                            PoolParam{2, 1024},
                                            PoolParam{8, 1024}, PoolParam{1, 4},
                                            PoolParam{2, 4}, PoolParam{8, 4}),
-                         ParamName);
+                         PoolParamName);
 
 TEST(WaitInsideSingleWorkerTest, TaskWaitsOnFutureQueuedBehindIt) {
   absl::Notification behind_submitted;
