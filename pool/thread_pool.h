@@ -10,8 +10,8 @@
 // deque; tasks submitted from any other thread (a server's request threads)
 // go to a shared injection queue. Idle workers steal, spin briefly, then
 // park; a submission wakes at most one parked worker, and none while another
-// worker is already searching. See pool/internal/scheduler.h for the
-// protocols.
+// worker is already searching. docs/architecture.md maps the internal
+// protocols and the files that implement them.
 //
 // TASKS AND TOKENS
 // Submit(f, args...) runs f(args...) -- or f(token, args...) when f takes a
