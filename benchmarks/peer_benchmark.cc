@@ -718,8 +718,7 @@ void CancelpoolParallelFor1M(benchmark::State& state) {
   ThreadPool pool(NumWorkers());
   RunPfor(state, [&](float k) {
     cancelpool::ParallelForResult r = cancelpool::ParallelFor(
-        pool, 0, kPforN,
-        [k](const CancellationToken&, int64_t lo, int64_t hi) {
+        pool, 0, kPforN, [k](const CancellationToken&, int64_t lo, int64_t hi) {
           PforRange(k, static_cast<int>(lo), static_cast<int>(hi));
         });
     if (!r.status.ok()) state.SkipWithError("ParallelFor failed");
@@ -831,13 +830,14 @@ void CancelpoolWhenAnyLosers(benchmark::State& state) {
     std::latch started(losers);
     std::vector<cancelpool::Future<int>> fs;
     for (int i = 0; i < losers; ++i) {
-      fs.push_back(pool.Submit([&](CancellationToken token) -> absl::StatusOr<int> {
-        started.count_down();
-        while (!token.IsCancellationRequested()) {
-        }
-        times.LoserDone();
-        return token.Reason();
-      }));
+      fs.push_back(
+          pool.Submit([&](CancellationToken token) -> absl::StatusOr<int> {
+            started.count_down();
+            while (!token.IsCancellationRequested()) {
+            }
+            times.LoserDone();
+            return token.Reason();
+          }));
     }
     fs.push_back(pool.Submit([&] {
       started.wait();

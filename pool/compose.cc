@@ -141,7 +141,13 @@ absl::Status GroupState::Wait(Scheduler* scheduler) {
       result = source_.Reason();
     }
   }
-  for (TaskBase* t : done) t->Unref();
+  // G3 runs just before each task resolves: wait out that last step, so
+  // every future of the group is ready when Wait returns.
+  for (TaskBase* t : done) {
+    if (!t->IsResolved())
+      t->BlockUntilResolved(nullptr, absl::InfiniteFuture());
+    t->Unref();
+  }
   return result;
 }
 

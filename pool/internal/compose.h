@@ -18,8 +18,10 @@
 //       WhenAll; the first failure under fail-fast; the first to finish or
 //       to succeed for WhenAny) claims the block with TryStart and resolves
 //       it. Only the claimer resolves; the others find the claim taken.
-//   W4. The winner of W3 cancels the other inputs (WhenAny, fail-fast):
-//       losers already running see their tokens.
+//   W4. The winner of W3 cancels the other inputs (WhenAny, fail-fast)
+//       before it resolves the combined block: losers already running see
+//       their tokens, and the waiter woken by the resolution does not delay
+//       the cancellation (benchmarks/FINDINGS.md, section 11).
 //   W5. Cancelling the combined future before W3 resolves it: step 3 of
 //       task.h (not started) resolves it as cancelled and destroys its
 //       "callable" -- DestroyCallable here -- which cancels every input.
@@ -42,7 +44,9 @@
 //       decrements pending_ (release) and wakes a waiter when it reaches 0.
 //   G4. Wait: on a worker of the pool, wait for each remembered block (a
 //       helping wait); then sleep on pending_ until 0 (acquire: every G2/G3
-//       report is visible), and read the outcome.
+//       report is visible), read the outcome, and wait for each remembered
+//       block's resolution (G3 precedes it by a few instructions), so that
+//       every future is ready when Wait returns.
 // Races ruled out: Wait returning before a report (G3 decrements after
 // reporting); a lost wake-up (FutexWait fails if pending_ changed); a task
 // counted twice or never (G3 runs once per block, whatever its fate).
@@ -183,8 +187,11 @@ class WhenAllBlock final
   void OnInput(size_t index, TaskBase* task) noexcept override {
     slots_[index] = TakeResult<T>(task);
     if (fail_fast_ && !StatusOf(slots_[index]).ok() && this->Claim()) {
-      this->Fail(StatusOf(slots_[index]), TaskOutcome::kFailed);
+      // W4 before publishing: the losers stop as early as possible (a
+      // woken waiter would otherwise compete with this thread for a CPU).
+      absl::Status error = StatusOf(slots_[index]);
       this->CancelInputs(index);
+      this->Fail(std::move(error), TaskOutcome::kFailed);
     }
     // acq_rel: the release publishes this slot; the last decrement acquires
     // every other slot.
@@ -259,8 +266,8 @@ class WhenAnyBlock final : public Combinator<AnyResult<T>> {
     const bool ok = StatusOf(r).ok();
     if (!first_success_ || ok) {
       if (this->Claim()) {
+        this->CancelInputs(index);  // W4 first, as in WhenAllBlock
         this->Succeed(AnyResult<T>{index, std::move(r)});
-        this->CancelInputs(index);
       }
       return;
     }
@@ -323,9 +330,10 @@ class GroupState {
   const Policy policy_;
   CancellationSource source_;
   std::atomic<int> refs_{1};
-  // Tasks whose GroupCall is not destroyed yet (G3). A futex word.
-  std::atomic<uint32_t> pending_{0};
-  absl::Mutex mu_;
+  // Tasks whose GroupCall is not destroyed yet (G3). A futex word, on its
+  // own cache line: the submitter increments it while workers decrement.
+  alignas(64) std::atomic<uint32_t> pending_{0};
+  alignas(64) absl::Mutex mu_;
   std::vector<TaskBase*> children_ ABSL_GUARDED_BY(mu_);
   absl::Status first_error_ ABSL_GUARDED_BY(mu_);
   bool any_success_ ABSL_GUARDED_BY(mu_) = false;
@@ -544,8 +552,8 @@ class HedgeBlock final : public DirectState<typename HedgeTraits<F>::Value> {
     if (task->outcome() == TaskOutcome::kSucceeded) {
       if (h->Claim()) {
         h->done_.store(true, std::memory_order_release);
+        h->source_.RequestCancellation(LoserCancelReason());  // losers first
         h->Succeed(std::move(state->result()));
-        h->source_.RequestCancellation(LoserCancelReason());
       }
     } else {
       const int failed = h->failed_.fetch_add(1, std::memory_order_acq_rel) + 1;
@@ -556,9 +564,9 @@ class HedgeBlock final : public DirectState<typename HedgeTraits<F>::Value> {
         const bool cancelled = h->source_.IsCancellationRequested();
         if (h->Claim()) {
           h->done_.store(true, std::memory_order_release);
+          h->source_.RequestCancellation(LoserCancelReason());
           h->Fail(StatusOf(state->result()),
                   cancelled ? TaskOutcome::kCancelled : TaskOutcome::kFailed);
-          h->source_.RequestCancellation(LoserCancelReason());
         }
       } else {
         h->LaunchNext();

@@ -16,8 +16,8 @@
 #include "absl/synchronization/notification.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
 
 namespace cancelpool {
 namespace {

@@ -9,8 +9,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
-#include "tests/test_util.h"
 
 namespace cancelpool {
 namespace {

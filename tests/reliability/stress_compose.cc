@@ -124,16 +124,16 @@ std::string HostileCompose(uint32_t target) {
       break;
     }
     case 2: {  // Then chain
-      Future<int> f = pool.Submit(
-          [us = b.Take(200)](CancellationToken t) { return Work(t, us, false); });
+      Future<int> f = pool.Submit([us = b.Take(200)](CancellationToken t) {
+        return Work(t, us, false);
+      });
       const uint32_t len = 1 + b.Take(5);
       for (uint32_t i = 0; i < len; ++i) {
         if (b.Take(2) == 0) {
           f = std::move(f).Then(pool, [](int v) { return v + 1; });
         } else {
-          f = std::move(f).Then(pool, [](absl::StatusOr<int> r) {
-            return r.ok() ? *r : -1;
-          });
+          f = std::move(f).Then(
+              pool, [](absl::StatusOr<int> r) { return r.ok() ? *r : -1; });
         }
       }
       maybe_shutdown();
@@ -160,19 +160,21 @@ std::string HostileCompose(uint32_t target) {
       auto hits = std::make_unique<std::atomic<int>[]>(len);
       const int64_t fail_at = b.Take(2) == 0 ? b.Take(5000) : -1;
       std::atomic<bool> once{false};
-      ParallelForResult r = ParallelFor(
-          pool, 0, len,
-          [&](const CancellationToken&, int64_t i) -> absl::Status {
-            hits[i].fetch_add(1, std::memory_order_relaxed);
-            if (i == len / 3 && !once.exchange(true)) maybe_shutdown();
-            if (i == fail_at) return absl::DataLossError("planned");
-            return absl::OkStatus();
-          },
-          {.parent = CancellationToken(), .grain = 1 + b.Take(64)});
+      ParallelForResult r =
+          ParallelFor(pool, 0, len,
+                      [&](const CancellationToken&, int64_t i) -> absl::Status {
+                        hits[i].fetch_add(1, std::memory_order_relaxed);
+                        if (i == len / 3 && !once.exchange(true))
+                          maybe_shutdown();
+                        if (i == fail_at) return absl::DataLossError("planned");
+                        return absl::OkStatus();
+                      },
+                      {.parent = CancellationToken(), .grain = 1 + b.Take(64)});
       int64_t ran = 0;
       for (int64_t i = 0; i < len; ++i) {
         const int h = hits[i].load();
-        if (h > 1) error = absl::StrCat("compose: ParallelFor ran ", i, " twice");
+        if (h > 1)
+          error = absl::StrCat("compose: ParallelFor ran ", i, " twice");
         ran += h;
       }
       if (r.completed > ran) error = "compose: ParallelFor over-reported";
@@ -184,12 +186,12 @@ std::string HostileCompose(uint32_t target) {
   }
   pool.Shutdown(b.Take(2) == 0 ? ShutdownMode::kDrain : ShutdownMode::kCancel);
   if (!pool.AwaitTermination(absl::Now() + kLimit)) {
-    return absl::StrCat("compose scenario ", scenario, ": pool never terminated");
+    return absl::StrCat("compose scenario ", scenario,
+                        ": pool never terminated");
   }
   if (!pool.Report().terminated) {
     return absl::StrCat("compose scenario ", scenario,
-                        ": tasks left in flight: ",
-                        pool.Stats().InFlight());
+                        ": tasks left in flight: ", pool.Stats().InFlight());
   }
   return error;
 }
