@@ -152,10 +152,12 @@ int Main(int argc, char** argv) {
     return 1;
   }
   (*server)->Start();
-  std::printf("listening on http://%s:%d mode=%s workers=%d grace=%s\n",
-              flags->server.host.c_str(), (*server)->port(),
-              ExecutionModeName(flags->server.mode), flags->server.workers,
-              absl::FormatDuration(flags->grace).c_str());
+  std::printf(
+      "listening on http://%s:%d mode=%s workers=%d grace=%s disconnect=%s\n",
+      flags->server.host.c_str(), (*server)->port(),
+      ExecutionModeName(flags->server.mode), flags->server.workers,
+      absl::FormatDuration(flags->grace).c_str(),
+      ExampleServer::kWatchesDisconnect ? "on" : "off");
   std::fflush(stdout);
 
   (*signals)->WaitForSignal();

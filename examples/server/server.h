@@ -119,6 +119,10 @@ struct ServerCounters {
 
 class ExampleServer final {
  public:
+  // Whether a client's disconnect cancels its request (499).
+  // [serverlib] false until cancel/disconnect.h (WatchDisconnect) is merged.
+  static constexpr bool kWatchesDisconnect = false;
+
   // Checks the options (InvalidArgument), creates the pool (pool mode) and
   // binds the listening socket (Unavailable if it cannot).
   static absl::StatusOr<std::unique_ptr<ExampleServer>> Create(
