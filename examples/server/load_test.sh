@@ -202,7 +202,7 @@ printf '%s\n' "${rows[@]}"
 echo
 echo "SIGTERM 1 s into 3 s of /sleep?ms=5 load:"
 echo
-echo "| mode | read | written | 200 | 503 | 499 | pool: submitted = completed + cancelled before start + while running + rejected + failed | finish HTTP + drain pool | wrk socket errors |"
+echo "| mode | read (whole run) | written | 200 | 503 | 499 | pool: submitted = completed + cancelled before start + while running + rejected + failed | finish HTTP + drain pool | wrk socket errors |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
 printf '%s\n' "${shutdown_rows[@]}"
 echo

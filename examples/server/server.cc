@@ -234,6 +234,17 @@ ServerCounters ExampleServer::Counters() const {
   return c;
 }
 
+void ExampleServer::NoteObserved(const Request& request,
+                                 const CancellationToken& token) {
+  cancellations_observed_.fetch_add(1, std::memory_order_relaxed);
+  if (request.id.empty()) return;
+  std::fprintf(stderr, "observed id=%s t_ns=%lld status=%s\n",
+               request.id.c_str(),
+               static_cast<long long>(absl::ToUnixNanos(absl::Now())),
+               token.Reason().ToString().c_str());
+}
+
+// [START run]
 int ExampleServer::HttpStatusFor(const absl::Status& status) const {
   switch (status.code()) {
     case absl::StatusCode::kOk:
@@ -257,16 +268,6 @@ int ExampleServer::HttpStatusFor(const absl::Status& status) const {
   }
 }
 
-void ExampleServer::NoteObserved(const Request& request,
-                                 const CancellationToken& token) {
-  cancellations_observed_.fetch_add(1, std::memory_order_relaxed);
-  if (request.id.empty()) return;
-  std::fprintf(stderr, "observed id=%s t_ns=%lld status=%s\n",
-               request.id.c_str(),
-               static_cast<long long>(absl::ToUnixNanos(absl::Now())),
-               token.Reason().ToString().c_str());
-}
-
 absl::StatusOr<std::string> ExampleServer::Run(const Request& request,
                                                Body body) {
   if (pool_ == nullptr) return body(request.source.Token());
@@ -277,6 +278,7 @@ absl::StatusOr<std::string> ExampleServer::Run(const Request& request,
   Future<std::string> result = pool_->SubmitWith(task, std::move(body));
   return result.Get();
 }
+// [END run]
 
 absl::StatusOr<std::string> ExampleServer::FanOut(const Request& request,
                                                   int64_t ms, int fail) {
