@@ -190,11 +190,16 @@ if ((report)); then
   commit="$(git -C "${BUILD_WORKSPACE_DIRECTORY:-.}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "## Example server under load (commit $commit)"
   echo
-  echo "Machine: $(nproc) cores, $(uname -sr); loadavg $(cut -d' ' -f1-3 /proc/loadavg)."
+  load="$(cut -d' ' -f1 /proc/loadavg)"
+  loaded=""
+  if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l >= n) }'; then
+    loaded=" (loaded machine: other work was running)"
+  fi
+  echo "Machine: $(nproc) cores, $(uname -sr); load average $load$loaded."
   echo
 fi
-echo "wrk --threads=$threads --connections=$connections --duration=$duration --latency;" \
-  "server: $workers pool workers, $((connections + 8)) httplib threads, 127.0.0.1"
+echo "\`wrk --threads=$threads --connections=$connections --duration=$duration --latency\`;" \
+  "server: $workers pool workers, $((connections + 8)) httplib threads, 127.0.0.1."
 echo
 echo "| scenario | mode | req/s | p50 | p99 | non-2xx | socket errors |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
