@@ -2,9 +2,10 @@
 # Load test of the example server (//examples/server:load_test) and its
 # report (//examples/server:load_report).
 #
-# For each mode -- the handlers' work on the pool ("pool") and on httplib's
-# own connection threads ("direct") -- it starts the server on 127.0.0.1 with
-# an ephemeral port and 2 pool workers, then:
+# For each configuration (`configs` below) -- the handlers' work on the
+# pool ("pool") and on httplib's own connection threads ("direct") -- it
+# starts the server on 127.0.0.1 with an ephemeral port and 2 pool workers,
+# then:
 #   1. runs wrk (bounded: --threads, --connections, --duration) against
 #      /work?us=100 (CPU work) and /sleep?ms=5 (a blocking wait), and reads
 #      the throughput and the p50/p99 latency;
@@ -19,7 +20,7 @@
 #      server's.
 # Then it prints the table (markdown). Exits non-zero if a check failed.
 # Nothing but 127.0.0.1 is used. The whole run takes about
-# 2 * (2 * duration + 6) seconds.
+# configurations * (2 * duration + 6) seconds.
 #
 # Usage: load_test.sh SERVER_BINARY [--duration=3s] [--connections=16]
 #                     [--threads=2] [--workers=2] [--report]
@@ -80,12 +81,21 @@ wait_for_line() {
   return 1
 }
 
-# Starts the server in mode $1; sets server_pid and port.
+# The server configurations compared: "label server-flags...". Each label
+# is a column value of the tables and a file name.
+configs=(
+  "pool --mode=pool"
+  "direct --mode=direct"
+)
+
+# Starts the server configuration labelled $1 with flags $2...; sets
+# server_pid and port.
 start_server() {
   local mode="$1" line
+  shift
   : >"$tmp/$mode.out"
   : >"$tmp/$mode.err"
-  "$server_bin" --port=0 --mode="$mode" --workers="$workers" \
+  "$server_bin" --port=0 "$@" --workers="$workers" \
     --http_threads=$((connections + 8)) --grace=5s \
     >"$tmp/$mode.out" 2>"$tmp/$mode.err" &
   server_pid=$!
@@ -177,8 +187,10 @@ sigterm_under_load() {
 start_time=$SECONDS
 shutdown_rows=()
 disconnect_rows=()
-for mode in pool direct; do
-  start_server "$mode"
+for config in "${configs[@]}"; do
+  read -r mode flags <<<"$config"
+  # shellcheck disable=SC2086  # the flags are words
+  start_server "$mode" $flags
   run_wrk "$mode" "/work?us=100" "CPU 100 us"
   run_wrk "$mode" "/sleep?ms=5" "blocking wait 5 ms"
   measure_disconnect "$mode"
