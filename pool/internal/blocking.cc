@@ -140,6 +140,7 @@ void Scheduler::MaybeCompensateLocked() {
 TaskBase* Scheduler::FindWorkExtra(Worker* w) {
   TaskBase* task = w->owner.Pop();
   if (task == nullptr) task = TakeFromInjector(w);
+  if (task == nullptr && shedder_.enabled()) shedder_.QueueEmptied();  // O6
   if (task == nullptr) task = StealFromOthers(w);
   return task;
 }

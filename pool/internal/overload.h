@@ -18,7 +18,12 @@
 //   O5. Otherwise every dequeue since the interval began saw a delay at or
 //       above the target (any lower one would have cleared it, O2): shed the
 //       task. first_above_ stays set: tasks keep being shed until one that
-//       waited less than the target is dequeued.
+//       waited less than the target is dequeued, or until O6.
+//   O6. A thread of the pool found its own deque and the injection queue
+//       empty (it starts searching, worker.cc W2): the standing queue is
+//       gone; clear first_above_ (QueueEmptied). Without it a queue drained
+//       by shedding would leave the state set, and the next task after a
+//       quiet period would be shed if it waited just over the target.
 // Relaxed throughout: the state is a heuristic shared by the dequeuers; a
 // race only changes which task at the border is shed, never whether a task
 // is resolved (the caller resolves a shed task itself, worker.cc).
@@ -45,6 +50,13 @@ class QueueDelayShedder final {
   // O1-O5 for a task stamped `enqueued_ns`: true to shed it, with `*delay`
   // set to its queueing delay.
   bool ShouldShed(int64_t enqueued_ns, absl::Duration* delay);
+  // O6.
+  void QueueEmptied() {
+    // Relaxed: see the protocol.
+    if (first_above_ns_.load(std::memory_order_relaxed) != 0) {
+      first_above_ns_.store(0, std::memory_order_relaxed);
+    }
+  }
   // The status a shed task's future fails with.
   absl::Status ShedStatus(absl::Duration delay) const;
 

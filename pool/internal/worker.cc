@@ -88,7 +88,8 @@ TaskBase* Scheduler::FindWork(Worker* w) {
   TaskBase* task = w->owner.Pop();  // W1
   if (task == nullptr) task = TakeFromInjector(w);
   if (task == nullptr) {
-    idle_.BecomeSearching(w->index);  // W2
+    if (shedder_.enabled()) shedder_.QueueEmptied();  // O6, overload.h
+    idle_.BecomeSearching(w->index);                  // W2
     for (int round = 0; round < options_.idle_spin_rounds; ++round) {
       task = FindWorkOnce(w);
       if (task != nullptr) break;
