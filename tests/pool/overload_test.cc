@@ -119,9 +119,10 @@ TEST(QueueDelayTest, ShedsUnderAStall) {
     EXPECT_EQ(f.Outcome(), TaskOutcome::kFailed);
     ++shed;
   }
+  // Usually the first task after the stall starts the interval and runs;
+  // on a slow build the blocker itself may have waited past the target and
+  // started it, and then every task is shed. Either way some are.
   EXPECT_GT(shed, 0);
-  // The first task after the stall starts the interval and runs.
-  EXPECT_GE(ran.load(), 1);
   EXPECT_EQ(ran.load() + shed, 30);
   EXPECT_EQ(destroyed.load(), 30);  // shed tasks' captures freed too
   const ShutdownReport report = pool.DrainThenCancel(kLong);
