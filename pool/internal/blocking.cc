@@ -24,11 +24,13 @@
 //   C3. (under mu; MaybeCompensateLocked) Stop if `stopping`. Look at the
 //       queues (seq_cst loads, Env::AnyWorkVisible): none, stop. A worker
 //       searching or parked: Notify (idle.h N2-N4) and stop -- a worker is
-//       free. busy >= blocked: stop. An idle extra thread: idle -= 1,
-//       wakeups += 1 (it runs once mu is released). Else, below the limit:
-//       take a free slot (joining the thread that used it, which has
-//       exited), alive += 1, start a thread; a failure undoes that and is
-//       counted (blocking_thread_start_failures), never thrown.
+//       free. missing = blocked - busy; 0 or less: stop. For each of
+//       max(1, min(missing, tasks in the injection queue)) threads: an idle
+//       extra thread: idle -= 1, wakeups += 1 (it runs once mu is
+//       released); else, below the limit: take a free slot (joining the
+//       thread that used it, which has exited), alive += 1, start a thread;
+//       a failure is counted (blocking_thread_start_failures), never thrown,
+//       and ends the step.
 //   C4. Leaving the region (ExitBlocking): under mu, blocked -= 1. Threads
 //       above num_workers stop at C6.b.
 //   C5. Submit, after its push and Notify, reads blocked (seq_cst); above
@@ -70,6 +72,7 @@
 // the extra threads' next C6.b check, for at most one task each.
 #include <pthread.h>
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <string>
@@ -112,29 +115,38 @@ void Scheduler::MaybeCompensateLocked() {
     idle_.Notify();
     return;
   }
-  const int busy = b.alive - b.idle;
-  if (busy >= b.blocked.load(std::memory_order_relaxed)) return;  // under mu
-  if (b.idle > 0) {
-    --b.idle;
-    ++b.wakeups;
+  // As many threads as are missing, but not more than there are queued
+  // tasks in the injection queue (at least one: the work seen may be in a
+  // deque).
+  const int missing = b.blocked.load(std::memory_order_relaxed) -
+                      (b.alive - b.idle);  // relaxed: under mu
+  if (missing <= 0) return;
+  const int queued = static_cast<int>(
+      std::min<size_t>(injector_.SizeHint(), static_cast<size_t>(missing)));
+  const int want = std::max(1, queued);
+  for (int i = 0; i < want; ++i) {
+    if (b.idle > 0) {
+      --b.idle;
+      ++b.wakeups;
+      b.compensations.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (b.free_slots.empty()) return;  // the limit
+    const int slot = b.free_slots.back();
+    Worker* w = workers_[static_cast<size_t>(slot)].get();
+    if (w->thread.joinable()) w->thread.join();  // exited (C7)
+    try {
+      w->thread =
+          std::thread([self = shared_from_this(), w] { self->ExtraMain(w); });
+    } catch (const std::exception&) {
+      b.start_failures.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    b.free_slots.pop_back();
+    ++b.alive;
+    b.started.fetch_add(1, std::memory_order_relaxed);
     b.compensations.fetch_add(1, std::memory_order_relaxed);
-    return;
   }
-  if (b.free_slots.empty()) return;  // the limit
-  const int slot = b.free_slots.back();
-  Worker* w = workers_[static_cast<size_t>(slot)].get();
-  if (w->thread.joinable()) w->thread.join();  // exited (C7)
-  try {
-    w->thread =
-        std::thread([self = shared_from_this(), w] { self->ExtraMain(w); });
-  } catch (const std::exception&) {
-    b.start_failures.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  b.free_slots.pop_back();
-  ++b.alive;
-  b.started.fetch_add(1, std::memory_order_relaxed);
-  b.compensations.fetch_add(1, std::memory_order_relaxed);
 }
 
 TaskBase* Scheduler::FindWorkExtra(Worker* w) {
