@@ -95,6 +95,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/internal/clock.h"
 
 namespace cancelpool {
@@ -373,6 +374,9 @@ absl::Status SignalShutdown::Reason() const {
 
 void SignalShutdown::EscalateLocked(absl::Status reason, int signo) {
   if (stage_ == Stage::kCancelling) return;
+  // The tasks' reason says which signal (cause.h).
+  reason = WithCancellationCause(std::move(reason), CancellationCause::kSignal,
+                                 signo);
   stage_ = Stage::kCancelling;
   reason_ = reason;
   grace_due_ = absl::InfiniteDuration();
@@ -387,8 +391,10 @@ void SignalShutdown::OnSignal(int signo) {
     if (n == 1) {
       first_signal_ = signo;
       stage_ = Stage::kDraining;
-      reason_ = absl::CancelledError(
-          absl::StrCat(SignalName(signo), " received: draining"));
+      reason_ =
+          WithCancellationCause(absl::CancelledError(absl::StrCat(
+                                    SignalName(signo), " received: draining")),
+                                CancellationCause::kSignal, signo);
       grace_due_ = cancel_internal::MonotonicAfter(options_.grace);
       actions_.push_back({ShutdownMode::kDrain, signo, reason_});
       return;
