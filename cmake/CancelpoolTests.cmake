@@ -54,6 +54,7 @@ set(CANCELPOOL_TEST_TIMEOUT 300)
 #   <test>_HELPERS   helper binaries (their sources' paths) it runs
 #   <test>_ENV       environment variables (NAME=value)
 set(tests/signal/signal_shutdown_test_HELPERS tests/signal/signal_mode_server.cc)
+set(tests/signal/shutdown_sequence_test_HELPERS tests/signal/sequence_server.cc)
 set(tests/reliability/stress_test_DEPS cancelpool_stress_harness)
 set(tests/reliability/fuzz_replay_test_SOURCES tests/reliability/fuzz_target.cc)
 set(tests/reliability/fuzz_replay_test_DEPS cancelpool_stress_harness)

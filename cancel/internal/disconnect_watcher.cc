@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <new>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -70,7 +69,7 @@ DisconnectWatcher& DisconnectWatcher::Get() {
   static DisconnectWatcher* const watcher = [] {
     auto* w = new DisconnectWatcher();
     // FORK (header): hold mu_ across fork().
-    pthread_atfork([] { Get().mu_.Lock(); }, [] { Get().mu_.Unlock(); },
+    pthread_atfork([] { Get().mu_->Lock(); }, [] { Get().mu_->Unlock(); },
                    [] { Get().ResetInForkChild(); });
     return w;
   }();
@@ -79,8 +78,10 @@ DisconnectWatcher& DisconnectWatcher::Get() {
 
 void DisconnectWatcher::ResetInForkChild() {
   // Single-threaded, before any user code: no absl::Mutex call (its copy may
-  // list parent threads as waiters; see deadline_timer.cc).
-  new (&mu_) absl::Mutex();
+  // list parent threads as waiters; see deadline_timer.cc). A fresh mutex at
+  // a new address; the copy, locked by the prepare handler, is abandoned
+  // (leaked), which also keeps ThreadSanitizer from seeing it locked twice.
+  mu_ = new absl::Mutex();
   if (epoll_fd_ >= 0) close(epoll_fd_);  // the parent's epoll instance
   epoll_fd_ = -1;
   thread_started_ = false;
@@ -122,7 +123,7 @@ absl::StatusOr<uint64_t> DisconnectWatcher::Register(
     return absl::InvalidArgumentError(
         "WatchDisconnect: the source has no state (moved from)");
   }
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(mu_);
   if (absl::Status started = StartLocked(); !started.ok()) return started;
   // R1: insert, then ADD.
   const uint64_t id = next_id_++;
@@ -142,7 +143,7 @@ absl::StatusOr<uint64_t> DisconnectWatcher::Register(
 void DisconnectWatcher::Unregister(uint64_t id) {
   if (id == 0) return;
   std::optional<CancellationSource> dropped;  // destroyed without mu_
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(mu_);
   auto it = entries_->find(id);
   if (it != entries_->end()) {
     // U1: no cancellation will come for this id.
@@ -156,16 +157,16 @@ void DisconnectWatcher::Unregister(uint64_t id) {
   auto not_firing = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return firing_ != id;
   };
-  mu_.Await(absl::Condition(&not_firing));
+  mu_->Await(absl::Condition(&not_firing));
 }
 
 size_t DisconnectWatcher::RegisteredCount() {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(mu_);
   return entries_->size();
 }
 
 bool DisconnectWatcher::ThreadRunning() {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(mu_);
   return thread_started_;
 }
 
@@ -186,7 +187,7 @@ void DisconnectWatcher::Run(int epoll_fd) {
       const uint64_t id = events[i].data.u64;
       std::optional<CancellationSource> source;
       {
-        absl::MutexLock lock(&mu_);
+        absl::MutexLock lock(mu_);
         auto it = entries_->find(id);
         if (it == entries_->end()) continue;  // gone, or a late event
         epoll_event unused{};
@@ -201,7 +202,7 @@ void DisconnectWatcher::Run(int epoll_fd) {
                                       : PeerDisconnectedReason());
       source.reset();
       // W3.
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(mu_);
       firing_ = 0;
     }
   }

@@ -34,9 +34,9 @@
 //
 // FORK: like the deadline timer (deadline_timer.h): the forking thread holds
 // mu_ across fork() (pthread_atfork prepare/parent), and the child handler,
-// without any absl::Mutex call, rebuilds mu_ in place, closes its copy of the
-// epoll descriptor (it names the parent's epoll instance: epoll_ctl on it
-// would change the parent's registrations), abandons the parent's entries
+// without any absl::Mutex call, replaces mu_ with a fresh mutex, closes its
+// copy of the epoll descriptor (it names the parent's epoll instance: epoll_ctl
+// on it would change the parent's registrations), abandons the parent's entries
 // (leaked, not destroyed: their sources belong to parent threads), clears
 // firing_ (the parent's thread does not exist here) and forgets the thread.
 // The child's next Register starts afresh.
@@ -80,7 +80,8 @@ class DisconnectWatcher final {
   void Run(int epoll_fd) ABSL_LOCKS_EXCLUDED(mu_);
   void ResetInForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
-  absl::Mutex mu_;
+  // Replaced (and the old one leaked) in a fork child only.
+  absl::Mutex* mu_ = new absl::Mutex();
   int epoll_fd_ ABSL_GUARDED_BY(mu_) = -1;
   bool thread_started_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -286,13 +286,18 @@ TEST(DisconnectTest, ResetFromItsOwnCallbackDoesNotDeadlock) {
     Pair p;
     CancellationSource source;
     absl::StatusOr<DisconnectRegistration> reg;
+    absl::Notification assigned;
     absl::Notification done;
     CancellationCallback cb(source.Token(), [&] {
+      // `reg` is assigned before the peer closes; the notification makes
+      // that visible to ThreadSanitizer (it cannot see the socket).
+      assigned.WaitForNotification();
       reg->Reset();  // on the watcher thread
       done.Notify();
     });
     reg = WatchDisconnect(p.ours, source);
     if (!reg.ok()) return 2;
+    assigned.Notify();
     p.ClosePeer();
     return done.WaitForNotificationWithTimeout(kLong) ? 0 : 3;
   });
@@ -442,6 +447,10 @@ TEST(DisconnectTest, OneWatcherThread) {
   auto reg = WatchDisconnect(p.ours, s);
   ASSERT_TRUE(reg.ok());
   EXPECT_TRUE(DisconnectWatcher::Get().ThreadRunning());
+  // The thread names itself when it starts; wait for that, then there is
+  // exactly one.
+  EXPECT_TRUE(testing_util::PollUntil(
+      [] { return testing_util::CountThreadsNamed("cancelpool-dc") >= 1; }));
   EXPECT_EQ(testing_util::CountThreadsNamed("cancelpool-dc"), 1);
 }
 
