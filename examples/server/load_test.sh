@@ -87,6 +87,7 @@ wait_for_line() {
 # is a column value of the tables and a file name.
 configs=(
   "pool --mode=pool"
+  "pool-blocking --mode=pool --max_blocking_threads=$((connections * 2))"
   "direct --mode=direct"
 )
 
@@ -187,7 +188,7 @@ sigterm_under_load() {
   [[ "${r[submitted]:-x}" == "${r[pool_submits]:-y}" ]]
   check $? "$mode: pool submitted ${r[submitted]:-?} != server's submits ${r[pool_submits]:-?}"
   errors="$(sed -nE 's/.*Socket errors: (.*)/\1/p' "$tmp/wrk.$mode.term")"
-  shutdown_rows+=("| $mode | ${r[read]:-?} | ${r[written]:-?} | ${r[s200]:-?} | ${r[s503]:-?} | ${r[s499]:-?} | ${r[submitted]:-?} = ${r[completed]:-?} + ${r[cancelled_before_start]:-?} + ${r[cancelled_while_running]:-?} + ${r[rejected]:-?} + ${r[failed]:-?} | ${r[finish_http_ms]:-?} ms + ${r[drain_pool_ms]:-?} ms | ${errors:-none} |")
+  shutdown_rows+=("| $mode | ${r[read]:-?} | ${r[written]:-?} | ${r[s200]:-?} | ${r[s503]:-?} | ${r[s499]:-?} | ${r[submitted]:-?} = ${r[completed]:-?} + ${r[cancelled_before_start]:-?} + ${r[cancelled_while_running]:-?} + ${r[rejected]:-?} + ${r[failed]:-?} + ${r[shed]:-?} | ${r[finish_http_ms]:-?} ms + ${r[drain_pool_ms]:-?} ms | ${errors:-none} |")
 }
 
 start_time=$SECONDS
@@ -227,7 +228,7 @@ printf '%s\n' "${rows[@]}"
 echo
 echo "SIGTERM 1 s into 3 s of /sleep?ms=5 load:"
 echo
-echo "| mode | read (whole run) | written | 200 | 503 | 499 | pool: submitted = completed + cancelled before start + while running + rejected + failed | finish HTTP + drain pool | wrk socket errors |"
+echo "| mode | read (whole run) | written | 200 | 503 | 499 | pool: submitted = completed + cancelled before start + while running + rejected + failed + shed | finish HTTP + drain pool | wrk socket errors |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
 printf '%s\n' "${shutdown_rows[@]}"
 echo

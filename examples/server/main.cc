@@ -13,26 +13,32 @@
 //   --workers=N       pool workers, default 2
 //   --http_threads=N  httplib connection threads, default 64
 //   --max_queued=N    the pool's admission limit (0: none), default 1024
+//   --max_blocking_threads=N  extra pool threads while tasks block (0: off),
+//                     default 0
+//   --queue_delay_target=DURATION  shed tasks queued longer (CoDel; 0: off),
+//                     default 0
 //   --grace=DURATION  how long the shutdown may take before in-flight work
 //                     is cancelled (absl duration: 10s, 500ms), default 10s
 //   --default_deadline=DURATION  deadline of a request without
 //                     X-Deadline-Ms, default none
 //
-// SHUTDOWN SEQUENCE (SIGTERM or SIGINT)
-//   1. First signal: stop accepting; requests already read finish and are
+// SHUTDOWN SEQUENCE (SIGTERM or SIGINT; SignalShutdown's,
+// pool/signal_shutdown.h)
+//   1. First signal: the shutdown stage added after the server was created
+//      stops accepting and returns once every request already read was
 //      answered (their work still runs on the pool).
-//   2. Drain the pool: everything queued runs, running tasks finish.
-//   3. Second signal, or the grace period over: every request's token and
-//      the pool are cancelled (answers 503); a third signal exits at once.
-//   4. Print the report: one line "server-report key=value ..." on stdout
-//      (what the load test reads), exit 0 if it adds up (every request read
-//      was answered; the pool terminated with nothing in flight and its
-//      submit count is the server's), 1 if not.
-// Steps 1-2 run on the main thread after WaitForSignal, because
-// SignalShutdown's first-signal hook must not block. Step 3 is
-// SignalShutdown's on_cancel hook and pool cancellation; the hook reaches the
-// requests through a CancellationSource made before Install, the parent of
-// every request's token.
+//   2. Then the pool drains (it is watched): everything queued runs,
+//      running tasks finish.
+//   3. Second signal, or the grace period over (also during step 1): the
+//      on_cancel hook cancels every request's token (kSignal: 503), and the
+//      pool is cancelled; a third signal exits at once.
+//   4. Main prints the report: one line "server-report key=value ..." on
+//      stdout (what the load test reads), exit 0 if it adds up (every
+//      request read was answered; the pool terminated with nothing in
+//      flight and its submit count is the server's), 1 if not.
+// on_cancel is an option of Install, which runs before any thread (so
+// before the server exists): it reaches the requests through a
+// CancellationSource made first, the parent of every request's token.
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -47,6 +53,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/pool/signal_shutdown.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "examples/server/server.h"
@@ -110,6 +117,12 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     } else if (name == "max_queued") {
       status = ParseInt(name, value, 0, int64_t{1} << 40, &n);
       flags.server.max_queued_tasks = static_cast<size_t>(n);
+    } else if (name == "max_blocking_threads") {
+      status = ParseInt(name, value, 0,
+                        cancelpool::ThreadPoolOptions::kMaxBlockingThreads, &n);
+      flags.server.max_blocking_threads = static_cast<int>(n);
+    } else if (name == "queue_delay_target") {
+      status = ParseDuration(name, value, &flags.server.queue_delay_target);
     } else if (name == "grace") {
       status = ParseDuration(name, value, &flags.grace);
     } else if (name == "default_deadline") {
@@ -134,9 +147,11 @@ int Main(int argc, char** argv) {
   cancelpool::SignalShutdown::Options signal_options;
   signal_options.grace = flags->grace;
   signal_options.on_cancel = [cancel](int signo) mutable {
-    cancel.RequestCancellation(absl::CancelledError(
-        absl::StrCat(cancelpool::SignalShutdown::SignalName(signo),
-                     ": shutting down, in-flight requests cancelled")));
+    cancel.RequestCancellation(cancelpool::WithCancellationCause(
+        absl::CancelledError(
+            absl::StrCat(cancelpool::SignalShutdown::SignalName(signo),
+                         ": shutting down, in-flight requests cancelled")),
+        cancelpool::CancellationCause::kSignal, signo));
   };
   absl::StatusOr<std::unique_ptr<cancelpool::SignalShutdown>> signals =
       cancelpool::SignalShutdown::Install(std::move(signal_options));
@@ -151,6 +166,13 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "server: %s\n", server.status().ToString().c_str());
     return 1;
   }
+  // Step 1 and 2 of the sequence.
+  ExampleServer* const raw_server = server->get();
+  (*signals)->AddShutdownStage(
+      "stop accepting, finish the requests read",
+      [raw_server](absl::Time) { raw_server->StopAcceptingAndFinish(); });
+  cancelpool::ThreadPool* const pool = (*server)->pool();
+  if (pool != nullptr) (*signals)->Watch(pool);
   (*server)->Start();
   std::printf(
       "listening on http://%s:%d mode=%s workers=%d grace=%s disconnect=%s\n",
@@ -160,23 +182,13 @@ int Main(int argc, char** argv) {
       ExampleServer::kWatchesDisconnect ? "on" : "off");
   std::fflush(stdout);
 
-  (*signals)->WaitForSignal();
-  const absl::Time signalled = absl::Now();
-  std::fprintf(stderr,
-               "server: %s: stop accepting, finish in-flight requests\n",
-               (*signals)->Reason().ToString().c_str());
-  // Step 1.
-  // [serverlib] With hooks registered after Install, this step becomes the
-  // sequence's first (blocking, grace-bounded) stage and step 2 its pool
-  // drain; main then only waits for the sequence.
-  (*server)->StopAcceptingAndFinish();
-  const absl::Time http_done = absl::Now();
-  // Step 2 (or 3, if the grace ended meanwhile: Watch shuts the pool down in
-  // the current stage).
-  cancelpool::ThreadPool* pool = (*server)->pool();
-  if (pool != nullptr) (*signals)->Watch(pool);
+  // Returns once the stages returned and the pool terminated.
   (*signals)->WaitForShutdown();
-  const absl::Time drained = absl::Now();
+  const cancelpool::ShutdownSequenceReport sequence =
+      (*signals)->SequenceReport();
+  const absl::Time http_done = sequence.stages_done;
+  const absl::Time drained =
+      pool != nullptr ? sequence.pools_terminated : sequence.stages_done;
 
   const ServerCounters c = (*server)->Counters();
   cancelpool::ShutdownReport report;
@@ -190,14 +202,16 @@ int Main(int argc, char** argv) {
       c.requests_read == c.responses_written && report.terminated &&
       s.InFlight() == 0 && s.submitted == c.pool_submits &&
       s.submitted == s.rejected + s.completed + s.failed +
-                         s.cancelled_before_start + s.cancelled_while_running;
+                         s.cancelled_before_start + s.cancelled_while_running +
+                         s.shed_queue_delay;
   std::printf(
       "server-report mode=%s signals=%d read=%llu written=%llu s200=%llu "
       "s400=%llu s499=%llu s502=%llu s503=%llu s504=%llu s_other=%llu "
       "observed=%llu watch_failures=%llu pool_submits=%llu submitted=%llu "
       "rejected=%llu completed=%llu failed=%llu cancelled_before_start=%llu "
-      "cancelled_while_running=%llu in_flight=%llu terminated=%d "
-      "finish_http_ms=%lld drain_pool_ms=%lld adds_up=%d\n",
+      "cancelled_while_running=%llu shed=%llu deadline_at_submit=%llu "
+      "blocking_started=%llu in_flight=%llu terminated=%d "
+      "finish_http_ms=%lld drain_pool_ms=%lld grace_ran_out=%d adds_up=%d\n",
       ExecutionModeName(flags->server.mode), (*signals)->SignalsReceived(),
       static_cast<unsigned long long>(c.requests_read),
       static_cast<unsigned long long>(c.responses_written),
@@ -217,10 +231,14 @@ int Main(int argc, char** argv) {
       static_cast<unsigned long long>(s.failed),
       static_cast<unsigned long long>(s.cancelled_before_start),
       static_cast<unsigned long long>(s.cancelled_while_running),
+      static_cast<unsigned long long>(s.shed_queue_delay),
+      static_cast<unsigned long long>(s.deadline_passed_at_submit),
+      static_cast<unsigned long long>(s.blocking_threads_started),
       static_cast<unsigned long long>(s.InFlight()), report.terminated ? 1 : 0,
-      static_cast<long long>(absl::ToInt64Milliseconds(http_done - signalled)),
+      static_cast<long long>(
+          absl::ToInt64Milliseconds(http_done - sequence.signalled)),
       static_cast<long long>(absl::ToInt64Milliseconds(drained - http_done)),
-      adds_up ? 1 : 0);
+      sequence.grace_ran_out ? 1 : 0, adds_up ? 1 : 0);
   std::fflush(stdout);
   return adds_up ? 0 : 1;
 }

@@ -7,8 +7,8 @@
 //      counts it (requests_read).
 //   2. Handle() makes the request's CancellationSource: a child of the
 //      server's stop source (CancelAll, the signal hook's parent token) with
-//      the request's deadline, and asks for the connection's descriptor to
-//      watch it for a disconnect.
+//      the request's deadline, and registers the connection's descriptor
+//      with WatchDisconnect for the rest of the handler.
 //   3. Run(): pool mode submits the work with the request's token as parent
 //      and its deadline, then waits for the Future on the connection
 //      thread; direct mode calls the work there. The work checks its token
@@ -35,7 +35,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cancelpool/cancel/cause.h"
+#include "cancelpool/cancel/disconnect.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/when.h"
 #include "examples/server/connection_fd.h"
 
 namespace cancelpool_example {
@@ -124,6 +127,16 @@ absl::StatusOr<std::unique_ptr<ExampleServer>> ExampleServer::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("http_threads ", options.http_threads, ": want 1..4096"));
   }
+  if (options.max_blocking_threads < 0 ||
+      options.max_blocking_threads >
+          cancelpool::ThreadPoolOptions::kMaxBlockingThreads) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_blocking_threads ", options.max_blocking_threads, ": want 0..",
+        cancelpool::ThreadPoolOptions::kMaxBlockingThreads));
+  }
+  if (options.queue_delay_target < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("queue delay target must be >= 0");
+  }
   if (options.default_deadline <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("default deadline must be positive");
   }
@@ -138,10 +151,11 @@ absl::StatusOr<std::unique_ptr<ExampleServer>> ExampleServer::Create(
     pool_options.num_workers = o.workers;
     pool_options.max_queued_tasks = o.max_queued_tasks;
     pool_options.thread_name_prefix = "server-pool-";
-    // [servercore] Tasks that block (the /sleep and /fanout waits) hold a
-    // worker each; with blocking-aware workers set
-    // pool_options.max_blocking_threads here (README, "Use it in a server",
-    // sizing).
+    // The /sleep and /fanout waits block their thread: with
+    // max_blocking_threads the pool starts extra threads meanwhile (README,
+    // "Use it in a server", sizing).
+    pool_options.max_blocking_threads = o.max_blocking_threads;
+    pool_options.queue_delay_target = o.queue_delay_target;
     absl::StatusOr<std::unique_ptr<cancelpool::ThreadPool>> pool =
         cancelpool::ThreadPool::Create(std::move(pool_options));
     if (!pool.ok()) return pool.status();
@@ -212,6 +226,11 @@ void ExampleServer::StopAcceptingAndFinish() {
 }
 
 void ExampleServer::CancelAll(absl::Status reason) {
+  if (cancelpool::GetCancellationCause(reason) ==
+      cancelpool::CancellationCause::kRequested) {  // no cause of its own
+    reason = cancelpool::WithCancellationCause(
+        std::move(reason), cancelpool::CancellationCause::kShutdown);
+  }
   stop_.RequestCancellation(std::move(reason));
 }
 
@@ -245,10 +264,21 @@ void ExampleServer::NoteObserved(const Request& request,
 }
 
 // [START run]
-int ExampleServer::HttpStatusFor(const absl::Status& status) const {
+int HttpStatusFor(const absl::Status& status) {
+  if (status.ok()) return 200;
+  // Why the work was cancelled, whatever the status code says.
+  switch (cancelpool::GetCancellationCause(status)) {
+    case cancelpool::CancellationCause::kDisconnect:
+      return 499;  // nobody reads it: the client has gone
+    case cancelpool::CancellationCause::kShutdown:
+    case cancelpool::CancellationCause::kSignal:
+      return 503;
+    case cancelpool::CancellationCause::kDeadline:
+      return 504;
+    default:
+      break;
+  }
   switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return 200;
     case absl::StatusCode::kInvalidArgument:
       return 400;
     case absl::StatusCode::kUnavailable:  // a backend failed
@@ -258,11 +288,6 @@ int ExampleServer::HttpStatusFor(const absl::Status& status) const {
     case absl::StatusCode::kResourceExhausted:   // the pool's queue is full
     case absl::StatusCode::kFailedPrecondition:  // the pool is shut down
       return 503;
-    case absl::StatusCode::kCancelled:
-      // [serverlib] With cancel/cause.h: GetCancellationCause(status) says
-      // kDisconnect (499) or kShutdown/kSignal (503). Until then the
-      // server's own stop flag tells them apart.
-      return stop_.IsCancellationRequested() ? 503 : 499;
     default:
       return 500;
   }
@@ -282,11 +307,13 @@ absl::StatusOr<std::string> ExampleServer::Run(const Request& request,
 
 absl::StatusOr<std::string> ExampleServer::FanOut(const Request& request,
                                                   int64_t ms, int fail) {
-  // The three backends share a source under the request's: the first
-  // failure cancels it, so the other backends stop waiting.
+  // Backend i waits `ms` (backend `fail` fails after ms / 2). In direct mode
+  // the backends share a source under the request's, which the first failure
+  // cancels; on the pool, WhenAll's fail_fast does that.
   CancellationSource fan(request.source.Token());
-  auto backend = [this, &request, fan, ms, fail](int i) {
-    return [this, &request, fan, ms, fail,
+  const bool cancel_siblings = pool_ == nullptr;
+  auto backend = [this, &request, fan, ms, fail, cancel_siblings](int i) {
+    return [this, &request, fan, ms, fail, cancel_siblings,
             i](const CancellationToken& token) mutable
            -> absl::StatusOr<std::string> {
       const absl::Duration wait = absl::Milliseconds(i == fail ? ms / 2 : ms);
@@ -297,29 +324,31 @@ absl::StatusOr<std::string> ExampleServer::FanOut(const Request& request,
       if (i == fail) {
         absl::Status error =
             absl::UnavailableError(absl::StrCat("backend ", i, " failed"));
-        fan.RequestCancellation(error);
+        if (cancel_siblings) fan.RequestCancellation(error);
         return error;
       }
       return absl::StrCat("backend ", i, " ok");
     };
   };
-  absl::StatusOr<std::string> results[3];
+  std::vector<absl::StatusOr<std::string>> results(3);
   if (pool_ != nullptr) {
-    // [compose] With pool/when.h: WhenAll over the three futures (first
-    // error cancels the rest) replaces the loop below.
     TaskOptions task;
-    task.parent = fan.Token();
+    task.parent = request.source.Token();
     task.deadline = request.deadline;
-    Future<std::string> futures[3];
+    std::vector<Future<std::string>> futures;
     for (int i = 0; i < 3; ++i) {
       pool_submits_.fetch_add(1, std::memory_order_relaxed);
-      futures[i] = pool_->SubmitWith(task, backend(i));
+      futures.push_back(pool_->SubmitWith(task, backend(i)));
     }
-    for (int i = 0; i < 3; ++i) {
-      results[i] = futures[i].Get();
-      // A refused submit is an error too: it cancels the others.
-      if (!results[i].ok()) fan.RequestCancellation(results[i].status());
-    }
+    // The first failure (a backend's error, a refused submit, or the
+    // request's own cancellation reaching the backends) fails the whole at
+    // once and cancels the other backends.
+    cancelpool::WhenAllOptions options;
+    options.fail_fast = true;
+    absl::StatusOr<std::vector<absl::StatusOr<std::string>>> all =
+        cancelpool::WhenAll(std::move(futures), options).Get();
+    if (!all.ok()) return all.status();
+    results = *std::move(all);
   } else {
     std::vector<std::thread> threads;
     for (int i = 0; i < 3; ++i) {
@@ -328,10 +357,10 @@ absl::StatusOr<std::string> ExampleServer::FanOut(const Request& request,
       });
     }
     for (std::thread& t : threads) t.join();
+    // The first error: a backend's, or the request's own cancellation,
+    // which reaches `fan` as its parent.
+    if (fan.IsCancellationRequested()) return fan.Reason();
   }
-  // The first error (a backend's, or the request's own cancellation, which
-  // reaches `fan` as its parent) is the answer.
-  if (fan.IsCancellationRequested()) return fan.Reason();
   std::string body;
   for (const absl::StatusOr<std::string>& r : results) {
     if (!r.ok()) return r.status();
@@ -366,15 +395,16 @@ void ExampleServer::Handle(const httplib::Request& req, httplib::Response& res,
   request.source = CancellationSource(source_options);
 
   // Cancel on client disconnect: watch the connection while the request
-  // runs.
+  // runs (the registration ends with this function, before httplib writes
+  // the response and while the descriptor is open: connection_fd.h).
   absl::StatusOr<int> fd = FindConnectionFd(req);
-  if (!fd.ok()) {
+  absl::StatusOr<cancelpool::DisconnectRegistration> watch =
+      fd.ok() ? cancelpool::WatchDisconnect(*fd, request.source)
+              : absl::StatusOr<cancelpool::DisconnectRegistration>(fd.status());
+  if (!watch.ok()) {
+    // The request still runs, without disconnect detection.
     disconnect_watch_failures_.fetch_add(1, std::memory_order_relaxed);
   }
-  // [serverlib] With cancel/disconnect.h:
-  //   absl::StatusOr<cancelpool::DisconnectRegistration> watch =
-  //       cancelpool::WatchDisconnect(*fd, request.source);
-  // held until the response is decided (a failure is counted above).
   if (!request.id.empty()) {
     std::fprintf(stderr, "begin id=%s fd=%d\n", request.id.c_str(),
                  fd.ok() ? *fd : -1);

@@ -20,10 +20,12 @@
 //
 // REQUEST MODEL
 // Each request gets a CancellationSource, a child of the server's stop token
-// with the request's deadline. It is cancelled when
+// with the request's deadline, and its connection is watched for a
+// disconnect (cancelpool::WatchDisconnect). It is cancelled when
 //   * the deadline passes                    -> 504;
 //   * the client disconnects                 -> 499;
-//   * the shutdown's grace ends (CancelAll)  -> 503.
+//   * the shutdown's grace ends (CancelAll)  -> 503;
+// the status is picked from the reason's cancellation cause (HttpStatusFor).
 // A pool refusal (queue full: ResourceExhausted; pool shut down:
 // FailedPrecondition) answers 503 at once. Bad parameters answer 400.
 // In pool mode the connection thread submits the work with the request's
@@ -67,6 +69,14 @@ namespace cancelpool_example {
 
 enum class ExecutionMode { kPool, kDirect };
 
+// The HTTP status for a request's result: 200 for OK; else by cancellation
+// cause (cancel/cause.h) -- kDisconnect 499, kShutdown or kSignal 503,
+// kDeadline 504 -- and otherwise by status code: InvalidArgument 400,
+// Unavailable (a backend failed) 502, ResourceExhausted (the pool's queue is
+// full) and FailedPrecondition (the pool is shut down) 503,
+// DeadlineExceeded 504, anything else 500.
+int HttpStatusFor(const absl::Status& status);
+
 // "pool" or "direct".
 const char* ExecutionModeName(ExecutionMode mode);
 absl::StatusOr<ExecutionMode> ParseExecutionMode(const std::string& name);
@@ -83,6 +93,12 @@ struct ServerOptions {
   int http_threads = 64;
   // The pool's admission limit (ThreadPoolOptions::max_queued_tasks); 0: none.
   size_t max_queued_tasks = 1024;
+  // Extra threads the pool may start while workers block
+  // (ThreadPoolOptions::max_blocking_threads; 0: off), 0..4096.
+  int max_blocking_threads = 0;
+  // Shed tasks queued longer than this (ThreadPoolOptions::
+  // queue_delay_target, CoDel; zero: off); answered 503.
+  absl::Duration queue_delay_target = absl::ZeroDuration();
   // The deadline of a request without X-Deadline-Ms.
   absl::Duration default_deadline = absl::InfiniteDuration();
   // How long an idle keep-alive connection is kept (whole seconds, >= 1);
@@ -119,9 +135,9 @@ struct ServerCounters {
 
 class ExampleServer final {
  public:
-  // Whether a client's disconnect cancels its request (499).
-  // [serverlib] false until cancel/disconnect.h (WatchDisconnect) is merged.
-  static constexpr bool kWatchesDisconnect = false;
+  // Whether a client's disconnect cancels its request (499): the server
+  // registers each request's connection with cancelpool::WatchDisconnect.
+  static constexpr bool kWatchesDisconnect = true;
 
   // Checks the options (InvalidArgument), creates the pool (pool mode) and
   // binds the listening socket (Unavailable if it cannot).
@@ -141,7 +157,9 @@ class ExampleServer final {
   void Start();
   // Shutdown step 1; see SHUTDOWN. Idempotent.
   void StopAcceptingAndFinish();
-  // Cancels every request's token (current and later) with `reason`.
+  // Cancels every request's token (current and later) with `reason`, which
+  // gets CancellationCause::kShutdown (cancel/cause.h) unless it carries a
+  // cause already (the signal hook's kSignal).
   void CancelAll(absl::Status reason);
 
   ServerCounters Counters() const;
@@ -158,7 +176,6 @@ class ExampleServer final {
   absl::StatusOr<std::string> Run(const Request& request, Body body);
   absl::StatusOr<std::string> FanOut(const Request& request, int64_t ms,
                                      int fail);
-  int HttpStatusFor(const absl::Status& status) const;
   void NoteObserved(const Request& request,
                     const cancelpool::CancellationToken& token);
 

@@ -6,6 +6,11 @@
 // server that never answers would hang the client).
 #include "examples/server/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -13,10 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/tests/test_util.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -75,7 +82,7 @@ bool AddsUp(const ExampleServer& server) {
   return s.submitted == c.pool_submits &&
          s.submitted == s.rejected + s.completed + s.failed +
                             s.cancelled_before_start +
-                            s.cancelled_while_running;
+                            s.cancelled_while_running + s.shed_queue_delay;
 }
 
 class ServerTest : public ::testing::TestWithParam<ExecutionMode> {};
@@ -161,6 +168,41 @@ TEST_P(ServerTest, CancelAllAnswersInFlightRequests503) {
   EXPECT_TRUE(result.ok()) << result.ToString();
 }
 
+// A client that closes its connection mid-request cancels the request's
+// work (WatchDisconnect), which observes it; the answer is 499.
+TEST_P(ServerTest, ClientDisconnectCancelsTheWork) {
+  const ExecutionMode mode = GetParam();
+  auto result = RunInChild([mode] {
+    std::unique_ptr<ExampleServer> server = Start(mode);
+    CHILD_CHECK(server != nullptr);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHILD_CHECK(fd >= 0);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHILD_CHECK(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
+                0);
+    const std::string request =
+        "GET /sleep?ms=60000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    CHILD_CHECK(write(fd, request.data(), request.size()) ==
+                static_cast<ssize_t>(request.size()));
+    CHILD_CHECK(
+        PollUntil([&] { return server->Counters().requests_read == 1; }));
+    const absl::Time closed = absl::Now();
+    close(fd);
+    CHILD_CHECK(PollUntil(
+        [&] { return server->Counters().cancellations_observed == 1; }));
+    CHILD_CHECK(absl::Now() - closed < kPromptly);
+    CHILD_CHECK(PollUntil([&] { return server->Counters().status_499 == 1; }));
+    server->StopAcceptingAndFinish();
+    CHILD_CHECK(AddsUp(*server));
+    CHILD_CHECK(server->Counters().disconnect_watch_failures == 0);
+    return 0;
+  });
+  EXPECT_TRUE(result.ok()) << result.ToString();
+}
+
 // Shutdown step 1: the listener closes, a request already read is answered
 // in full (its work still runs), later connections are refused.
 TEST_P(ServerTest, StopAcceptingFinishesRequestsAlreadyRead) {
@@ -218,6 +260,31 @@ TEST(ServerOverloadTest, FullQueueAnswers503AtOnce) {
     return 0;
   });
   EXPECT_TRUE(result.ok()) << result.ToString();
+}
+
+TEST(HttpStatusForTest, CauseFirstThenCode) {
+  using cancelpool::CancellationCause;
+  using cancelpool::WithCancellationCause;
+  EXPECT_EQ(HttpStatusFor(absl::OkStatus()), 200);
+  EXPECT_EQ(HttpStatusFor(WithCancellationCause(
+                absl::CancelledError("gone"), CancellationCause::kDisconnect)),
+            499);
+  EXPECT_EQ(HttpStatusFor(WithCancellationCause(absl::CancelledError("stop"),
+                                                CancellationCause::kShutdown)),
+            503);
+  EXPECT_EQ(
+      HttpStatusFor(WithCancellationCause(absl::CancelledError("SIGTERM"),
+                                          CancellationCause::kSignal, SIGTERM)),
+      503);
+  EXPECT_EQ(HttpStatusFor(WithCancellationCause(absl::CancelledError("late"),
+                                                CancellationCause::kDeadline)),
+            504);
+  EXPECT_EQ(HttpStatusFor(absl::DeadlineExceededError("late")), 504);
+  EXPECT_EQ(HttpStatusFor(absl::ResourceExhaustedError("full")), 503);
+  EXPECT_EQ(HttpStatusFor(absl::FailedPreconditionError("shut down")), 503);
+  EXPECT_EQ(HttpStatusFor(absl::UnavailableError("backend 1 failed")), 502);
+  EXPECT_EQ(HttpStatusFor(absl::InvalidArgumentError("ms=x")), 400);
+  EXPECT_EQ(HttpStatusFor(absl::CancelledError("no cause")), 500);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ServerTest,
