@@ -37,6 +37,7 @@
 // future.h documents it.
 #include <algorithm>
 
+#include "cancelpool/cancel/blocking.h"
 #include "cancelpool/cancel/internal/spin.h"
 #include "cancelpool/pool/internal/scheduler.h"
 #include "cancelpool/pool/internal/worker.h"
@@ -125,6 +126,10 @@ WaitResult Scheduler::Wait(TaskBase* task, CancelState* waiter,
       deadline == absl::InfiniteFuture()) {
     return HelpUntil(w, task, waiter, deadline);
   }
+  if (task->IsResolved()) return WaitResult::kReady;
+  // A wait that blocks instead of helping: on a pool thread, another may
+  // take its place (COMPENSATION, blocking.cc).
+  ScopedBlockingRegion region;
   return task->BlockUntilResolved(waiter, deadline);
 }
 

@@ -17,11 +17,14 @@
 //   A3. Every exit of an entry from the queues calls LeftQueue once.
 // Relaxed throughout: queued_ is a bound, not a synchronisation.
 // The rest of Submit, in order: reject an outside submission after Shutdown
-// and a worker's after termination; admit; attach parent and deadline (only
-// now can anything cancel the task); queue it (a worker's own deque, or the
-// injection queue, which a racing Shutdown may have closed: then the task is
-// rejected, or its concurrent canceller is waited for, T1 of shutdown.cc);
-// Notify (N1-N4, idle.h).
+// and a worker's after termination; refuse a task whose deadline has passed
+// (resolved as cancelled with DeadlineExceeded, never queued); admit; attach
+// parent and deadline (only now can anything cancel the task); queue it (a
+// worker's own deque, or the injection queue, which a racing Shutdown may have
+// closed: then the task is rejected, or its concurrent canceller is waited for,
+// T1 of shutdown.cc); Notify (N1-N4, idle.h); with blocking-aware workers, C5
+// (blocking.cc). With queue-delay shedding the task is stamped just before it
+// is queued.
 #include <memory>
 #include <utility>
 #include <vector>
@@ -70,6 +73,16 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         "thread pool has terminated: Submit from on_worker_stop"));
     return;
   }
+  // A deadline that has passed already: refused before admission (it takes
+  // no queue place), resolved as cancelled with DeadlineExceeded by this
+  // thread (task.h, step 3: counted in cancelled_before_start).
+  if (deadline != absl::InfiniteFuture() && deadline <= absl::Now()) {
+    deadline_passed_at_submit_.fetch_add(1, std::memory_order_relaxed);
+    task->RequestCancellation(absl::DeadlineExceededError(
+        "task deadline had passed when it was submitted"));
+    task->Unref();  // the queue's reference: it is never queued
+    return;
+  }
   if (queue_limit_ != 0 && !Admit()) {
     reject(absl::ResourceExhaustedError(
         absl::StrCat("thread pool queue is full (max_queued_tasks=",
@@ -87,6 +100,7 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
     task->Unref();
     return;
   }
+  if (shedder_.enabled()) task->set_enqueued_ns(QueueDelayShedder::NowNanos());
   if (inside) {
     PushLocal(w, task);
   } else {
@@ -113,6 +127,7 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
     }
   }
   idle_.Notify();
+  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // C5
 }
 
 void Scheduler::CountSubmitted(TaskBase* task) {

@@ -228,6 +228,13 @@ class TaskBase : public CancelState {
     return true;
   }
 
+  // The monotonic time (QueueDelayShedder::NowNanos) Submit queued the task
+  // at; stamped only while queue-delay shedding is on. Written before the
+  // task is queued, read by the thread that popped it (the queue's
+  // publication orders them).
+  void set_enqueued_ns(int64_t ns) noexcept { enqueued_ns_ = ns; }
+  int64_t enqueued_ns() const noexcept { return enqueued_ns_; }
+
   Scheduler* scheduler() const noexcept { return scheduler_; }
   void set_scheduler(Scheduler* s) noexcept { scheduler_ = s; }
   // Links the token under `parent` (may be null) and arms `deadline` (may
@@ -237,7 +244,8 @@ class TaskBase : public CancelState {
   void AttachParentAndDeadline(CancelState* parent, absl::Time deadline);
 
   // Resolves a block that never ran with `status` (rejected by admission or
-  // shutdown): outcome kFailed. Before sharing only.
+  // shutdown): outcome kFailed. Before sharing, or by the thread whose
+  // TryStart succeeded instead of running it (a shed task, worker.cc).
   void ResolveRejected(absl::Status status) noexcept;
 
   // Task blocks come from per-thread caches (task_allocator.h). The deleting
@@ -282,6 +290,7 @@ class TaskBase : public CancelState {
   static constexpr int kRunnerShift = 48;
 
   Scheduler* scheduler_ = nullptr;
+  int64_t enqueued_ns_ = 0;
   // Written by L1 before its release CAS; read by L2 after the acq_rel Close.
   ResolveListener* listener_ = nullptr;
   std::atomic<uint64_t> runner_{0};
