@@ -6,6 +6,8 @@
 
 #include "absl/container/fixed_array.h"
 #include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/cause.h"
+#include "cancelpool/cancel/internal/cause_payload.h"
 
 namespace cancelpool {
 namespace {
@@ -18,8 +20,13 @@ using cancel_internal::StateRef;
 struct StdParentCallback {
   CancelState* child;
   void operator()() const noexcept {
-    child->RequestCancellation(
-        absl::CancelledError("std::stop_token stop requested"));
+    // Shared: copies bump a reference count. The cause upstream of a
+    // std::stop_token is unknown: kParent, through a parent (cause.h).
+    static const absl::Status* const kReason =
+        new absl::Status(cancel_internal::ThroughParent(WithCancellationCause(
+            absl::CancelledError("std::stop_token stop requested"),
+            CancellationCause::kParent)));
+    child->RequestCancellation(*kReason);
   }
 };
 

@@ -18,7 +18,10 @@
 //     (close a socket, notify a condition variable).
 // The first request wins and carries an absl::Status reason (CancelledError by
 // default, DeadlineExceeded for deadlines, a parent's reason for links); later
-// requests report that they lost and change nothing.
+// requests report that they lost and change nothing. Every reason the library
+// makes names its cause in a payload (cancel/cause.h: GetCancellationCause),
+// and a child's reason is its parent's with a through-parent marker, so it
+// compares unequal to the parent's; compare code() and message().
 //
 // WHO HOLDS WHAT
 //   * Hold a CancellationSource where the decision to cancel is made. Copies

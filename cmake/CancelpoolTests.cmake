@@ -1,7 +1,7 @@
 # cancelpool's tests under ctest.
 #
 # Every *_test.cc in the module folders below (tests/cancel, tests/pool,
-# tests/signal, tests/reliability) becomes a test named by its path
+# tests/compose, tests/signal, tests/reliability, tests/server) becomes a test named by its path
 # (tests/cancel/cancellation_test, tests/reliability/stress_test), built from
 # that one file plus gtest_main, linked with every cancelpool library and the
 # Abseil components below. The hostile suite (tests/hostile) runs under Bazel
@@ -21,8 +21,10 @@ find_package(GTest REQUIRED)
 set(CANCELPOOL_CMAKE_TEST_DIRS
   tests/cancel
   tests/pool
+  tests/compose
   tests/signal
   tests/reliability
+  tests/server
 )
 
 # Tests that only Bazel builds, and why.
@@ -53,6 +55,7 @@ set(CANCELPOOL_TEST_TIMEOUT 300)
 #   <test>_HELPERS   helper binaries (their sources' paths) it runs
 #   <test>_ENV       environment variables (NAME=value)
 set(tests/signal/signal_shutdown_test_HELPERS tests/signal/signal_mode_server.cc)
+set(tests/signal/shutdown_sequence_test_HELPERS tests/signal/sequence_server.cc)
 set(tests/reliability/stress_test_DEPS cancelpool_stress_harness)
 set(tests/reliability/fuzz_replay_test_SOURCES tests/reliability/fuzz_target.cc)
 set(tests/reliability/fuzz_replay_test_DEPS cancelpool_stress_harness)
@@ -89,6 +92,7 @@ endfunction()
 # The randomized-schedule interpreter shared by the stress test and the
 # fuzz-corpus replay (Bazel: //tests/reliability:stress_harness).
 add_library(cancelpool_stress_harness STATIC
+  "${PROJECT_SOURCE_DIR}/tests/reliability/stress_compose.cc"
   "${PROJECT_SOURCE_DIR}/tests/reliability/stress_harness.cc"
   "${PROJECT_SOURCE_DIR}/tests/reliability/stress_main.cc")
 target_compile_options(cancelpool_stress_harness PRIVATE ${CANCELPOOL_COPTS})

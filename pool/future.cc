@@ -1,6 +1,7 @@
 // Copyright 2026 The cancelpool Authors.
 #include "cancelpool/pool/future.h"
 
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/pool/internal/scheduler.h"
 
 namespace cancelpool {
@@ -9,8 +10,9 @@ namespace pool_internal {
 absl::Status DefaultFutureCancelReason() {
   // One shared status: copies only bump its reference count (a fresh
   // status with a message would allocate on every Cancel).
-  static const absl::Status* const kReason =
-      new absl::Status(absl::CancelledError("future cancelled"));
+  static const absl::Status* const kReason = new absl::Status(
+      WithCancellationCause(absl::CancelledError("future cancelled"),
+                            CancellationCause::kRequested));
   return *kReason;
 }
 

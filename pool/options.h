@@ -172,6 +172,12 @@ struct ShutdownReport {
   // then (after a cancel shutdown: tasks that ignored their tokens):
   // stats.InFlight().
   PoolStats stats;
+  // Tasks that a cancel shutdown (Shutdown(kCancel), the cancel step of
+  // DrainThenCancel or of the destructor) resolved as cancelled without
+  // running them: queued when it came, or submitted from a running task
+  // afterwards. Each is also counted in stats.cancelled_before_start (with
+  // the tasks cancelled before their start for any other reason).
+  uint64_t never_ran = 0;
 };
 
 }  // namespace cancelpool

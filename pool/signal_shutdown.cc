@@ -72,7 +72,33 @@
 //     waiting: the shutdown it would wait for is the one the stage thread is
 //     carrying out (a hook runs before the pools are shut down; a
 //     cancellation callback runs inside stage_calling_'s Shutdown), so any
-//     wait there is a wait for itself (issue N1).
+//     wait there is a wait for itself (issue N1). The same on the sequence
+//     thread (step 8): the pools drain only after the stages return.
+// THE SHUTDOWN SEQUENCE (header): user stages that may block, on a third
+// thread, so that neither the reader nor the stage thread waits for them.
+//  7. The stage thread, on the kDrain action, after on_first_signal: sets
+//     sequence_requested_ and waits (mu_.Await) until sequence_done_ or
+//     stage_ == kCancelling. The reader sets kCancelling at the second
+//     signal or the grace's end without the stage thread's help (step 1),
+//     so a stage that blocks past the grace delays neither the drain nor
+//     the cancel: the stage thread then drains and pops the queued kCancel.
+//  8. The sequence thread waits for sequence_requested_ (or
+//     stop_sequence_), then repeatedly, under mu_: picks the first stage
+//     with an id above the last one it picked; if stage_ == kCancelling it
+//     records it as skipped; otherwise records running_stage_ = id and
+//     copies the stage's shared callable; releases mu_; calls it with
+//     grace_end_; drops its copy; under mu_ clears running_stage_ and
+//     records the times. With no stage left: sequence_done_ = true; the
+//     thread ends. A stage added later than that never runs.
+//  9. RemoveShutdownStage(id), under mu_: erases the entry (the callable
+//     is destroyed once the sequence thread drops its copy, if it holds
+//     one); then, unless the caller is the sequence thread, waits until
+//     running_stage_ != id. Rules out a stage starting, or still running,
+//     after RemoveShutdownStage returned (the pick and the mark are one
+//     critical section), and a stage removing itself waiting for itself.
+// Races ruled out by 7-9 besides: the grace being unbounded by a blocking
+// stage (the reader escalates on its own, step 1); the reader or the third
+// signal waiting for a stage (the reader never waits for either thread).
 #include "cancelpool/pool/signal_shutdown.h"
 
 #include <dirent.h>
@@ -89,12 +115,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/internal/clock.h"
 
 namespace cancelpool {
@@ -109,6 +138,8 @@ constexpr absl::Duration kAwaitSlice = absl::Milliseconds(10);
 // The SignalShutdown whose stage thread this is (PROTOCOL, step 2), or null.
 // Written once, by the stage thread itself; read only on the same thread.
 thread_local const SignalShutdown* tls_stage_thread_of = nullptr;
+// The same for the sequence thread (step 8).
+thread_local const SignalShutdown* tls_sequence_thread_of = nullptr;
 
 // Counts the threads other than the caller that leave any of `signals`
 // unblocked (they could receive a signal meant for the dedicated threads),
@@ -226,6 +257,7 @@ absl::StatusOr<std::unique_ptr<SignalShutdown>> SignalShutdown::Install(
   std::unique_ptr<SignalShutdown> s(
       new SignalShutdown(std::move(options), sfd, efd));
   try {
+    s->sequence_ = std::thread([raw = s.get()] { raw->RunSequence(); });
     s->stages_ = std::thread([raw = s.get()] { raw->RunStages(); });
     s->reader_ = std::thread([raw = s.get()] { raw->RunReader(); });
   } catch (const std::system_error& e) {
@@ -252,6 +284,11 @@ SignalShutdown::~SignalShutdown() {
     stop_stages_ = true;
   }
   if (stages_.joinable()) stages_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    stop_sequence_ = true;
+  }
+  if (sequence_.joinable()) sequence_.join();
   close(signal_fd_);
   close(wake_fd_);
   g_installed.store(false);
@@ -314,10 +351,20 @@ bool SignalShutdown::WaitForSignal(absl::Time deadline) {
 
 bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
   // PROTOCOL, step 6: it would wait for itself.
-  if (OnStageThread()) return false;
+  if (OnStageThread() || tls_sequence_thread_of == this) return false;
   if (!WaitForSignal(deadline)) return false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto stages_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return sequence_done_;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&stages_done), deadline)) {
+      return false;
+    }
+  }
   // PROTOCOL, step 4.
   std::vector<uint64_t> terminated;  // Watch ids seen terminated
+  std::vector<std::pair<uint64_t, ShutdownReport>> reports;  // by Watch id
   auto seen = [&terminated](const Watched& w) {
     return std::find(terminated.begin(), terminated.end(), w.id) !=
            terminated.end();
@@ -343,7 +390,11 @@ bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
     mu_.Unlock();
     const bool done =
         pool->AwaitTermination(std::min(deadline, absl::Now() + kAwaitSlice));
+    // Still in awaited_: the pool cannot be unwatched and destroyed yet.
+    std::optional<ShutdownReport> pool_report;
+    if (done) pool_report = pool->Report();
     mu_.Lock();
+    if (pool_report.has_value()) reports.emplace_back(id, *pool_report);
     awaited_.erase(std::find(awaited_.begin(), awaited_.end(), pool));
     if (done) {
       terminated.push_back(id);
@@ -351,9 +402,101 @@ bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
       return false;
     }
   }
+  report_.pools.clear();
+  for (const Watched& w : pools_) {
+    for (const auto& [id, r] : reports) {
+      if (id == w.id) report_.pools.push_back(r);
+    }
+  }
+  report_.pools_terminated = absl::Now();
   pools_.erase(std::remove_if(pools_.begin(), pools_.end(), seen),
                pools_.end());
   return true;
+}
+
+uint64_t SignalShutdown::AddShutdownStage(
+    std::string name, absl::AnyInvocable<void(absl::Time deadline)> stage) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_stage_id_++;
+  shutdown_stages_.push_back(
+      {id, std::move(name),
+       std::make_shared<absl::AnyInvocable<void(absl::Time)>>(
+           std::move(stage))});
+  return id;
+}
+
+bool SignalShutdown::RemoveShutdownStage(uint64_t id) {
+  // PROTOCOL, step 9.
+  std::shared_ptr<absl::AnyInvocable<void(absl::Time)>> dropped;
+  const bool on_sequence_thread = tls_sequence_thread_of == this;
+  absl::MutexLock lock(&mu_);
+  auto it = std::find_if(shutdown_stages_.begin(), shutdown_stages_.end(),
+                         [id](const StageEntry& e) { return e.id == id; });
+  if (it == shutdown_stages_.end()) return false;
+  dropped = std::move(it->fn);
+  shutdown_stages_.erase(it);
+  if (!on_sequence_thread) {
+    auto not_running = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return running_stage_ != id;
+    };
+    mu_.Await(absl::Condition(&not_running));
+  }
+  return true;  // `dropped` is released after mu_
+}
+
+ShutdownSequenceReport SignalShutdown::SequenceReport() const {
+  absl::MutexLock lock(&mu_);
+  return report_;
+}
+
+void SignalShutdown::AwaitShutdownStages() {
+  // PROTOCOL, step 7.
+  absl::MutexLock lock(&mu_);
+  sequence_requested_ = true;
+  auto done_or_cancelling = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return sequence_done_ || stage_ == Stage::kCancelling;
+  };
+  mu_.Await(absl::Condition(&done_or_cancelling));
+}
+
+void SignalShutdown::RunSequence() {
+  pthread_setname_np(pthread_self(), "cancelpool-seq");
+  tls_sequence_thread_of = this;  // PROTOCOL, step 8
+  absl::MutexLock lock(&mu_);
+  auto requested = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return sequence_requested_ || stop_sequence_;
+  };
+  mu_.Await(absl::Condition(&requested));
+  if (!sequence_requested_) return;
+  uint64_t last = 0;
+  for (;;) {
+    auto next =
+        std::find_if(shutdown_stages_.begin(), shutdown_stages_.end(),
+                     [last](const StageEntry& e) { return e.id > last; });
+    if (next == shutdown_stages_.end()) break;
+    last = next->id;
+    ShutdownStageReport r;
+    r.name = next->name;
+    if (stage_ == Stage::kCancelling) {
+      report_.stages.push_back(std::move(r));  // skipped
+      continue;
+    }
+    running_stage_ = last;
+    std::shared_ptr<absl::AnyInvocable<void(absl::Time)>> fn = next->fn;
+    const absl::Time deadline = grace_end_;
+    r.ran = true;
+    r.start = absl::Now();
+    mu_.Unlock();
+    (*fn)(deadline);
+    fn.reset();  // RemoveShutdownStage may wait for this (step 9)
+    r.end = absl::Now();
+    mu_.Lock();
+    running_stage_ = 0;
+    r.overran_grace = r.end > deadline;
+    report_.stages.push_back(std::move(r));
+  }
+  sequence_done_ = true;
+  report_.stages_done = absl::Now();
 }
 
 SignalShutdown::Stage SignalShutdown::CurrentStage() const {
@@ -371,8 +514,14 @@ absl::Status SignalShutdown::Reason() const {
   return reason_;
 }
 
-void SignalShutdown::EscalateLocked(absl::Status reason, int signo) {
+void SignalShutdown::EscalateLocked(absl::Status reason, int signo,
+                                    bool by_grace) {
   if (stage_ == Stage::kCancelling) return;
+  report_.cancelled = true;
+  report_.grace_ran_out = by_grace;
+  // The tasks' reason says which signal (cause.h).
+  reason = WithCancellationCause(std::move(reason), CancellationCause::kSignal,
+                                 signo);
   stage_ = Stage::kCancelling;
   reason_ = reason;
   grace_due_ = absl::InfiniteDuration();
@@ -387,9 +536,16 @@ void SignalShutdown::OnSignal(int signo) {
     if (n == 1) {
       first_signal_ = signo;
       stage_ = Stage::kDraining;
-      reason_ = absl::CancelledError(
-          absl::StrCat(SignalName(signo), " received: draining"));
+      reason_ =
+          WithCancellationCause(absl::CancelledError(absl::StrCat(
+                                    SignalName(signo), " received: draining")),
+                                CancellationCause::kSignal, signo);
       grace_due_ = cancel_internal::MonotonicAfter(options_.grace);
+      // The stages' deadline (absl::Time saturates at InfiniteFuture).
+      report_.first_signal = signo;
+      report_.signalled = absl::Now();
+      grace_end_ = report_.signalled + options_.grace;
+      report_.grace_end = grace_end_;
       actions_.push_back({ShutdownMode::kDrain, signo, reason_});
       return;
     }
@@ -402,7 +558,7 @@ void SignalShutdown::OnSignal(int signo) {
                                  " received twice: cancelling")
                   : absl::StrCat(SignalName(signo), " received after ",
                                  SignalName(first), ": cancelling")),
-          signo);
+          signo, /*by_grace=*/false);
       return;
     }
   }
@@ -453,7 +609,7 @@ void SignalShutdown::RunReader() {
           absl::CancelledError(absl::StrCat(
               SignalName(first_signal_), " grace period (",
               absl::FormatDuration(options_.grace), ") over: cancelling")),
-          first_signal_);
+          first_signal_, /*by_grace=*/true);
     }
   }
 }
@@ -477,6 +633,16 @@ void SignalShutdown::RunStages() {
     auto& hook = action.mode == ShutdownMode::kDrain ? options_.on_first_signal
                                                      : options_.on_cancel;
     if (hook) hook(action.signo);
+    // THE SHUTDOWN SEQUENCE: the stages before the drain (step 7).
+    if (action.mode == ShutdownMode::kDrain) AwaitShutdownStages();
+    {
+      absl::MutexLock lock(&mu_);
+      if (action.mode == ShutdownMode::kDrain) {
+        report_.drain_started = absl::Now();
+      } else {
+        report_.cancel_started = absl::Now();
+      }
+    }
     // The entries to act on are fixed only now that the hook has returned.
     std::vector<uint64_t> done;  // Watch ids already shut down
     uint64_t end_id;             // act on ids below this

@@ -5,7 +5,8 @@
 //
 // MODEL
 // Install() blocks the chosen signals (SIGINT and SIGTERM by default) in the
-// calling thread and starts two dedicated threads. Threads created
+// calling thread and starts three dedicated threads (the third runs the
+// shutdown stages: THE SHUTDOWN SEQUENCE below). Threads created
 // afterwards inherit the blocked mask, so the kernel never runs a handler:
 // the signals queue up for the dedicated threads, which handle them as
 // ordinary code.
@@ -35,6 +36,29 @@
 //               that blocks cannot hold it up).
 // CurrentStage(), SignalsReceived() and Reason() change when the reader
 // decides, which may be before the stage thread has acted.
+//
+// THE SHUTDOWN SEQUENCE (for servers)
+// Shutdown stages, added at any time with AddShutdownStage (so a server
+// created after Install can register "stop accepting, finish the in-flight
+// requests"), run at the first signal, after `on_first_signal` and BEFORE
+// the pools drain:
+//   1. on_first_signal(signo)      (stage thread; should not block)
+//   2. every shutdown stage, in the order added, on a third dedicated thread
+//      (the sequence thread), each called with the end of the grace period
+//      as its deadline (absl::InfiniteFuture() without one). A stage MAY
+//      block -- stop a listener, wait for in-flight requests -- and should
+//      return by its deadline.
+//   3. Shutdown(kDrain) on every watched pool, once every stage returned.
+//   4. On the second signal or when the grace ends -- also while a stage
+//      is still blocking: the sequence thread is not waited for --
+//      `on_cancel`, then Shutdown(kCancel, reason) on every pool (the
+//      drain of step 3 is started first if it had not been). Stages not
+//      yet started are skipped; a running one is left to return on its
+//      own (cancelling the pools usually ends the requests it waits for).
+//   5. The third signal exits at once, whatever is running (above).
+// SequenceReport() gives each step's times, the grace's end, whether the
+// grace ran out, and the watched pools' reports as WaitForShutdown saw them
+// terminate.
 // Counting is the kernel's: a standard signal sent while the same signal is
 // still pending (not yet read by the reader) is merged with it, so two
 // SIGTERMs sent within a scheduling delay of each other may count as one
@@ -78,7 +102,8 @@
 // on the stage thread, one at a time, with no pool call in progress; the
 // pools a stage acts on are those watched when its hook returns. The
 // SignalShutdown must not be destroyed on its stage thread (from a hook or
-// a cancellation callback the stage thread runs).
+// a cancellation callback the stage thread runs) nor in a shutdown stage.
+// The destructor waits for a shutdown stage that is running.
 #ifndef CANCELPOOL_POOL_SIGNAL_SHUTDOWN_H_
 #define CANCELPOOL_POOL_SIGNAL_SHUTDOWN_H_
 
@@ -99,6 +124,36 @@
 #include "cancelpool/pool/thread_pool.h"
 
 namespace cancelpool {
+
+// One shutdown stage in a ShutdownSequenceReport.
+struct ShutdownStageReport {
+  std::string name;
+  bool ran = false;  // false: skipped (cancelling began first)
+  absl::Time start = absl::InfinitePast();  // when it was called
+  absl::Time end = absl::InfinitePast();    // when it returned
+  // Returned after its deadline (the end of the grace period).
+  bool overran_grace = false;
+};
+
+// What a SignalShutdown's sequence did (THE SHUTDOWN SEQUENCE). Times are
+// absl::InfinitePast() for steps that did not happen (yet).
+struct ShutdownSequenceReport {
+  int first_signal = 0;                         // 0: no signal yet
+  absl::Time signalled = absl::InfinitePast();  // the first signal arrived
+  absl::Time grace_end = absl::InfiniteFuture();
+  std::vector<ShutdownStageReport> stages;          // in the order they ran
+  absl::Time stages_done = absl::InfinitePast();    // every stage returned
+  absl::Time drain_started = absl::InfinitePast();  // step 3
+  // Cancelling (step 4): when it began, and whether because the grace ran
+  // out (false: a second signal).
+  bool cancelled = false;
+  bool grace_ran_out = false;
+  absl::Time cancel_started = absl::InfinitePast();
+  // When WaitForShutdown saw every watched pool terminated, and their
+  // reports then (in the order they were watched).
+  absl::Time pools_terminated = absl::InfinitePast();
+  std::vector<ShutdownReport> pools;
+};
 
 class SignalShutdown final {
  public:
@@ -153,17 +208,35 @@ class SignalShutdown final {
   void Watch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
   void Unwatch(ThreadPool* pool) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Adds a stage to THE SHUTDOWN SEQUENCE (step 2); returns its id (never
+  // 0). `stage(deadline)` runs at most once, on the sequence thread; it may
+  // block, and must not throw. Added after the sequence passed the point
+  // where it would run, it never runs. Callable from any thread, also from a
+  // stage or a hook.
+  uint64_t AddShutdownStage(std::string name,
+                            absl::AnyInvocable<void(absl::Time deadline)> stage)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes a stage: afterwards it will not start, and its callable is
+  // destroyed. If it is running, waits until it returns -- except on the
+  // sequence thread itself (a stage removing itself or another), which does
+  // not wait. Returns false for an unknown id (removed, or never added).
+  bool RemoveShutdownStage(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A copy of the sequence's report so far (final once WaitForShutdown
+  // returned true).
+  ShutdownSequenceReport SequenceReport() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Acts as if `signo` had been received (it need not be in the handled set).
   // Returns at once; the reader and stage threads do the work.
   void Trigger(int signo) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Blocks until a first signal arrived and every watched pool has
-  // terminated, or until `deadline`. Returns true in the first case; then the
-  // pools are unwatched (the stage thread will not touch them again) and may
-  // be destroyed. A later third signal still exits the process. Other
-  // threads may Watch and Unwatch (and then destroy) pools meanwhile: an
-  // unwatched pool is no longer waited for, a newly watched one is.
-  // On the stage thread (in a hook, or in a cancellation callback that the
+  // Blocks until a first signal arrived, the shutdown stages have returned
+  // and every watched pool has terminated, or until `deadline`. Returns true in
+  // the first case; then the pools are unwatched (the stage thread will not
+  // touch them again) and may be destroyed. A later third signal still exits
+  // the process. Other threads may Watch and Unwatch (and then destroy) pools
+  // meanwhile: an unwatched pool is no longer waited for, a newly watched one
+  // is. On the stage thread (in a hook, or in a cancellation callback that the
   // stage thread's Shutdown() call runs) it cannot wait for the shutdown
   // that thread is carrying out: it returns false at once and unwatches
   // nothing.
@@ -193,14 +266,25 @@ class SignalShutdown final {
     uint64_t id;  // unique per Watch: a new pool at a freed address differs
   };
 
+  struct StageEntry {
+    uint64_t id;
+    std::string name;
+    // Shared with the sequence thread while it runs the stage.
+    std::shared_ptr<absl::AnyInvocable<void(absl::Time)>> fn;
+  };
+
   SignalShutdown(Options options, int signal_fd, int wake_fd);
   void RunReader();
   void RunStages();
+  void RunSequence();
+  // Step 2 from the stage thread: start the sequence, wait until it is done
+  // or cancelling began.
+  void AwaitShutdownStages() ABSL_LOCKS_EXCLUDED(mu_);
   void OnSignal(int signo) ABSL_LOCKS_EXCLUDED(mu_);
   // Whether the caller is this object's stage thread (in a hook, or in a
   // cancellation callback run by the stage thread's Shutdown call).
   bool OnStageThread() const;
-  void EscalateLocked(absl::Status reason, int signo)
+  void EscalateLocked(absl::Status reason, int signo, bool by_grace)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Options options_;  // the hooks are called only by the stage thread
@@ -228,8 +312,18 @@ class SignalShutdown final {
   // The pools WaitForShutdown calls are inside AwaitTermination of right
   // now (one entry per call). Unwatch waits until its pool is not here.
   std::vector<ThreadPool*> awaited_ ABSL_GUARDED_BY(mu_);
+  // THE SHUTDOWN SEQUENCE (signal_shutdown.cc, PROTOCOL steps 7-9).
+  std::vector<StageEntry> shutdown_stages_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_stage_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t running_stage_ ABSL_GUARDED_BY(mu_) = 0;
+  bool sequence_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool sequence_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_sequence_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time grace_end_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  ShutdownSequenceReport report_ ABSL_GUARDED_BY(mu_);
   std::thread reader_;
   std::thread stages_;
+  std::thread sequence_;
 };
 
 }  // namespace cancelpool

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "cancelpool/cancel/cause.h"
+#include "cancelpool/cancel/internal/cause_payload.h"
 #include "cancelpool/cancel/internal/clock.h"
 #include "cancelpool/cancel/internal/deadline_timer.h"
 #include "cancelpool/cancel/internal/spin.h"
@@ -13,8 +15,9 @@ namespace cancel_internal {
 
 absl::Status DefaultCancelReason() {
   // Shared: copies bump a reference count instead of allocating a message.
-  static const absl::Status* const kReason =
-      new absl::Status(absl::CancelledError("cancellation requested"));
+  static const absl::Status* const kReason = new absl::Status(
+      WithCancellationCause(absl::CancelledError("cancellation requested"),
+                            CancellationCause::kRequested));
   return *kReason;
 }
 
@@ -369,7 +372,7 @@ void CancelState::ArmAt(absl::Time deadline, absl::Duration due) noexcept {
   if (deadline < deadline_) deadline_ = deadline;
   timer_due_ = due;
   if (due <= MonotonicNow()) {
-    RequestCancellation(absl::DeadlineExceededError("deadline exceeded"));
+    RequestCancellation(DeadlineReason());
   }
   // Armed even when already expired, so that ~CancelState's Disarm() is
   // uniform; the timer finds it expired and the request is a no-op. Armed
@@ -387,7 +390,7 @@ void ParentLink::Attach(CancelState* parent, CancelState* child) noexcept {
   if (parent->TryAddCallback(this)) {
     registered_ = true;
   } else {
-    child->RequestCancellation(parent->Reason());
+    child->RequestCancellation(ThroughParent(parent->Reason()));
   }
 }
 
@@ -400,7 +403,9 @@ void ParentLink::DetachSlow() noexcept {
 
 void ParentLink::Propagate(CallbackNode* node) noexcept {
   auto* link = static_cast<ParentLink*>(node);
-  link->child_->RequestFromParent(link->parent_->Reason());
+  // The child's reason: the parent's, marked as coming through a parent
+  // (cause.h, PARENTS).
+  link->child_->RequestFromParent(ThroughParent(link->parent_->Reason()));
 }
 
 }  // namespace cancel_internal

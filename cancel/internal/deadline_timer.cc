@@ -11,6 +11,7 @@
 #include "absl/base/internal/sysinfo.h"
 #include "absl/status/status.h"
 #include "cancelpool/cancel/internal/cancel_state.h"
+#include "cancelpool/cancel/internal/cause_payload.h"
 #include "cancelpool/cancel/internal/clock.h"
 #include "cancelpool/cancel/internal/futex.h"
 
@@ -210,8 +211,7 @@ void DeadlineTimer::Run() {
         RemoveAt(0);
         if (!top->TryRef()) continue;  // being destroyed
         mu_.Unlock();
-        top->RequestCancellation(
-            absl::DeadlineExceededError("deadline exceeded"));
+        top->RequestCancellation(DeadlineReason());
         top->Unref();
         mu_.Lock();
         continue;

@@ -94,6 +94,21 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
 
+  // Queues a held continuation block (task.h, L4) whose antecedent has
+  // resolved, transferring one reference. Unlike Submit the block is
+  // already shared (its future is out, a cancellation may resolve it at any
+  // time) and was counted as submitted by CountSubmitted when it was
+  // created; its parent and deadline were attached then. Rejection as in
+  // Submit (after shutdown from outside, after termination, queue full).
+  void SubmitHeld(TaskBase* task);
+  // Counts a submission without queueing anything yet (a held block), and
+  // sets the block's scheduler. Before sharing the block only.
+  void CountSubmitted(TaskBase* task);
+  // True if the calling thread is a worker of this pool whose own deque
+  // looks empty (nothing for a thief to take): lazy splitting asks this.
+  // False on any other thread.
+  bool LocalDequeLooksEmpty() const;
+
   // Waits for `task` from the current thread: a helping wait on a worker of
   // this pool without a limit, else a blocking one (helping.cc). Returns
   // kReady, kCancelled (waiter's token) or kTimeout.
@@ -118,6 +133,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   bool OnWorkerThread() const;
 
   PoolStats Stats() const;
+  uint64_t NeverRan() const {
+    return never_ran_.load(std::memory_order_relaxed);
+  }
   int num_workers() const { return num_core_; }
 
   // Called by a task block resolved as cancelled before it started.
@@ -246,6 +264,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   alignas(64) std::atomic<uint64_t> outside_submitted_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> cancelled_before_start_{0};
+  // Tasks a cancel shutdown resolved without running (ShutdownReport::
+  // never_ran). Relaxed: statistics only.
+  std::atomic<uint64_t> never_ran_{0};
 
   // Written under shutdown_mu_ with release (after the injection queue is
   // closed); read with acquire by Submit and the termination check, which

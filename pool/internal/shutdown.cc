@@ -41,6 +41,8 @@
 #include <vector>
 
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/cause.h"
+#include "cancelpool/cancel/internal/cause_payload.h"
 #include "cancelpool/pool/internal/scheduler.h"
 #include "cancelpool/pool/internal/worker.h"
 
@@ -57,7 +59,11 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
   // to drop when resolved (see RunTask); popping them again here would spin.
   std::vector<TaskBase*> contested;
   auto cancel = [&](TaskBase* t) {
-    if (!t->RequestCancellation(reason) && t->ResolvingBeforeStart()) {
+    if (t->RequestCancellation(reason)) {
+      never_ran_.fetch_add(1, std::memory_order_relaxed);
+      LeftQueue(1);
+      t->Unref();
+    } else if (t->ResolvingBeforeStart()) {
       contested.push_back(t);
     } else {
       LeftQueue(1);
@@ -86,7 +92,11 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
   // Cancelling queued tasks destroys their callables here; one may hold the
   // last ThreadPool handle, whose destruction must not free us mid-call.
   const std::shared_ptr<Scheduler> keep_alive = shared_from_this();
-  if (reason.ok()) reason = absl::CancelledError("thread pool shutdown");
+  // Every reason a shutdown cancels with says so (cause.h): the default, or
+  // the caller's with kShutdown unless it already carries a cause.
+  reason = reason.ok() ? cancel_internal::DefaultShutdownReason()
+                       : cancel_internal::WithCauseIfAbsent(
+                             std::move(reason), CancellationCause::kShutdown);
   // D1: holds termination off while this call may hold tasks it took out
   // of the queues (CancelQueuedTasks): they are not resolved yet (T2).
   shutdowns_in_progress_.fetch_add(1, std::memory_order_seq_cst);

@@ -195,7 +195,9 @@ bool Scheduler::MaybeShed(Worker* w, TaskBase* task) {
 void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   if (cancel_running_.load(std::memory_order_seq_cst)) {
     // Cancel shutdown: a queued task never starts.
-    task->RequestCancellation(cancel_reason_);
+    if (task->RequestCancellation(cancel_reason_)) {
+      never_ran_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   if (!task->TryStart()) {
     if (owns_queue_ref && task->ResolvingBeforeStart()) {

@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/future.h"
@@ -603,8 +604,11 @@ TEST(HostileOptions, ShutdownWithNonCancelledReason) {
   auto queued = pool.Submit([] { return 1; });
   pool.Shutdown(ShutdownMode::kCancel, absl::InternalError("custom"));
   EXPECT_EQ(queued.Outcome(), TaskOutcome::kCancelled);
-  EXPECT_EQ(queued.Get().status(), absl::InternalError("custom"));
-  EXPECT_EQ(running.Get(), absl::InternalError("custom"));
+  // Code and message kept; the shutdown cause added (cancel/cause.h).
+  const absl::Status custom = WithCancellationCause(
+      absl::InternalError("custom"), CancellationCause::kShutdown);
+  EXPECT_EQ(queued.Get().status(), custom);
+  EXPECT_EQ(running.Get(), custom);
   EXPECT_EQ(running.Outcome(), TaskOutcome::kCancelled);
   EXPECT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
 }

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/future.h"
@@ -642,7 +643,10 @@ TEST(HostileRaces, AlreadyCancelledParent) {
     auto f = pool.SubmitWith(options, [&ran] { ran.fetch_add(1); });
     ASSERT_TRUE(f.WaitFor(kLong));
     EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
-    EXPECT_EQ(f.Get(), absl::AbortedError("parent gone"));
+    const absl::Status s = f.Get();
+    EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+    EXPECT_EQ(s.message(), "parent gone");
+    EXPECT_TRUE(CancelledThroughParent(s));
   }
   EXPECT_EQ(ran.load(), 0);
 }

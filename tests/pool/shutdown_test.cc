@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/internal/testing.h"
 #include "cancelpool/pool/thread_pool.h"
@@ -160,10 +161,12 @@ TEST_P(ShutdownTest, CancelResolvesQueuedWithoutRunningAndCancelsRunning) {
   for (auto& f : queued) {
     ASSERT_TRUE(f.IsReady());
     EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
-    EXPECT_EQ(f.Get(), reason);
+    EXPECT_EQ(f.Get(),
+              WithCancellationCause(reason, CancellationCause::kShutdown));
   }
   for (auto& f : running) {
-    EXPECT_EQ(f.Get(), reason);
+    EXPECT_EQ(f.Get(),
+              WithCancellationCause(reason, CancellationCause::kShutdown));
     EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   EXPECT_EQ(queued_ran.load(), 0);
@@ -264,7 +267,8 @@ TEST_P(ShutdownTest, CancelReachesATaskNestedInAHelpingWait) {
   inner_started.WaitForNotification();
   pool.Shutdown(ShutdownMode::kCancel, absl::AbortedError("stop"));
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
-  EXPECT_EQ(outer.Get(), absl::AbortedError("stop"));
+  EXPECT_EQ(outer.Get(), WithCancellationCause(absl::AbortedError("stop"),
+                                               CancellationCause::kShutdown));
 }
 
 TEST_P(ShutdownTest, CancelAfterDrainEscalatesDrainAfterCancelDoesNothing) {
@@ -282,7 +286,8 @@ TEST_P(ShutdownTest, CancelAfterDrainEscalatesDrainAfterCancelDoesNothing) {
   pool.Shutdown(ShutdownMode::kDrain);
   pool.Shutdown(ShutdownMode::kCancel, absl::AbortedError("again"));
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
-  EXPECT_EQ(f.Get(), absl::AbortedError("escalated"));
+  EXPECT_EQ(f.Get(), WithCancellationCause(absl::AbortedError("escalated"),
+                                           CancellationCause::kShutdown));
 }
 
 // ---------------------------------------------------------------------------
@@ -331,12 +336,14 @@ TEST_P(ShutdownTest, DrainThenCancelCancelsTaskThatOnlyStopsWhenCancelled) {
   EXPECT_TRUE(r.terminated);
   EXPECT_EQ(r.stats.InFlight(), 0u);
   for (auto& f : stubborn) {
-    EXPECT_EQ(f.Get(), absl::AbortedError("grace over"));
+    EXPECT_EQ(f.Get(), WithCancellationCause(absl::AbortedError("grace over"),
+                                             CancellationCause::kShutdown));
     EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   }
   // Every worker was busy for the whole grace: the queued tasks never ran.
   for (auto& f : queued) {
-    EXPECT_EQ(f.Get(), absl::AbortedError("grace over"));
+    EXPECT_EQ(f.Get(), WithCancellationCause(absl::AbortedError("grace over"),
+                                             CancellationCause::kShutdown));
   }
   EXPECT_EQ(queued_ran.load(), 0);
   EXPECT_EQ(r.stats.cancelled_while_running, static_cast<uint64_t>(workers()));
@@ -619,7 +626,8 @@ TEST_P(ShutdownTest, CancelShutdownInsideTaskCancelsTheCallerToo) {
     return t.Reason();
   });
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
-  EXPECT_EQ(f.Get(), absl::AbortedError("from inside"));
+  EXPECT_EQ(f.Get(), WithCancellationCause(absl::AbortedError("from inside"),
+                                           CancellationCause::kShutdown));
 }
 
 TEST_P(ShutdownTest, DrainThenCancelInsideTaskDoesNotHang) {
@@ -693,7 +701,9 @@ TEST_P(ShutdownTest, DrainThenCancelInsideTaskCancelsWhenTheGraceEnds) {
   // happens.
   ASSERT_TRUE(stubborn.WaitFor(kLong))
       << "the task that only stops when cancelled was never cancelled";
-  EXPECT_EQ(stubborn.Get(), absl::AbortedError("grace over"));
+  EXPECT_EQ(stubborn.Get(),
+            WithCancellationCause(absl::AbortedError("grace over"),
+                                  CancellationCause::kShutdown));
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
 }
 

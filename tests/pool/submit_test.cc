@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
@@ -26,6 +27,15 @@
 
 namespace cancelpool {
 namespace {
+
+// What a task's token carries when its parent was cancelled with `reason`:
+// the same status with the through-parent marker (cancel/cause.h, PARENTS).
+absl::Status ThroughParentOf(const absl::Status& reason) {
+  CancellationSource parent;
+  CancellationSource child(parent.Token());
+  parent.RequestCancellation(reason);
+  return child.Reason();
+}
 
 using testing_util::Gate;
 using testing_util::kLong;
@@ -146,7 +156,10 @@ TEST_P(SubmitTest, CancellingParentCancelsRunningTaskWithParentsReason) {
   started.WaitForNotification();
   parent.RequestCancellation(absl::AbortedError("request closed"));
   absl::Status s = f.Get();
-  EXPECT_EQ(s, absl::AbortedError("request closed"));
+  // The parent's reason, through a parent (cancel/cause.h).
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(s.message(), "request closed");
+  EXPECT_TRUE(CancelledThroughParent(s));
   EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
@@ -173,7 +186,8 @@ TEST_P(SubmitTest, CancellingParentOfQueuedTaskMeansItNeverRuns) {
   // Resolved by the cancelling thread, at once.
   EXPECT_TRUE(f.IsReady());
   EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
-  EXPECT_EQ(f.Get(), absl::UnavailableError("client went away"));
+  EXPECT_EQ(f.Get(),
+            ThroughParentOf(absl::UnavailableError("client went away")));
   for (auto& g : gates) g->release.Notify();
   for (auto& b : blockers) ASSERT_TRUE(b.Get().ok());
   pool.Shutdown();
@@ -191,7 +205,7 @@ TEST_P(SubmitTest, AlreadyCancelledParentMeansTheTaskNeverRuns) {
   options.parent = parent.Token();
   Future<void> f = pool.SubmitWith(options, [&] { ran = true; });
   EXPECT_TRUE(f.IsReady());
-  EXPECT_EQ(f.Get(), absl::CancelledError("gone"));
+  EXPECT_EQ(f.Get(), ThroughParentOf(absl::CancelledError("gone")));
   EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
   pool.Shutdown();
   ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
@@ -282,7 +296,7 @@ TEST_P(SubmitTest, DeadlineAndParentTogether) {
   });
   started.WaitForNotification();
   parent.RequestCancellation(absl::InternalError("parent"));
-  EXPECT_EQ(f.Get(), absl::InternalError("parent"));
+  EXPECT_EQ(f.Get(), ThroughParentOf(absl::InternalError("parent")));
   EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
 }
 
