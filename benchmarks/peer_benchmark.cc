@@ -44,7 +44,10 @@
 #include "boost/asio/thread_pool.hpp"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/parallel_for.h"
+#include "cancelpool/pool/task_group.h"
 #include "cancelpool/pool/thread_pool.h"
+#include "cancelpool/pool/when.h"
 #include "oneapi/tbb/blocked_range.h"
 #include "oneapi/tbb/global_control.h"
 #include "oneapi/tbb/parallel_for.h"
@@ -73,6 +76,7 @@ constexpr int kChain = 1000000;     // scenario 5
 constexpr int kAsyncChain = 10000;
 constexpr int kPforN = 1 << 20;     // scenario 6
 constexpr int kAllocTasks = 10000;  // scenario 8
+constexpr int kFanOut = 1000;       // scenario 11
 constexpr int kAsyncAllocTasks = 1000;
 
 tbb::task_arena* g_tbb_fork_join = nullptr;  // NumWorkers() slots, 1 caller
@@ -635,8 +639,11 @@ void AsyncChain1M(benchmark::State& state) {
 // ---------------------------------------------------------------------------
 // Scenario 6: parallel-for over 2^20 small items:
 // out[i] = sqrt(in[i]) * k + 1, k changing every iteration (so a stale result
-// is caught by the check). Non-TBB systems: 4 static chunks per worker,
-// submitted from the calling thread. TBB: parallel_for, default partitioner.
+// is caught by the check). Cancelpool: cancelpool::ParallelFor (lazy
+// splitting by work stealing, a chunk body; called from outside the pool).
+// TBB: parallel_for, default partitioner. Asio, Plain, Async (no
+// parallel-for of their own): 4 static chunks per worker, submitted from the
+// calling thread.
 
 struct PforData {
   std::vector<float> in, out;
@@ -706,6 +713,18 @@ void SpawnParallelFor1M(benchmark::State& state) {
   });
 }
 
+void CancelpoolParallelFor1M(benchmark::State& state) {
+  Pfor();
+  ThreadPool pool(NumWorkers());
+  RunPfor(state, [&](float k) {
+    cancelpool::ParallelForResult r = cancelpool::ParallelFor(
+        pool, 0, kPforN, [k](const CancellationToken&, int64_t lo, int64_t hi) {
+          PforRange(k, static_cast<int>(lo), static_cast<int>(hi));
+        });
+    if (!r.status.ok()) state.SkipWithError("ParallelFor failed");
+  });
+}
+
 void TbbParallelFor1M(benchmark::State& state) {
   RunPfor(state, [&](float k) {
     g_tbb_fork_join->execute([&] {
@@ -732,6 +751,144 @@ void PostParallelFor1M(benchmark::State& state) {
     });
     done.wait();
   });
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 11: fan-out/join of 1,000 empty tasks from an outside thread, as a
+// request handler would: Cancelpool: a TaskGroup (Run x1000, Wait);
+// CancelpoolSubmit: the same with plain Submit and a Wait on every future
+// (the group's own cost is the difference); Tbb: tbb::task_group run x1000
+// and wait, inside the fork-join arena (the caller takes a slot and helps).
+
+void CancelpoolFanOut1000(benchmark::State& state) {
+  ThreadPool pool(NumWorkers());
+  for (auto _ : state) {
+    cancelpool::TaskGroup group(pool, cancelpool::TaskGroup::Policy::kWaitAll);
+    for (int i = 0; i < kFanOut; ++i) group.Run([] {});
+    if (!group.Wait().ok()) state.SkipWithError("group failed");
+  }
+  state.SetItemsProcessed(state.iterations() * kFanOut);
+}
+
+void CancelpoolSubmitFanOut1000(benchmark::State& state) {
+  ThreadPool pool(NumWorkers());
+  std::vector<cancelpool::Future<void>> fs;
+  fs.reserve(kFanOut);
+  for (auto _ : state) {
+    for (int i = 0; i < kFanOut; ++i) fs.push_back(pool.Submit([] {}));
+    for (auto& f : fs) f.Wait();
+    fs.clear();
+  }
+  state.SetItemsProcessed(state.iterations() * kFanOut);
+}
+
+void TbbFanOut1000(benchmark::State& state) {
+  for (auto _ : state) {
+    g_tbb_fork_join->execute([] {
+      tbb::task_group group;
+      for (int i = 0; i < kFanOut; ++i) group.run([] {});
+      group.wait();
+    });
+  }
+  state.SetItemsProcessed(state.iterations() * kFanOut);
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 12: first success, losers still running. NumWorkers() tasks: one
+// winner and NumWorkers() - 1 losers that spin on the CPU until told to
+// stop. Timed: from the winner's success (its last timestamp before it
+// returns) until every loser has returned. Cancelpool: WhenAny cancels the
+// losers through their tokens (each loser polls its token); peers have no
+// per-task cancellation: a hand-wired std::atomic<bool> flag set by the
+// winner, polled by the losers, completion through a latch.
+
+struct LoserTimes {
+  std::atomic<int64_t> win{0};
+  std::atomic<int64_t> last_loser{0};
+  void LoserDone() {
+    const int64_t t = NowNs();
+    int64_t prev = last_loser.load(std::memory_order_relaxed);
+    while (prev < t && !last_loser.compare_exchange_weak(
+                           prev, t, std::memory_order_relaxed)) {
+    }
+  }
+};
+
+void FinishLosers(benchmark::State& state, Latencies& lat, int64_t bad) {
+  if (bad != 0) state.SkipWithError("a loser did not stop, or a loser won");
+  lat.Report(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void CancelpoolWhenAnyLosers(benchmark::State& state) {
+  ThreadPool pool(NumWorkers());
+  const int losers = std::max(1, NumWorkers() - 1);
+  Latencies lat;
+  int64_t bad = 0;
+  for (auto _ : state) {
+    LoserTimes times;
+    std::latch started(losers);
+    std::vector<cancelpool::Future<int>> fs;
+    for (int i = 0; i < losers; ++i) {
+      fs.push_back(
+          pool.Submit([&](CancellationToken token) -> absl::StatusOr<int> {
+            started.count_down();
+            while (!token.IsCancellationRequested()) {
+            }
+            times.LoserDone();
+            return token.Reason();
+          }));
+    }
+    fs.push_back(pool.Submit([&] {
+      started.wait();
+      times.win.store(NowNs(), std::memory_order_relaxed);
+      return 1;
+    }));
+    auto any = cancelpool::WhenAny(std::move(fs));
+    auto r = any.Get();
+    bad += !r.ok() || r->index != static_cast<size_t>(losers);
+    pool.WaitForIdle();
+    const int64_t d = times.last_loser.load() - times.win.load();
+    state.SetIterationTime(d * 1e-9);
+    lat.Add(d);
+  }
+  FinishLosers(state, lat, bad);
+}
+
+// Tbb, Asio, Plain: posted; the winner sets the flag.
+template <typename System>
+void FlagWhenAnyLosers(benchmark::State& state) {
+  System sys;
+  const int losers = std::max(1, NumWorkers() - 1);
+  Latencies lat;
+  int64_t bad = 0;
+  for (auto _ : state) {
+    LoserTimes times;
+    std::atomic<bool> stop{false};
+    std::latch started(losers);
+    std::latch done(losers + 1);
+    for (int i = 0; i < losers; ++i) {
+      sys.Post([&] {
+        started.count_down();
+        while (!stop.load(std::memory_order_acquire)) {
+        }
+        times.LoserDone();
+        done.count_down();
+      });
+    }
+    sys.Post([&] {
+      started.wait();
+      times.win.store(NowNs(), std::memory_order_relaxed);
+      stop.store(true, std::memory_order_release);
+      done.count_down();
+    });
+    done.wait();
+    const int64_t d = times.last_loser.load() - times.win.load();
+    bad += d < 0;
+    state.SetIterationTime(std::max<int64_t>(d, 0) * 1e-9);
+    lat.Add(std::max<int64_t>(d, 0));
+  }
+  FinishLosers(state, lat, bad);
 }
 
 // ---------------------------------------------------------------------------
@@ -1286,11 +1443,20 @@ constexpr Entry kBenchmarks[] = {
     {"Async", "Chain1M", AsyncChain1M, Ms},
     // 6
     {"Seq", "ParallelFor1M", SeqParallelFor1M, Us},
-    {"Cancelpool", "ParallelFor1M", SpawnParallelFor1M<Cp>, Us},
+    {"Cancelpool", "ParallelFor1M", CancelpoolParallelFor1M, Us},
     {"Tbb", "ParallelFor1M", TbbParallelFor1M, Us},
     {"Asio", "ParallelFor1M", PostParallelFor1M<Asio>, Us},
     {"Plain", "ParallelFor1M", PostParallelFor1M<Plain>, Us},
     {"Async", "ParallelFor1M", SpawnParallelFor1M<Async>, Us},
+    // 11
+    {"Cancelpool", "FanOut1000", CancelpoolFanOut1000, Us},
+    {"CancelpoolSubmit", "FanOut1000", CancelpoolSubmitFanOut1000, Us},
+    {"Tbb", "FanOut1000", TbbFanOut1000, Us},
+    // 12
+    {"Cancelpool", "WhenAnyLosers", CancelpoolWhenAnyLosers, kCancelWait},
+    {"Tbb", "WhenAnyLosers", FlagWhenAnyLosers<Tbb>, kCancelWait},
+    {"Asio", "WhenAnyLosers", FlagWhenAnyLosers<Asio>, kCancelWait},
+    {"Plain", "WhenAnyLosers", FlagWhenAnyLosers<Plain>, kCancelWait},
     // 7a
     {"Cancelpool", "CancelQueued100k", CancelpoolCancelQueued100k<false>,
      kCancelQueued},

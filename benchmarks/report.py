@@ -38,9 +38,10 @@ import sys
 OURS = "Cancelpool"
 # Display order of systems. Variants of ours are shown but not compared.
 SYSTEMS = ["Cancelpool", "CancelpoolLatch", "CancelpoolParent",
-           "CancelpoolEvent", "Tbb",
+           "CancelpoolEvent", "CancelpoolSubmit", "Tbb",
            "TbbGroup", "Asio", "Plain", "Async", "Seq"]
-VARIANTS = {"CancelpoolLatch", "CancelpoolParent", "CancelpoolEvent"}
+VARIANTS = {"CancelpoolLatch", "CancelpoolParent", "CancelpoolEvent",
+            "CancelpoolSubmit"}
 BASELINES = {"Seq"}  # shown with a ratio, but not a peer for the goals
 PEERS = ["Tbb", "TbbGroup", "Asio", "Plain", "Async"]
 
@@ -88,6 +89,15 @@ SCENARIOS = [
      "(peers: std::promise)", "counter:allocs_per_task", "allocs", {}),
     ("AllocsPerSpawn", "8", "heap allocations per fork-join spawn (fib(20))",
      "counter:allocs_per_task", "allocs", {}),
+    ("FanOut1000", "11", "fan-out/join of 1,000 empty tasks from outside "
+     "(ours: TaskGroup; Tbb: tbb::task_group)", "time", "us",
+     {"Asio": "n/a: no task group", "Plain": "n/a: no task group",
+      "Async": "n/a: no task group"}),
+    ("WhenAnyLosers", "12", "first success -> every running loser returned: "
+     "p50 (ours: WhenAny + tokens; peers: a hand-wired flag)",
+     "counter:p50_ns", "ns", {"Async": "n/a"}),
+    ("WhenAnyLosers#p99", "12", "first success -> every running loser "
+     "returned: p99", "counter:p99_ns", "ns", {"Async": "n/a"}),
     ("Shutdown/queued:0", "10", "cancel-shutdown -> all workers joined, "
      "1 blocked task per worker (Plain: broadcast-and-join)", "time", "us", {}),
     ("Shutdown/queued:10000", "10", "the same with 10k tasks queued", "time",
@@ -345,6 +355,11 @@ GOALS = {
     "EmptyTasks100kMulti/submitters:4": ("outside submission (4 threads): at "
                                          "least 2x the best peer", 0.5),
     "RoundTrip": ("round trip p50: at most 0.5x the best peer's latency", 0.5),
+    "FanOut1000": ("fan-out/join 1,000: at most 1.0x tbb::task_group", 1.0),
+    "WhenAnyLosers": ("losers stopped through tokens: at most 1.5x a "
+                      "hand-wired flag (p50)", 1.5),
+    "ParallelFor1M": ("parallel-for 2^20: at most 1.0x tbb::parallel_for",
+                      1.0),
 }
 
 

@@ -13,11 +13,13 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cancelpool/cancel/blocking.h"
 #include "cancelpool/cancel/internal/clock.h"
 #include "cancelpool/cancel/internal/futex.h"
 
@@ -140,6 +142,8 @@ std::string ErrnoText(int error) {
 // clock reaches `due` (false; the condition is checked once more).
 bool AwaitUntilMonotonic(absl::Mutex& mu, const absl::Condition& condition,
                          absl::Duration due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // The callers checked the condition: this really waits.
+  ScopedBlockingRegion region;
   if (due == absl::InfiniteDuration()) {
     mu.Await(condition);
     return true;
@@ -188,7 +192,13 @@ WaitResult AwaitWithCancellationUntil(absl::Mutex& mu,
 WaitResult SleepUntilMonotonic(absl::Duration due,
                                const CancellationToken& token) {
   CancelState* state = WatchedState(token);
+  if (due <= MonotonicNow()) {
+    return state != nullptr && state->IsCancellationRequested()
+               ? WaitResult::kCancelled
+               : WaitResult::kTimeout;
+  }
   if (state == nullptr) {
+    ScopedBlockingRegion region;
     for (;;) {
       const absl::Duration left = due - MonotonicNow();
       if (left <= absl::ZeroDuration()) return WaitResult::kTimeout;
@@ -205,6 +215,7 @@ WaitResult SleepUntilMonotonic(absl::Duration due,
     FutexWakeAll(&word);
   };
   ScopedWaker<decltype(wake)> waker(state, wake);
+  ScopedBlockingRegion region;
   for (;;) {
     // After the waker's registration: a request that came before it is seen
     // here; one that comes after sets `word`, so the FutexWait below returns.
@@ -334,6 +345,8 @@ absl::StatusOr<WaitResult> WaitForFd(int fd, FdInterest interest,
     fds[0].fd = fd;
     fds[0].events = interest == FdInterest::kReadable ? POLLIN : POLLOUT;
     const nfds_t nfds = wake_fd != nullptr ? 2 : 1;
+    // Entered before the first poll that may sleep.
+    std::optional<ScopedBlockingRegion> region;
     if (wake_fd != nullptr) {
       fds[1].fd = wake_fd->fd();
       fds[1].events = POLLIN;
@@ -348,6 +361,7 @@ absl::StatusOr<WaitResult> WaitForFd(int fd, FdInterest interest,
           state != nullptr && state->IsCancellationRequested();
       const int timeout_ms =
           cancelled ? 0 : PollTimeoutMillis(due - MonotonicNow());
+      if (timeout_ms != 0 && !region.has_value()) region.emplace();
       const int n = poll(fds, nfds, timeout_ms);
       if (n < 0) {
         const int error = errno;

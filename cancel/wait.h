@@ -33,6 +33,12 @@
 // uses CurrentToken(). Inside a DeferCancellationScope on this thread, a wait
 // on the current token ignores its cancellation (see current.h).
 //
+// POOL THREADS
+// A wait that really blocks (its condition does not hold yet, its time has
+// not come) runs inside a ScopedBlockingRegion (cancel/blocking.h): on a
+// thread pool configured for it, another thread keeps the pool's cores busy
+// meanwhile.
+//
 // BLOCKING AND LOCKS
 // The condition-variable and mutex waits lock the caller's mutex from the
 // cancelling thread (to wake the waiter without a lost wake-up), exactly as
@@ -54,6 +60,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cancelpool/cancel/blocking.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/current.h"
 #include "cancelpool/cancel/internal/current_context.h"
@@ -283,6 +290,8 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
     m->unlock();
   };
   cancel_internal::ScopedWaker<decltype(wake)> waker(state, wake);
+  // Declared after the waker: the region ends before the waker unregisters.
+  ScopedBlockingRegion region;
   const bool infinite = deadline == absl::InfiniteFuture();
   // On the monotonic clock (CLOCKS): std::condition_variable's steady_clock
   // waits use CLOCK_MONOTONIC.

@@ -1,7 +1,7 @@
 # cancelpool's tests under ctest.
 #
 # Every *_test.cc in the module folders below (tests/cancel, tests/pool,
-# tests/signal, tests/reliability, tests/server) becomes a test named by its path
+# tests/compose, tests/signal, tests/reliability, tests/server) becomes a test named by its path
 # (tests/cancel/cancellation_test, tests/reliability/stress_test), built from
 # that one file plus gtest_main, linked with every cancelpool library and the
 # Abseil components below. The hostile suite (tests/hostile) runs under Bazel
@@ -21,6 +21,7 @@ find_package(GTest REQUIRED)
 set(CANCELPOOL_CMAKE_TEST_DIRS
   tests/cancel
   tests/pool
+  tests/compose
   tests/signal
   tests/reliability
   tests/server
@@ -91,6 +92,7 @@ endfunction()
 # The randomized-schedule interpreter shared by the stress test and the
 # fuzz-corpus replay (Bazel: //tests/reliability:stress_harness).
 add_library(cancelpool_stress_harness STATIC
+  "${PROJECT_SOURCE_DIR}/tests/reliability/stress_compose.cc"
   "${PROJECT_SOURCE_DIR}/tests/reliability/stress_harness.cc"
   "${PROJECT_SOURCE_DIR}/tests/reliability/stress_main.cc")
 target_compile_options(cancelpool_stress_harness PRIVATE ${CANCELPOOL_COPTS})

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 // [START includes]
 #include "cancelpool/cancel/cancellation.h"
@@ -14,6 +15,7 @@
 #include "cancelpool/pool/signal_shutdown.h"  // SIGINT/SIGTERM handling
 #include "cancelpool/pool/thread_pool.h"
 // [END includes]
+#include "cancelpool/cancel/blocking.h"
 
 namespace {
 
@@ -86,6 +88,30 @@ void HandleRequests(cancelpool::ThreadPool& pool) {
 }
 // [END submit]
 
+// [START blocking]
+// Handlers that wait on backends: 2 workers for the 2 cores, and up to 62
+// extra threads for handlers blocked meanwhile (a SleepFor, WaitForFd,
+// Event::Wait ... or a declared region). Tasks queued past 20 ms in a
+// standing queue are shed (ResourceExhausted) instead of run late.
+cancelpool::PoolStats CallBackends() {
+  cancelpool::ThreadPoolOptions options;
+  options.num_workers = 2;
+  options.max_blocking_threads = 62;
+  options.queue_delay_target = absl::Milliseconds(20);
+  cancelpool::ThreadPool pool(std::move(options));
+  std::vector<Future<void>> calls;
+  for (int i = 0; i < 16; ++i) {
+    calls.push_back(pool.Submit([] {
+      cancelpool::SleepFor(absl::Milliseconds(5));  // a backend's answer
+      cancelpool::ScopedBlockingRegion region;      // a client library's
+      usleep(1000);                                 // blocking call
+    }));
+  }
+  for (Future<void>& call : calls) call.Wait();
+  return pool.Stats();
+}
+// [END blocking]
+
 int main() {
   // [START shutdown]
   // First thing in main(), before any thread starts: SIGINT and SIGTERM go
@@ -122,5 +148,8 @@ int main() {
   // [END shutdown]
   Check(report.terminated && report.stats.InFlight() == 0,
         "everything accounted for after SIGTERM");
+  const cancelpool::PoolStats backends = CallBackends();
+  Check(backends.completed + backends.shed_queue_delay == 16,
+        "blocking calls on a small pool");
   return ok ? 0 : 1;
 }

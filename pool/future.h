@@ -85,6 +85,45 @@
 // LIFETIME
 // A future may outlive its pool: once the pool is destroyed every task has
 // resolved, and the future keeps the result.
+//
+// CONTINUATIONS -- std::move(future).Then(pool, f, options):
+// Consumes the future and returns a Future<U> for f's result, run as a task
+// of `pool` once this future resolves. No thread waits meanwhile: the
+// resolving thread queues the continuation (task.h, RESOLVE LISTENER). f is
+// called as f(value) (f() for Future<void>) -- or, to see failures,
+// f(Result) with the whole absl::StatusOr<R> / absl::Status -- optionally
+// with a CancellationToken (the continuation's own) first. U is f's return
+// type unwrapped as for Submit.
+//   * This future succeeded: f runs.
+//   * It failed: a value-taking f does not run; the continuation resolves
+//     failed with the same status (as a task of `pool`, so it counts there
+//     as failed). A Result-taking f runs and sees it.
+//   * It was cancelled: a value-taking f does not run; the continuation
+//     resolves as cancelled with the same reason. A Result-taking f runs.
+//   * Cancelling the continuation before it starts cancels this future too
+//     (and so on up a chain: cancelling the last future of a chain cancels
+//     every step not yet finished); once it runs, Cancel reaches f through
+//     its token as for any task. options.parent and options.deadline apply
+//     to the continuation's token as for SubmitWith (a parent cancelled
+//     before the antecedent resolved cancels the chain upstream too).
+//   * Shutdown: the continuation is submitted when this future resolves. A
+//     pool shut down by then rejects it (FailedPrecondition) unless it is
+//     queued from one of its own running tasks while draining (it runs) or
+//     cancelling (resolved cancelled, never run). Until then it counts as
+//     submitted and in flight in the pool's statistics (WaitForIdle waits
+//     for it). The continuation keeps `pool`'s internals alive, not the
+//     ThreadPool object.
+//   * Waiting on a continuation's future helps as any wait does, except
+//     that, while the antecedent has not resolved, the continuation is not
+//     runnable: a helping wait then runs only the waiting task's own
+//     children, and does not run the antecedent either (it is no child of
+//     the waiter). So a task that waits on a continuation whose antecedent
+//     is still queued in the same pool deadlocks if every worker waits the
+//     same way (a pool with one worker: always). Wait on the antecedent
+//     first, or do not wait inside tasks: chain another Then instead.
+// On an empty future: returns a future already failed with
+// FailedPrecondition (f never runs). Then consumes the future; it is empty
+// afterwards.
 #ifndef CANCELPOOL_POOL_FUTURE_H_
 #define CANCELPOOL_POOL_FUTURE_H_
 
@@ -96,10 +135,17 @@
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/internal/task.h"
+#include "cancelpool/pool/options.h"
 
 namespace cancelpool {
 
 class ThreadPool;
+template <typename R>
+class Future;
+
+namespace pool_internal {
+struct FutureAccess;
+}  // namespace pool_internal
 
 // How a task ended (Future::Outcome()).
 enum class TaskOutcome : int {
@@ -234,8 +280,14 @@ class Future final {
     return cancel_internal::TokenAccess::FromState(state_);
   }
 
+  // See CONTINUATIONS. Defined in pool/internal/then.h (thread_pool.h).
+  template <typename F>
+  auto Then(ThreadPool& pool, F&& f,
+            const TaskOptions& options = TaskOptions()) &&;
+
  private:
   friend class ThreadPool;
+  friend struct pool_internal::FutureAccess;
   // Adopts one reference.
   explicit Future(pool_internal::FutureState<R>* state) : state_(state) {}
 

@@ -1,6 +1,8 @@
 // Copyright 2026 The cancelpool Authors.
 #include "cancelpool/pool/thread_pool.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <system_error>
 
@@ -13,6 +15,7 @@ ShutdownReport ReportOf(const pool_internal::Scheduler& scheduler) {
   ShutdownReport report;
   report.stats = scheduler.Stats();
   report.terminated = scheduler.IsTerminated() && report.stats.InFlight() == 0;
+  report.never_ran = scheduler.NeverRan();
   return report;
 }
 
@@ -137,6 +140,40 @@ ShutdownReport ThreadPool::DrainThenCancelImpl(absl::Duration grace,
 ShutdownReport ThreadPool::Report() const { return ReportOf(*scheduler_); }
 
 bool ThreadPool::IsShutdown() const { return scheduler_->IsShutdown(); }
+
+bool ThreadPool::IsTerminated() const {
+  return ReportOf(*scheduler_).terminated;
+}
+
+bool ThreadPool::WaitForIdle(absl::Time deadline) const {
+  return WaitForIdle(CancellationToken(), deadline) == WaitResult::kReady;
+}
+
+WaitResult ThreadPool::WaitForIdle(const CancellationToken& token,
+                                   absl::Time deadline) const {
+  if (scheduler_->OnWorkerThread()) return WaitResult::kTimeout;
+  // Idle: a snapshot with nothing in flight, confirmed by a second one with
+  // the same number of submissions (the counters are read one by one, so a
+  // single snapshot may catch a completion before its submission).
+  absl::Duration backoff = absl::Microseconds(20);
+  uint64_t idle_at = UINT64_MAX;
+  for (;;) {
+    const PoolStats stats = scheduler_->Stats();
+    if (stats.InFlight() == 0) {
+      if (idle_at == stats.submitted) return WaitResult::kReady;
+      idle_at = stats.submitted;
+      continue;
+    }
+    idle_at = UINT64_MAX;
+    if (token.IsCancellationRequested()) return WaitResult::kCancelled;
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return WaitResult::kTimeout;
+    const WaitResult slept =
+        SleepUntil(token, std::min(deadline, now + backoff));
+    if (slept == WaitResult::kCancelled) return WaitResult::kCancelled;
+    backoff = std::min(backoff * 2, absl::Milliseconds(1));
+  }
+}
 PoolStats ThreadPool::Stats() const { return scheduler_->Stats(); }
 int ThreadPool::NumWorkers() const { return scheduler_->num_workers(); }
 bool ThreadPool::OnWorkerThread() const { return scheduler_->OnWorkerThread(); }

@@ -97,6 +97,21 @@
 //     using it at the fork;
 //   * do not fork() while a pool is starting or being destroyed.
 //
+// IDLENESS AND TERMINATION QUERIES -- thread-safe, from any thread:
+//   * WaitForIdle(deadline) / WaitForIdle(token, deadline): block until the
+//     pool is idle -- every task submitted so far has resolved (nothing
+//     queued or running; a held Then continuation counts as in flight until
+//     it resolves) -- without shutting it down, as Java's
+//     ExecutorService users expect from BS::thread_pool's wait(). Tasks
+//     submitted meanwhile are waited for too, so a steady stream of work
+//     never lets it return before its limit. Does not help run tasks: it
+//     sleeps (polling the counters with a backoff up to 1 ms). Called from
+//     inside a task of this pool it cannot become idle (the caller is in
+//     flight): returns false / kTimeout at once.
+//   * IsTerminated(): true once the pool has shut down and every task has
+//     resolved and every worker has exited (what AwaitTermination waits
+//     for). Never blocks.
+//
 // STATISTICS
 // Stats() may be called at any time from any thread; see PoolStats.
 #ifndef CANCELPOOL_POOL_THREAD_POOL_H_
@@ -121,6 +136,7 @@ namespace cancelpool {
 namespace pool_internal {
 class Scheduler;
 class ThreadPoolTestPeer;
+struct ComposeAccess;
 
 // Binds `args` after the (optional) token parameter. The bound arguments are
 // passed as rvalues (std::move), so the token detection must ask about
@@ -208,6 +224,13 @@ class ThreadPool final {
   ShutdownReport Report() const;
 
   bool IsShutdown() const;
+  // See IDLENESS AND TERMINATION QUERIES.
+  bool IsTerminated() const;
+  bool WaitForIdle(absl::Time deadline = absl::InfiniteFuture()) const;
+  // kReady once idle, kCancelled when `token` (the waiter's own) is
+  // cancelled first, kTimeout at `deadline`.
+  WaitResult WaitForIdle(const CancellationToken& token,
+                         absl::Time deadline = absl::InfiniteFuture()) const;
   PoolStats Stats() const;
   int NumWorkers() const;
   // True if the calling thread is one of this pool's workers.
@@ -217,6 +240,9 @@ class ThreadPool final {
   // Test-only knobs (a worker deque's capacity) through
   // pool_internal::ThreadPoolTestPeer (pool/internal/testing.h).
   friend class pool_internal::ThreadPoolTestPeer;
+  // The combinators (Then, TaskGroup, Hedge, ParallelFor) reach the
+  // scheduler through it (pool/internal/then.h).
+  friend struct pool_internal::ComposeAccess;
   ThreadPool(ThreadPoolOptions options, size_t local_queue_capacity);
   static absl::StatusOr<std::unique_ptr<ThreadPool>> Create(
       ThreadPoolOptions options, size_t local_queue_capacity);
@@ -240,5 +266,8 @@ class ThreadPool final {
 };
 
 }  // namespace cancelpool
+
+// Future::Then's definition (it needs ThreadPool).
+#include "cancelpool/pool/internal/then.h"  // IWYU pragma: export
 
 #endif  // CANCELPOOL_POOL_THREAD_POOL_H_

@@ -155,9 +155,10 @@ bool SpinUntilCancelled(const Token& token) {
 template <typename Stats>
 void ExpectStatsAddUp(const Stats& s) {
   EXPECT_EQ(s.submitted, s.completed + s.failed + s.cancelled_before_start +
-                             s.cancelled_while_running + s.rejected)
+                             s.cancelled_while_running + s.rejected +
+                             s.shed_queue_delay)
       << "submitted=" << s.submitted << " completed=" << s.completed
-      << " failed=" << s.failed
+      << " shed_queue_delay=" << s.shed_queue_delay << " failed=" << s.failed
       << " cancelled_before_start=" << s.cancelled_before_start
       << " cancelled_while_running=" << s.cancelled_while_running
       << " rejected=" << s.rejected;

@@ -11,7 +11,9 @@
 // resume before it returns. So a worker whose task W waits for task T runs,
 // on top of W, only:
 //   H1. T itself, if not started (TryStart decides against its queue entry,
-//       which is skipped when popped later);
+//       which is skipped when popped later) and not held (a continuation
+//       whose antecedent has not resolved, task.h L4: it is in no queue
+//       yet and must not start);
 //   H2. entries of its own deque at or above W's mark (the deque's Bottom()
 //       when W started, RunningFrame::mark): fork-join children of W or of
 //       tasks nested above it;
@@ -35,6 +37,7 @@
 // future.h documents it.
 #include <algorithm>
 
+#include "cancelpool/cancel/blocking.h"
 #include "cancelpool/cancel/internal/spin.h"
 #include "cancelpool/pool/internal/scheduler.h"
 #include "cancelpool/pool/internal/worker.h"
@@ -80,7 +83,7 @@ WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
     }
     // H2 first: in fork-join our newest child is usually the awaited one.
     TaskBase* other = w->owner.PopAbove(own_mark);
-    if (other == nullptr && !task->WasStarted() &&
+    if (other == nullptr && !task->WasStarted() && !task->IsHeld() &&
         !task->ResolvingBeforeStart()) {
       // H1. Our own reference: the entry's may be dropped meanwhile, and the
       // caller's future is the only other holder.
@@ -123,6 +126,10 @@ WaitResult Scheduler::Wait(TaskBase* task, CancelState* waiter,
       deadline == absl::InfiniteFuture()) {
     return HelpUntil(w, task, waiter, deadline);
   }
+  if (task->IsResolved()) return WaitResult::kReady;
+  // A wait that blocks instead of helping: on a pool thread, another may
+  // take its place (COMPENSATION, blocking.cc).
+  ScopedBlockingRegion region;
   return task->BlockUntilResolved(waiter, deadline);
 }
 

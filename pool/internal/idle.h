@@ -102,6 +102,14 @@ class Idle final {
     if (searching_.fetch_sub(1, Sync::seq_cst) == 1) Notify();
   }
 
+  // True if a worker is searching or parked (seq_cst loads): one is free to
+  // take new work. For the compensation check (blocking.cc, C3); no part of
+  // the protocols above relies on it.
+  bool AnyIdle() const {
+    return searching_.load(Sync::seq_cst) != 0 ||
+           sleepers_.load(Sync::seq_cst) != 0;
+  }
+
   // N2-N4, after every push.
   void Notify() {
     if (searching_.load(kNotifyOrder) != 0) return;  // N2

@@ -30,6 +30,34 @@ absl::Status Scheduler::ValidateOptions(const ThreadPoolOptions& options,
         "ThreadPoolOptions::idle_spin_rounds must not be negative; got ",
         options.idle_spin_rounds));
   }
+  if (options.max_blocking_threads < 0 ||
+      options.max_blocking_threads > ThreadPoolOptions::kMaxBlockingThreads) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ThreadPoolOptions::max_blocking_threads must be 0 (off) to ",
+        ThreadPoolOptions::kMaxBlockingThreads, "; got ",
+        options.max_blocking_threads));
+  }
+  if (options.blocking_thread_keep_alive < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ThreadPoolOptions::blocking_thread_keep_alive must not be negative; "
+        "got ",
+        absl::FormatDuration(options.blocking_thread_keep_alive)));
+  }
+  if (options.queue_delay_target < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ThreadPoolOptions::queue_delay_target must be zero (off) or "
+        "positive; got ",
+        absl::FormatDuration(options.queue_delay_target)));
+  }
+  if (options.queue_delay_target > absl::ZeroDuration() &&
+      options.queue_delay_target != absl::InfiniteDuration() &&
+      (options.queue_delay_interval <= absl::ZeroDuration() ||
+       options.queue_delay_interval == absl::InfiniteDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ThreadPoolOptions::queue_delay_interval must be positive and "
+        "finite; got ",
+        absl::FormatDuration(options.queue_delay_interval)));
+  }
   if (local_queue_capacity > kMaxLocalQueueCapacity) {
     return absl::InvalidArgumentError(
         absl::StrCat("local_queue_capacity must be at most ",
@@ -47,6 +75,18 @@ ThreadPoolOptions Clamped(ThreadPoolOptions options) {
   if (options.destructor_grace < absl::ZeroDuration()) {
     options.destructor_grace = absl::ZeroDuration();
   }
+  options.max_blocking_threads = std::clamp(
+      options.max_blocking_threads, 0, ThreadPoolOptions::kMaxBlockingThreads);
+  if (options.blocking_thread_keep_alive < absl::ZeroDuration()) {
+    options.blocking_thread_keep_alive = absl::ZeroDuration();
+  }
+  if (options.queue_delay_target < absl::ZeroDuration()) {
+    options.queue_delay_target = absl::ZeroDuration();
+  }
+  if (options.queue_delay_interval <= absl::ZeroDuration() ||
+      options.queue_delay_interval == absl::InfiniteDuration()) {
+    options.queue_delay_interval = absl::Milliseconds(100);
+  }
   return options;
 }
 }  // namespace
@@ -60,17 +100,23 @@ int Scheduler::WorkerCount(const ThreadPoolOptions& options) {
 
 Scheduler::Scheduler(ThreadPoolOptions options, size_t local_queue_capacity)
     : options_(Clamped(std::move(options))),
+      num_core_(WorkerCount(options_)),
       idle_(WorkerCount(options_)),
+      shedder_(options_.queue_delay_target, options_.queue_delay_interval),
       queue_limit_(options_.max_queued_tasks > static_cast<size_t>(INT64_MAX)
                        ? INT64_MAX
                        : static_cast<int64_t>(options_.max_queued_tasks)) {
   const size_t capacity =
       std::clamp(local_queue_capacity, size_t{2}, kMaxLocalQueueCapacity);
-  const int n = WorkerCount(options_);
-  workers_.reserve(n);
-  for (int i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(this, i, capacity));
+  const int n = num_core_;
+  const int extra = options_.max_blocking_threads;
+  workers_.reserve(static_cast<size_t>(n + extra));
+  for (int i = 0; i < n + extra; ++i) {
+    workers_.push_back(std::make_unique<Worker>(this, i, capacity, i >= n));
   }
+  absl::MutexLock lock(&blocking_.mu);
+  // Slots are taken from the back: the lowest index first.
+  for (int i = n + extra - 1; i >= n; --i) blocking_.free_slots.push_back(i);
 }
 
 Scheduler::~Scheduler() { JoinOrDetachWorkers(/*detach=*/false); }
@@ -87,15 +133,15 @@ absl::Status Scheduler::Start() {
   // a pool waiting forever for the idle list to hold workers that were
   // never created (termination needs all of them).
   absl::Status status;
-  for (auto& w : workers_) {
-    Worker* worker = w.get();
+  for (int i = 0; i < num_core_; ++i) {
+    Worker* worker = workers_[static_cast<size_t>(i)].get();
     try {
       worker->thread = std::thread(
           [self = shared_from_this(), worker] { self->WorkerMain(worker); });
     } catch (const std::exception& e) {
       status = absl::ResourceExhaustedError(
           absl::StrCat("cannot start worker thread ", worker->index, " of ",
-                       workers_.size(), ": ", e.what()));
+                       num_core_, ": ", e.what()));
       break;
     }
   }
@@ -118,11 +164,18 @@ bool Scheduler::OnWorkerThread() const {
 bool Scheduler::AwaitTermination(absl::Time deadline) {
   if (OnWorkerThread()) return IsTerminated();  // cannot wait for itself
   const int n = num_workers();
-  absl::MutexLock lock(&exit_mu_);
-  auto all_exited = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(exit_mu_) {
-    return exited_workers_ == n;
-  };
-  return exit_mu_.AwaitWithDeadline(absl::Condition(&all_exited), deadline);
+  {
+    absl::MutexLock lock(&exit_mu_);
+    auto all_exited = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(exit_mu_) {
+      return exited_workers_ == n;
+    };
+    if (!exit_mu_.AwaitWithDeadline(absl::Condition(&all_exited), deadline)) {
+      return false;
+    }
+  }
+  // The workers exited, so the pool terminated and the extra threads are
+  // stopping (C8): wait for them too.
+  return AwaitExtraThreads(deadline);
 }
 
 void Scheduler::JoinOrDetachWorkers(bool detach) {
@@ -130,6 +183,8 @@ void Scheduler::JoinOrDetachWorkers(bool detach) {
   if (joined_) return;
   joined_ = true;
   const bool from_worker = detach || OnWorkerThread();
+  // C8: no extra thread starts after this; the slots' threads are ours.
+  StopExtraThreads();
   for (auto& w : workers_) {
     if (!w->thread.joinable()) continue;
     if (from_worker) {

@@ -24,6 +24,8 @@
 //   running_task.h         reaching running tasks at shutdown (R1/R2, S1/S2)
 //   worker.h, worker.cc    the worker loop, stealing, RunTask
 //   helping.cc             helping waits (H1-H3)
+//   blocking.h, blocking.cc  blocking regions, extra threads (COMPENSATION)
+//   overload.h, overload.cc  shedding by queueing delay (O1-O5)
 //   submit.cc              Submit and admission control (ADMISSION)
 //   shutdown.cc            Shutdown, CancelAt, termination (T1/T2)
 //   scheduler.cc           construction, START, joining
@@ -48,8 +50,10 @@
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/wait.h"
+#include "cancelpool/pool/internal/blocking.h"
 #include "cancelpool/pool/internal/idle.h"
 #include "cancelpool/pool/internal/injection_queue.h"
+#include "cancelpool/pool/internal/overload.h"
 #include "cancelpool/pool/internal/task.h"
 #include "cancelpool/pool/options.h"
 
@@ -90,6 +94,21 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
 
+  // Queues a held continuation block (task.h, L4) whose antecedent has
+  // resolved, transferring one reference. Unlike Submit the block is
+  // already shared (its future is out, a cancellation may resolve it at any
+  // time) and was counted as submitted by CountSubmitted when it was
+  // created; its parent and deadline were attached then. Rejection as in
+  // Submit (after shutdown from outside, after termination, queue full).
+  void SubmitHeld(TaskBase* task);
+  // Counts a submission without queueing anything yet (a held block), and
+  // sets the block's scheduler. Before sharing the block only.
+  void CountSubmitted(TaskBase* task);
+  // True if the calling thread is a worker of this pool whose own deque
+  // looks empty (nothing for a thief to take): lazy splitting asks this.
+  // False on any other thread.
+  bool LocalDequeLooksEmpty() const;
+
   // Waits for `task` from the current thread: a helping wait on a worker of
   // this pool without a limit, else a blocking one (helping.cc). Returns
   // kReady, kCancelled (waiter's token) or kTimeout.
@@ -114,7 +133,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   bool OnWorkerThread() const;
 
   PoolStats Stats() const;
-  int num_workers() const { return static_cast<int>(workers_.size()); }
+  uint64_t NeverRan() const {
+    return never_ran_.load(std::memory_order_relaxed);
+  }
+  int num_workers() const { return num_core_; }
 
   // Called by a task block resolved as cancelled before it started.
   void OnCancelledBeforeStart() noexcept;
@@ -150,8 +172,10 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
       return s->phase_.load(std::memory_order_acquire) != kRunning;
     }
     bool ShutdownsInProgress() const {
-      // seq_cst: Q5 of idle.h, T2 of shutdown.cc.
-      return s->shutdowns_in_progress_.load(std::memory_order_seq_cst) != 0;
+      // seq_cst: Q5 of idle.h, T2 of shutdown.cc; extra threads that may
+      // hold a task count the same way (C6, blocking.cc).
+      return s->shutdowns_in_progress_.load(std::memory_order_seq_cst) != 0 ||
+             s->blocking_.active.load(std::memory_order_seq_cst) != 0;
     }
     void CountPark(int worker) const;
   };
@@ -178,6 +202,23 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // Every queue, seq_cst (P3 and Q4 of idle.h).
   bool AnyWorkVisible() const;
 
+  // blocking.cc (COMPENSATION)
+  void EnterBlocking(Worker* w) noexcept;
+  void ExitBlocking() noexcept;
+  // C3: wakes or starts an extra thread if the pool needs one.
+  void MaybeCompensateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(blocking_.mu);
+  // C5: after a push, when some thread is blocked.
+  void CompensateAfterPush();
+  void ExtraMain(Worker* w);
+  TaskBase* FindWorkExtra(Worker* w);
+  // C8: no extra thread starts any more; the idle ones exit.
+  void StopExtraThreads() ABSL_LOCKS_EXCLUDED(blocking_.mu);
+  // Waits until every extra thread exited, or `deadline`.
+  bool AwaitExtraThreads(absl::Time deadline) ABSL_LOCKS_EXCLUDED(blocking_.mu);
+  // RunTask's shedding (O1-O5, overload.h): true if `task` (popped from a
+  // queue) was shed and resolved.
+  bool MaybeShed(Worker* w, TaskBase* task);
+
   // submit.cc: admission control (ADMISSION); only with a queue limit.
   bool Admit();
   // `n` queue entries left the queues for good (ADMISSION).
@@ -196,9 +237,17 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   static thread_local Worker* tls_worker_;
 
   ThreadPoolOptions options_;
+  // The workers (0 .. num_core_-1), then one slot per possible extra thread
+  // (blocking.cc). Fixed at construction.
   std::vector<std::unique_ptr<Worker>> workers_;
+  int num_core_ = 0;
   InjectionQueue<TaskBase*> injector_;
   Idle<> idle_;
+
+  BlockingState blocking_;
+  QueueDelayShedder shedder_;
+  // Counters updated by any thread. Relaxed: statistics only.
+  std::atomic<uint64_t> deadline_passed_at_submit_{0};
 
   // Admission control (only when max_queued_tasks > 0): queue entries,
   // resolved ones included (ADMISSION, submit.cc). Relaxed: a bound, not a
@@ -213,6 +262,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   alignas(64) std::atomic<uint64_t> outside_submitted_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> cancelled_before_start_{0};
+  // Tasks a cancel shutdown resolved without running (ShutdownReport::
+  // never_ran). Relaxed: statistics only.
+  std::atomic<uint64_t> never_ran_{0};
 
   // Written under shutdown_mu_ with release (after the injection queue is
   // closed); read with acquire by Submit and the termination check, which

@@ -59,7 +59,11 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
   // to drop when resolved (see RunTask); popping them again here would spin.
   std::vector<TaskBase*> contested;
   auto cancel = [&](TaskBase* t) {
-    if (!t->RequestCancellation(reason) && t->ResolvingBeforeStart()) {
+    if (t->RequestCancellation(reason)) {
+      never_ran_.fetch_add(1, std::memory_order_relaxed);
+      LeftQueue(1);
+      t->Unref();
+    } else if (t->ResolvingBeforeStart()) {
       contested.push_back(t);
     } else {
       LeftQueue(1);

@@ -15,6 +15,15 @@ PoolStats Scheduler::Stats() const {
   s.rejected = rejected_.load(std::memory_order_relaxed);
   s.cancelled_before_start =
       cancelled_before_start_.load(std::memory_order_relaxed);
+  s.deadline_passed_at_submit =
+      deadline_passed_at_submit_.load(std::memory_order_relaxed);
+  s.compensations = blocking_.compensations.load(std::memory_order_relaxed);
+  s.blocking_threads_started =
+      blocking_.started.load(std::memory_order_relaxed);
+  s.blocking_threads_retired =
+      blocking_.retired.load(std::memory_order_relaxed);
+  s.blocking_thread_start_failures =
+      blocking_.start_failures.load(std::memory_order_relaxed);
   for (const auto& w : workers_) {
     s.submitted += w->submitted.load(std::memory_order_relaxed);
     s.completed += w->completed.load(std::memory_order_relaxed);
@@ -23,6 +32,8 @@ PoolStats Scheduler::Stats() const {
         w->cancelled_running.load(std::memory_order_relaxed);
     s.steals += w->steals.load(std::memory_order_relaxed);
     s.parks += w->parks.load(std::memory_order_relaxed);
+    s.shed_queue_delay += w->shed.load(std::memory_order_relaxed);
+    s.blocking_regions += w->blocking_regions.load(std::memory_order_relaxed);
   }
   return s;
 }

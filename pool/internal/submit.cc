@@ -17,11 +17,14 @@
 //   A3. Every exit of an entry from the queues calls LeftQueue once.
 // Relaxed throughout: queued_ is a bound, not a synchronisation.
 // The rest of Submit, in order: reject an outside submission after Shutdown
-// and a worker's after termination; admit; attach parent and deadline (only
-// now can anything cancel the task); queue it (a worker's own deque, or the
-// injection queue, which a racing Shutdown may have closed: then the task is
-// rejected, or its concurrent canceller is waited for, T1 of shutdown.cc);
-// Notify (N1-N4, idle.h).
+// and a worker's after termination; refuse a task whose deadline has passed
+// (resolved as cancelled with DeadlineExceeded, never queued); admit; attach
+// parent and deadline (only now can anything cancel the task); queue it (a
+// worker's own deque, or the injection queue, which a racing Shutdown may have
+// closed: then the task is rejected, or its concurrent canceller is waited for,
+// T1 of shutdown.cc); Notify (N1-N4, idle.h); with blocking-aware workers, C5
+// (blocking.cc). With queue-delay shedding the task is stamped just before it
+// is queued.
 #include <memory>
 #include <utility>
 #include <vector>
@@ -70,6 +73,16 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         "thread pool has terminated: Submit from on_worker_stop"));
     return;
   }
+  // A deadline that has passed already: refused before admission (it takes
+  // no queue place), resolved as cancelled with DeadlineExceeded by this
+  // thread (task.h, step 3: counted in cancelled_before_start).
+  if (deadline != absl::InfiniteFuture() && deadline <= absl::Now()) {
+    deadline_passed_at_submit_.fetch_add(1, std::memory_order_relaxed);
+    task->RequestCancellation(absl::DeadlineExceededError(
+        "task deadline had passed when it was submitted"));
+    task->Unref();  // the queue's reference: it is never queued
+    return;
+  }
   if (queue_limit_ != 0 && !Admit()) {
     reject(absl::ResourceExhaustedError(
         absl::StrCat("thread pool queue is full (max_queued_tasks=",
@@ -78,12 +91,16 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
   }
   // Only now can anything cancel the task (its token was not handed out).
   task->AttachParentAndDeadline(parent, deadline);
-  if (inside && phase == kCancelling) task->RequestCancellation(cancel_reason_);
+  if (inside && phase == kCancelling &&
+      task->RequestCancellation(cancel_reason_)) {
+    never_ran_.fetch_add(1, std::memory_order_relaxed);
+  }
   if (task->IsResolved()) {  // cancelled already: never queued
     LeftQueue(1);
     task->Unref();
     return;
   }
+  if (shedder_.enabled()) task->set_enqueued_ns(QueueDelayShedder::NowNanos());
   if (inside) {
     PushLocal(w, task);
   } else {
@@ -103,6 +120,88 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
         // and will update our statistics; the pool may have terminated
         // already (the task was never queued), so the caller -- who may
         // destroy the pool next -- must not return before it is done.
+        task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
+      }
+      task->Unref();
+      return;
+    }
+  }
+  idle_.Notify();
+  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // C5
+}
+
+void Scheduler::CountSubmitted(TaskBase* task) {
+  task->set_scheduler(this);
+  Worker* w = tls_worker_;
+  if (w != nullptr && w->scheduler == this) {
+    Bump(w->submitted);
+  } else {
+    outside_submitted_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+bool Scheduler::LocalDequeLooksEmpty() const {
+  Worker* w = tls_worker_;
+  return w != nullptr && w->scheduler == this && w->deque.MaybeEmpty();
+}
+
+void Scheduler::SubmitHeld(TaskBase* task) {
+  // The block is shared: a cancellation may resolve it concurrently (task.h
+  // step 3), so every path below decides with TryStart or IsResolved, never
+  // by resolving blindly.
+  Worker* w = tls_worker_;
+  const bool inside = w != nullptr && w->scheduler == this;
+  const int phase = phase_.load(std::memory_order_acquire);
+  auto reject = [&](absl::Status status) {
+    task->ClearHeld();
+    if (task->TryStart()) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      task->ResolveRejected(std::move(status));
+    } else if (task->ResolvingBeforeStart()) {
+      // As in Submit: the canceller updates our statistics; do not return
+      // (the caller may drop the last handle to the pool) before it is done.
+      task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
+    }
+    task->Unref();
+  };
+  if (!inside && phase != kRunning) {
+    reject(absl::FailedPreconditionError(
+        "thread pool is shut down: continuation after Shutdown"));
+    return;
+  }
+  // Acquire: pairs with Q6 of idle.h.
+  if (inside && idle_.IsTerminated()) {
+    reject(absl::FailedPreconditionError(
+        "thread pool has terminated: continuation from on_worker_stop"));
+    return;
+  }
+  if (queue_limit_ != 0 && !Admit()) {
+    reject(absl::ResourceExhaustedError(
+        absl::StrCat("thread pool queue is full (max_queued_tasks=",
+                     options_.max_queued_tasks, ")")));
+    return;
+  }
+  if (inside && phase == kCancelling &&
+      task->RequestCancellation(cancel_reason_)) {
+    never_ran_.fetch_add(1, std::memory_order_relaxed);
+  }
+  task->ClearHeld();
+  if (task->IsResolved()) {  // cancelled already: never queued
+    LeftQueue(1);
+    task->Unref();
+    return;
+  }
+  if (inside) {
+    PushLocal(w, task);
+  } else {
+    if (injector_.Push(&task, 1, /*outside=*/true) !=
+        InjectionQueue<TaskBase*>::PushResult::kOk) {
+      LeftQueue(1);
+      if (task->TryStart()) {
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        task->ResolveRejected(absl::FailedPreconditionError(
+            "thread pool is shut down: continuation after Shutdown"));
+      } else if (task->ResolvingBeforeStart()) {
         task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
       }
       task->Unref();

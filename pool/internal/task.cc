@@ -121,6 +121,8 @@ void TaskBase::Resolve(TaskOutcome outcome) noexcept {
   // anyone who acquires kResolved.
   const uint32_t previous = Close(kResolved);
   if ((previous & kWaiters) != 0) cancel_internal::FutexWakeAll(&word());
+  // L2: Close's acquire pairs with AddListener's release CAS.
+  if ((previous & kListener) != 0) listener_->on_resolved(listener_, this);
 }
 
 WaitResult TaskBase::BlockUntilResolved(CancelState* waiter,

@@ -42,6 +42,40 @@
 // clear, which then can never be set); a lost wake-up of a waiter (waiters
 // set kWaiters with a CAS before sleeping on the word with FUTEX_WAIT, which
 // fails if the word changed; Resolve's RMW reads kWaiters).
+//
+// PROTOCOL: RESOLVE LISTENER (completion without a parked thread)
+// A combinator (Then, WhenAll/WhenAny, TaskGroup, Hedge: pool/internal/
+// compose.h) learns that a task resolved from the resolving thread itself.
+// One listener per block, registered by the single owner of the block's
+// future reference (the combinator that consumed the Future):
+//   L1. Register (AddListener): write `listener_` (plain), then CAS the word
+//       from "no kResolved" to "| kListener" (release: publishes
+//       `listener_`). The CAS fails only because the word changed; if it
+//       finds kResolved the registration is refused (returns false) and the
+//       caller runs its listener itself, after the acquire that saw
+//       kResolved (the result is visible).
+//   L2. Resolve (step 5) is unchanged: its one acq_rel RMW (Close) returns
+//       the previous word. If that word holds kListener, the resolver calls
+//       `listener_->on_resolved` after waking waiters; the RMW's acquire
+//       pairs with L1's release, so `listener_` is visible. The block is
+//       alive: the listener owns the future's reference and drops it only
+//       inside on_resolved (the resolver's own reference covers Resolve).
+//   L3. on_resolved runs on the resolving thread: a worker after the task
+//       returned, the thread that cancelled an unstarted task (possibly
+//       inside a cancellation callback or the deadline timer), or a
+//       shutdown. It must not block and must not wait for the task's pool.
+//   L4. kHeld (set before sharing by SetHeld): a continuation block that
+//       exists (its future is handed out) but must not start before its
+//       antecedent resolves. TryStart fails while it is set, and helping
+//       waits do not run it inline (helping.cc, H1). A cancellation may
+//       still resolve it (step 3: not started). Scheduler::SubmitHeld
+//       clears it when the block is queued.
+// Races ruled out: a listener both run by the resolver and by the registrar,
+// or by neither (L1's CAS and L2's RMW act on one word: exactly one sees the
+// other); a resolver reading a half-written `listener_` (release/acquire
+// through the word); a held continuation started before its input resolved
+// (L4). Cost on the plain path: none -- no registration, no RMW; Resolve
+// only tests one more bit of the value its existing RMW returns.
 #ifndef CANCELPOOL_POOL_INTERNAL_TASK_H_
 #define CANCELPOOL_POOL_INTERNAL_TASK_H_
 
@@ -81,6 +115,17 @@ inline constexpr uint32_t kResolved = 1u << (CancelState::kFirstOwnerBit + 1);
 inline constexpr uint32_t kWaiters = 1u << (CancelState::kFirstOwnerBit + 2);
 // Toggled to make a sleeping waiter's FUTEX_WAIT fail (its own token fired).
 inline constexpr uint32_t kWakeToggle = 1u << (CancelState::kFirstOwnerBit + 3);
+// A resolve listener is registered (L1).
+inline constexpr uint32_t kListener = 1u << (CancelState::kFirstOwnerBit + 4);
+// A continuation waiting for its antecedent: must not start (L4).
+inline constexpr uint32_t kHeld = 1u << (CancelState::kFirstOwnerBit + 5);
+
+class TaskBase;
+
+// Called once when the task it is registered on resolves (L2, L3).
+struct ResolveListener {
+  void (*on_resolved)(ResolveListener* self, TaskBase* task) noexcept;
+};
 
 // The type-independent part of a task block.
 class TaskBase : public CancelState {
@@ -90,7 +135,7 @@ class TaskBase : public CancelState {
     // Relaxed: only a first guess for the CAS below, which re-reads.
     uint32_t w = word().load(std::memory_order_relaxed);
     for (;;) {
-      if ((w & (kRequested | kStarted | kClosed)) != 0) return false;
+      if ((w & (kRequested | kStarted | kClosed | kHeld)) != 0) return false;
       // acq_rel: acquire pairs with the submitter's publication of the
       // block; release orders the start before the runner's later writes as
       // seen by a requester's RMW.
@@ -100,6 +145,43 @@ class TaskBase : public CancelState {
         return true;
       }
     }
+  }
+
+  // L1. Registers `listener` to run when the task resolves. Returns false,
+  // without registering, if it resolved already: the caller then runs the
+  // listener itself. At most one listener per block.
+  bool AddListener(ResolveListener* listener) noexcept {
+    listener_ = listener;
+    // Relaxed: only a first guess for the CAS.
+    uint32_t w = word().load(std::memory_order_relaxed);
+    for (;;) {
+      if ((w & kResolved) != 0) {
+        // Acquire: pairs with Resolve's release; the result is visible.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        return false;
+      }
+      // Release: publishes listener_ to the resolver's acq_rel Close (L2).
+      if (word().compare_exchange_weak(w, w | kListener,
+                                       std::memory_order_release,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+  }
+  // L4. Before sharing only.
+  void SetHeld() noexcept {
+    // Relaxed: the block is not shared yet; publication of the block
+    // (Future handed out, queue push) orders it.
+    word().fetch_or(kHeld, std::memory_order_relaxed);
+  }
+  void ClearHeld() noexcept {
+    // Release: pairs with TryStart's acquire; the writes of whoever cleared
+    // it (the antecedent's result is final) happen before the run.
+    word().fetch_and(~kHeld, std::memory_order_release);
+  }
+  bool IsHeld() const noexcept {
+    // Relaxed: a hint for helping waits; TryStart decides.
+    return (word().load(std::memory_order_relaxed) & kHeld) != 0;
   }
 
   bool IsResolved() const noexcept {
@@ -149,6 +231,13 @@ class TaskBase : public CancelState {
     return true;
   }
 
+  // The monotonic time (QueueDelayShedder::NowNanos) Submit queued the task
+  // at; stamped only while queue-delay shedding is on. Written before the
+  // task is queued, read by the thread that popped it (the queue's
+  // publication orders them).
+  void set_enqueued_ns(int64_t ns) noexcept { enqueued_ns_ = ns; }
+  int64_t enqueued_ns() const noexcept { return enqueued_ns_; }
+
   Scheduler* scheduler() const noexcept { return scheduler_; }
   void set_scheduler(Scheduler* s) noexcept { scheduler_ = s; }
   // Links the token under `parent` (may be null) and arms `deadline` (may
@@ -158,7 +247,8 @@ class TaskBase : public CancelState {
   void AttachParentAndDeadline(CancelState* parent, absl::Time deadline);
 
   // Resolves a block that never ran with `status` (rejected by admission or
-  // shutdown): outcome kFailed. Before sharing only.
+  // shutdown): outcome kFailed. Before sharing, or by the thread whose
+  // TryStart succeeded instead of running it (a shed task, worker.cc).
   void ResolveRejected(absl::Status status) noexcept;
 
   // Task blocks come from per-thread caches (task_allocator.h). The deleting
@@ -203,6 +293,9 @@ class TaskBase : public CancelState {
   static constexpr int kRunnerShift = 48;
 
   Scheduler* scheduler_ = nullptr;
+  int64_t enqueued_ns_ = 0;
+  // Written by L1 before its release CAS; read by L2 after the acq_rel Close.
+  ResolveListener* listener_ = nullptr;
   std::atomic<uint64_t> runner_{0};
   // Written before Resolve's release RMW; read after an acquire of kResolved.
   TaskOutcome outcome_ = TaskOutcome{};  // kPending
@@ -289,7 +382,7 @@ struct CallableTraits {
 };
 
 template <typename F>
-class TaskImpl final : public FutureState<typename CallableTraits<F>::Value> {
+class TaskImpl : public FutureState<typename CallableTraits<F>::Value> {
   using Traits = CallableTraits<F>;
   using R = typename Traits::Value;
   using Raw = typename Traits::RawResult;

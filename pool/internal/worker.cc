@@ -20,6 +20,8 @@
 //       (R1/R2, running_task.h) and its deque mark set for helping waits
 //       (H2/H3, helping.cc).
 //   W5. Every push (local, overflow, requeue) is followed by a Notify (N1-N4).
+//   W6. With queue-delay shedding on, a task popped from a queue and started
+//       (W4) may be resolved as shed instead of run (O1-O5, overload.h).
 // Races ruled out here: a pushed task nobody wakes up for (W5 + idle.h); a
 // queued task run after a cancel shutdown (W4); a task dropped while its
 // canceller still updates the statistics (W4, T1).
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/internal/blocking_hook.h"
 #include "cancelpool/cancel/internal/spin.h"
 #include "cancelpool/pool/future.h"
 #include "cancelpool/pool/internal/scheduler.h"
@@ -55,6 +58,7 @@ void Scheduler::WorkerMain(Worker* w) {
       absl::StrCat(options_.thread_name_prefix, w->index).substr(0, 15);
   pthread_setname_np(pthread_self(), name.c_str());
   tls_worker_ = w;
+  cancel_internal::SetThreadBlockingHook(w);  // C1, blocking.cc
   if (options_.on_worker_start) options_.on_worker_start(w->index);
   IdleEnv env{this};
   for (;;) {
@@ -65,7 +69,10 @@ void Scheduler::WorkerMain(Worker* w) {
     }
     if (!idle_.Park(w->index, env)) break;  // W3
   }
+  // Terminated: the extra threads stop too (C8, blocking.cc).
+  if (options_.max_blocking_threads != 0) StopExtraThreads();
   if (options_.on_worker_stop) options_.on_worker_stop(w->index);
+  cancel_internal::SetThreadBlockingHook(nullptr);
   tls_worker_ = nullptr;
   absl::MutexLock lock(&exit_mu_);
   ++exited_workers_;
@@ -81,7 +88,8 @@ TaskBase* Scheduler::FindWork(Worker* w) {
   TaskBase* task = w->owner.Pop();  // W1
   if (task == nullptr) task = TakeFromInjector(w);
   if (task == nullptr) {
-    idle_.BecomeSearching(w->index);  // W2
+    if (shedder_.enabled()) shedder_.QueueEmptied();  // O6, overload.h
+    idle_.BecomeSearching(w->index);                  // W2
     for (int round = 0; round < options_.idle_spin_rounds; ++round) {
       task = FindWorkOnce(w);
       if (task != nullptr) break;
@@ -108,7 +116,7 @@ TaskBase* Scheduler::TakeFromInjector(Worker* w) {
   if (queued == 0) return nullptr;
   const size_t free_slots =
       w->deque.capacity() - std::min(w->deque.capacity(), w->owner.SizeHint());
-  size_t want = queued / workers_.size() + 1;
+  size_t want = queued / static_cast<size_t>(num_core_) + 1;
   want = std::min({want, kMaxInjectorBatch, free_slots + 1});
   TaskBase* batch[kMaxInjectorBatch];
   const size_t n = injector_.PopBatch(batch, want);
@@ -173,10 +181,23 @@ void Scheduler::Requeue(TaskBase* task) {
   idle_.Notify();  // W5
 }
 
+bool Scheduler::MaybeShed(Worker* w, TaskBase* task) {
+  // O1-O5 (overload.h). The task is started (TryStart won), so nothing else
+  // resolves it: as its runner, resolve it without running it.
+  absl::Duration delay;
+  if (!shedder_.ShouldShed(task->enqueued_ns(), &delay)) return false;
+  Bump(w->shed);
+  task->ResolveRejected(shedder_.ShedStatus(delay));
+  task->Unref();
+  return true;
+}
+
 void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   if (cancel_running_.load(std::memory_order_seq_cst)) {
     // Cancel shutdown: a queued task never starts.
-    task->RequestCancellation(cancel_reason_);
+    if (task->RequestCancellation(cancel_reason_)) {
+      never_ran_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   if (!task->TryStart()) {
     if (owns_queue_ref && task->ResolvingBeforeStart()) {
@@ -195,6 +216,7 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
     return;
   }
   if (owns_queue_ref) LeftQueue(1);
+  if (owns_queue_ref && shedder_.enabled() && MaybeShed(w, task)) return;
   // Helping (H2/H3): entries pushed onto our deque from now on (at or above
   // `mark`) belong to this task's wait tree; a helper waiting on it may take
   // them.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "cancelpool/cancel/internal/blocking_hook.h"
 #include "cancelpool/pool/internal/running_task.h"
 #include "cancelpool/pool/internal/scheduler.h"
 #include "cancelpool/pool/internal/task.h"
@@ -24,10 +25,14 @@ inline void Bump(std::atomic<uint64_t>& counter) {
                 std::memory_order_relaxed);
 }
 
-struct Scheduler::Worker {
-  Worker(Scheduler* s, int i, size_t capacity)
+// A worker (index < num_workers) or an extra thread's slot (blocking.cc).
+// It is its thread's blocking hook: ScopedBlockingRegion reaches the
+// scheduler through it (COMPENSATION, blocking.cc).
+struct Scheduler::Worker final : cancel_internal::BlockingHook {
+  Worker(Scheduler* s, int i, size_t capacity, bool is_extra)
       : scheduler(s),
         index(i),
+        extra(is_extra),
         deque(capacity),
         owner(&deque),
         stealer(&deque),
@@ -40,8 +45,12 @@ struct Scheduler::Worker {
     return rng;
   }
 
+  void EnterBlocking() noexcept override { scheduler->EnterBlocking(this); }
+  void ExitBlocking() noexcept override { scheduler->ExitBlocking(); }
+
   Scheduler* const scheduler;
   const int index;
+  const bool extra;  // an extra thread's slot
   WorkStealingDeque<TaskBase*> deque;
   DequeOwner<TaskBase*> owner;
   DequeStealer<TaskBase*> stealer;
@@ -57,6 +66,8 @@ struct Scheduler::Worker {
   std::atomic<uint64_t> cancelled_running{0};
   std::atomic<uint64_t> steals{0};
   std::atomic<uint64_t> parks{0};
+  std::atomic<uint64_t> shed{0};
+  std::atomic<uint64_t> blocking_regions{0};
 };
 
 }  // namespace pool_internal

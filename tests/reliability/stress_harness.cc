@@ -36,6 +36,9 @@ using ::cancelpool::pool_internal::ThreadPoolTestPeer;
 namespace cancelpool {
 namespace reliability {
 
+// stress_compose.cc.
+std::string HostileCompose(uint32_t target);
+
 uint32_t SeededChoices::Next(uint32_t bound) {
   state_ += 0x9E3779B97F4A7C15ull;
   uint64_t z = state_;
@@ -86,6 +89,7 @@ constexpr HostileOpName kHostileOpNames[] = {
     {kHostileExtremeOptions, "extreme_options"},
     {kHostileCancelFlood, "cancel_flood"},
     {kHostileTimedWait, "timed_wait"},
+    {kHostileCompose, "compose"},
 };
 
 }  // namespace
@@ -955,6 +959,8 @@ std::string RunHostile(Context& ctx, const Op& op) {
       return HostileCancelFlood(op.target);
     case kHostileTimedWait:
       return HostileTimedWait(ctx, op.target);
+    case kHostileCompose:
+      return HostileCompose(op.target);
     case kHostileExtremeOptions:
       break;
   }

@@ -66,6 +66,12 @@
 //                    2 ms) on a child that can only finish after the wait
 //                    returned: the wait must not run the child inline
 //                    (item 4).
+//   compose          one scenario of the combinators (issue 16) on a side
+//                    pool: a TaskGroup fan-out, WhenAll/WhenAny with losers
+//                    running, a Then chain, a Hedge or a ParallelFor, with a
+//                    cancel and/or a drain/cancel shutdown at a random point;
+//                    every future must resolve and the pool terminate with
+//                    nothing in flight (stress_compose.cc).
 #ifndef CANCELPOOL_TESTS_RELIABILITY_STRESS_HARNESS_H_
 #define CANCELPOOL_TESTS_RELIABILITY_STRESS_HARNESS_H_
 
@@ -120,8 +126,9 @@ enum HostileOp : uint32_t {
   kHostileExtremeOptions = 1u << 5,
   kHostileCancelFlood = 1u << 6,
   kHostileTimedWait = 1u << 7,
+  kHostileCompose = 1u << 8,
 };
-inline constexpr uint32_t kHostileAll = (1u << 8) - 1;
+inline constexpr uint32_t kHostileAll = (1u << 9) - 1;
 // On by default: all of them (the library fixes they need, issue 11's
 // items 1, 2, 4, 9 and 11, are in), except over_aligned under ASan: there
 // ASan's allocator aligns every block anyway (the op can catch nothing),
