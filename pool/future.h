@@ -19,7 +19,8 @@
 //     CancelledException, or returned a kCancelled status or the token's own
 //     reason); Outcome() == TaskOutcome::kCancelled; Get() holds the
 //     cancellation reason: kCancelled for Future::Cancel() and shutdown,
-//     kDeadlineExceeded for a deadline, the parent's reason for a parent.
+//     kDeadlineExceeded for a deadline, the parent's reason for a parent;
+//     GetCancellationCause (cancel/cause.h) tells them apart.
 // One rule decides between failed and cancelled, for a thrown
 // CancelledException and a returned status alike: the outcome is cancelled
 // only if the task's own token was cancelled by the time the task returned

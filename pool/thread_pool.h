@@ -222,7 +222,8 @@ class ThreadPool final {
   }
 
   // See SHUTDOWN. An OK `reason` means CancelledError("thread pool
-  // shutdown").
+  // shutdown"). Tasks see the reason with CancellationCause::kShutdown
+  // (cancel/cause.h) unless it already carries a cause.
   void Shutdown(ShutdownMode mode = ShutdownMode::kDrain,
                 absl::Status reason = absl::OkStatus());
   bool AwaitTermination(absl::Time deadline);
