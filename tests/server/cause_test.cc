@@ -6,6 +6,9 @@
 // destructor and SignalShutdown. Disconnects: tests/cancel/disconnect_test.
 #include "cancelpool/cancel/cause.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <memory>
 #include <optional>
@@ -17,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/disconnect.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/signal_shutdown.h"
 #include "cancelpool/pool/thread_pool.h"
@@ -349,6 +353,36 @@ TEST(CauseTest, SignalShutdownIsSignalWithItsNumber) {
   EXPECT_TRUE(second.ok()) << second.ToString();
   auto grace = RunInChild([] { return SignalCauseChild(true); });
   EXPECT_TRUE(grace.ok()) << grace.ToString();
+}
+
+}  // namespace
+}  // namespace cancelpool
+
+namespace cancelpool {
+namespace {
+
+TEST(CauseTest, DisconnectReachesAPoolTaskThroughItsParent) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  ThreadPool pool(1);
+  CancellationSource request;
+  auto watch = WatchDisconnect(fds[0], request);
+  ASSERT_TRUE(watch.ok());
+  TaskOptions options;
+  options.parent = request.Token();
+  absl::Notification started;
+  auto f = pool.SubmitWith(options, [&started](CancellationToken t) {
+    started.Notify();
+    return UntilCancelled(t);
+  });
+  started.WaitForNotification();
+  close(fds[1]);
+  ASSERT_TRUE(f.WaitFor(absl::Seconds(20)));
+  const absl::Status s = f.Get();
+  EXPECT_EQ(GetCancellationCause(s), CancellationCause::kDisconnect);
+  EXPECT_TRUE(CancelledThroughParent(s));
+  watch->Reset();
+  close(fds[0]);
 }
 
 }  // namespace
