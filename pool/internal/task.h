@@ -442,6 +442,7 @@ struct RunningFrame {
   TaskBase* task;
   RunningFrame* outer;
   int64_t mark;
+  int depth;  // 0 for a task the worker loop runs; outer->depth + 1 above
 };
 inline thread_local RunningFrame* tls_running_frame = nullptr;
 
