@@ -35,7 +35,8 @@ struct Decoded {
 
 std::optional<Decoded> Decode(const absl::Status& status) {
   if (status.ok()) return std::nullopt;
-  std::optional<absl::Cord> payload = status.GetPayload(kCausePayloadUrl);
+  // absl::optional: std::optional only where Abseil is built for C++17.
+  auto payload = status.GetPayload(kCausePayloadUrl);
   if (!payload.has_value()) return std::nullopt;
   std::string text(*payload);
   absl::string_view rest = text;

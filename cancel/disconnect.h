@@ -27,6 +27,8 @@
 //     and must stay open, and not be dup2()ed over, until the registration is
 //     destroyed or Reset(): epoll identifies it by number.
 //   * One registration per fd at a time: a second returns AlreadyExists.
+//   * A TCP socket that was never connected reports a hang-up at once:
+//     register connected sockets.
 //   * Errors: InvalidArgument for a negative or closed fd, or one epoll does
 //     not support (a regular file); ResourceExhausted when the epoll instance
 //     or the watcher thread cannot be created, or the kernel refuses the

@@ -25,6 +25,7 @@ endfunction()
 
 cancelpool_benchmark(cancel_benchmark benchmark::benchmark_main)
 cancelpool_benchmark(pool_benchmark cancelpool_bench_support)
+cancelpool_benchmark(blocking_benchmark cancelpool_bench_support)
 
 find_package(TBB CONFIG QUIET)
 find_package(Boost QUIET)

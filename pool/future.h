@@ -19,7 +19,8 @@
 //     CancelledException, or returned a kCancelled status or the token's own
 //     reason); Outcome() == TaskOutcome::kCancelled; Get() holds the
 //     cancellation reason: kCancelled for Future::Cancel() and shutdown,
-//     kDeadlineExceeded for a deadline, the parent's reason for a parent.
+//     kDeadlineExceeded for a deadline, the parent's reason for a parent;
+//     GetCancellationCause (cancel/cause.h) tells them apart.
 // One rule decides between failed and cancelled, for a thrown
 // CancelledException and a returned status alike: the outcome is cancelled
 // only if the task's own token was cancelled by the time the task returned
@@ -59,7 +60,9 @@
 // cancelled: on a worker it blocks, returns at its limit, and leaves the
 // awaited task and its children to the other workers. (So a limited wait on
 // a task that only the waiting worker could run -- a pool with one worker
-// -- returns only at its limit.)
+// -- returns only at its limit, unless the pool has max_blocking_threads:
+// a limited wait inside a task is a blocking region, so an extra thread may
+// run the awaited task.)
 // One case remains that threads would survive and we do not: a child task,
 // run under a helping wait of W as in (2), that itself waits for W (or for
 // a task that waits for W) -- do not hand a task's own future, or a future
@@ -68,7 +71,11 @@
 // so nested waits (a task that submits a child and waits for it, and so on)
 // are bounded by the worker thread's stack (8 MiB by default on Linux):
 // thousands of levels, fewer in sanitizer builds. Deeper recursion must be
-// flattened (a loop, or a bounded fan-out).
+// flattened (a loop, or a bounded fan-out) -- or run on a pool with
+// ThreadPoolOptions::max_blocking_threads: there a waiter 128 levels deep
+// first waits (in a blocking region) for an extra thread to run the awaited
+// task on its own stack, so each thread holds at most about 128 levels while
+// extra threads last (10,000 levels need about 80 of them).
 // Waiting on a future from inside the very task that produces it (or a task
 // nested under it by a helping wait) would deadlock: Wait() returns at once,
 // WaitFor/WaitUntil return false, and Get() returns

@@ -157,7 +157,13 @@ void RunPiece(LoopState* loop, Body* body, const CancellationToken& token,
       loop->Fail(std::move(status));  // P3
       break;
     }
+    if (done < chunk_end - lo) break;  // stopped by the token mid-chunk
     lo = chunk_end;
+  }
+  // Stopped early by this piece's own token (the loop's, or the pool's
+  // cancel shutdown reaching the running piece): say why.
+  if (lo < hi && token.IsCancellationRequested()) {
+    loop->NotePieceStatus(token.Reason());
   }
   for (Future<void>& half : halves) {  // P4
     absl::Status s = half.Get();

@@ -402,13 +402,16 @@ bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
       return false;
     }
   }
-  report_.pools.clear();
-  for (const Watched& w : pools_) {
-    for (const auto& [id, r] : reports) {
-      if (id == w.id) report_.pools.push_back(r);
+  // A later call (nothing left to wait for) keeps the first call's figures.
+  if (!reports.empty()) {
+    report_.pools.clear();
+    for (const Watched& w : pools_) {
+      for (const auto& [id, r] : reports) {
+        if (id == w.id) report_.pools.push_back(r);
+      }
     }
+    report_.pools_terminated = absl::Now();
   }
-  report_.pools_terminated = absl::Now();
   pools_.erase(std::remove_if(pools_.begin(), pools_.end(), seen),
                pools_.end());
   return true;

@@ -48,6 +48,21 @@
 //     many tasks queued (tasks cancelled while queued included, see
 //     options.h) returns a future already failed with
 //     absl::ResourceExhaustedError.
+//   * a task whose TaskOptions::deadline has already passed is never queued:
+//     its future is already cancelled with absl::DeadlineExceededError.
+//   * with ThreadPoolOptions::queue_delay_target set, a queued task may be
+//     shed when a worker takes it (CoDel, options.h): never run, its
+//     callable destroyed, its future failed with
+//     absl::ResourceExhaustedError.
+//
+// TASKS THAT BLOCK
+// A task blocked in a wait holds its thread. With
+// ThreadPoolOptions::max_blocking_threads above 0, a thread of the pool
+// that blocks inside a ScopedBlockingRegion (cancelpool/cancel/blocking.h;
+// the waits of cancelpool/cancel/wait.h enter one) while tasks are queued
+// and no other thread is free gets an extra thread in its place, so that
+// num_workers threads keep running tasks; extra threads retire when idle.
+// Shutdown, AwaitTermination and destruction wait for them like workers.
 //
 // SHUTDOWN -- thread-safe, from any thread, any number of times,
 // concurrently, and from inside a task:
@@ -207,7 +222,8 @@ class ThreadPool final {
   }
 
   // See SHUTDOWN. An OK `reason` means CancelledError("thread pool
-  // shutdown").
+  // shutdown"). Tasks see the reason with CancellationCause::kShutdown
+  // (cancel/cause.h) unless it already carries a cause.
   void Shutdown(ShutdownMode mode = ShutdownMode::kDrain,
                 absl::Status reason = absl::OkStatus());
   bool AwaitTermination(absl::Time deadline);

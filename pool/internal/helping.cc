@@ -24,6 +24,14 @@
 //       resolved, and a steal that read such a reuse synchronised with it,
 //       so the check sees the resolution.
 // Never the injection queue or arbitrary victims.
+//   H4. Depth guard (only with max_blocking_threads above 0): a waiter
+//       already kMaxHelpDepth tasks deep on this thread's stack does not
+//       help at once. It waits for T inside a blocking region, so that an
+//       extra thread (COMPENSATION, blocking.cc) takes T -- or T's queue
+//       entry -- and runs it on its own stack. After each wait slice in
+//       which T has not started (no thread came: the limit is reached, or a
+//       start failed) it helps as H1-H3 for that wait, so it cannot
+//       deadlock: at worst the stack grows as without the guard.
 // Races/failures ruled out: an unrelated task stacked on W that waits, even
 // indirectly, for W (the help-first deadlock: no queue but the wait tree's
 // is ever read while waiting; the chain and three-worker tests of
@@ -67,6 +75,23 @@ TaskBase* Scheduler::Leapfrog(Worker* w, TaskBase* task) {
 
 WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
                                 absl::Time deadline) {
+  if (options_.max_blocking_threads != 0 && tls_running_frame != nullptr &&
+      tls_running_frame->depth >= kMaxHelpDepth) {
+    // H4. Slices grow so that a slow thread start (a loaded machine) is
+    // waited for rather than helped past.
+    absl::Duration slice = absl::Milliseconds(2);
+    for (;;) {
+      if (task->IsResolved()) return WaitResult::kReady;
+      WaitResult r;
+      {
+        ScopedBlockingRegion region;
+        r = task->BlockUntilResolved(waiter, absl::Now() + slice);
+      }
+      if (r != WaitResult::kTimeout) return r;
+      if (!task->WasStarted() && !task->ResolvingBeforeStart()) break;
+      slice = std::min(slice * 2, absl::Milliseconds(100));
+    }
+  }
   const int64_t own_mark =
       tls_running_frame != nullptr ? tls_running_frame->mark : INT64_MIN;
   // Sleep slices once nothing is runnable: short at first (new stealable

@@ -224,7 +224,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // `n` queue entries left the queues for good (ADMISSION).
   void LeftQueue(int64_t n) noexcept;
 
-  // helping.cc
+  // helping.cc. H4: the helping depth beyond which a waiter first lets an
+  // extra thread run the awaited task.
+  static constexpr int kMaxHelpDepth = 128;
   WaitResult HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
                        absl::Time deadline);
   // H3: steals a child of `task` from the worker running it.

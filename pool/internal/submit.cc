@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/pool/internal/scheduler.h"
 #include "cancelpool/pool/internal/worker.h"
 
@@ -78,8 +79,10 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
   // thread (task.h, step 3: counted in cancelled_before_start).
   if (deadline != absl::InfiniteFuture() && deadline <= absl::Now()) {
     deadline_passed_at_submit_.fetch_add(1, std::memory_order_relaxed);
-    task->RequestCancellation(absl::DeadlineExceededError(
-        "task deadline had passed when it was submitted"));
+    task->RequestCancellation(WithCancellationCause(
+        absl::DeadlineExceededError(
+            "task deadline had passed when it was submitted"),
+        CancellationCause::kDeadline));
     task->Unref();  // the queue's reference: it is never queued
     return;
   }
@@ -191,6 +194,7 @@ void Scheduler::SubmitHeld(TaskBase* task) {
     task->Unref();
     return;
   }
+  if (shedder_.enabled()) task->set_enqueued_ns(QueueDelayShedder::NowNanos());
   if (inside) {
     PushLocal(w, task);
   } else {
@@ -209,6 +213,7 @@ void Scheduler::SubmitHeld(TaskBase* task) {
     }
   }
   idle_.Notify();
+  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // C5
 }
 
 void Scheduler::OnCancelledBeforeStart() noexcept {

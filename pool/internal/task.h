@@ -152,18 +152,15 @@ class TaskBase : public CancelState {
   // listener itself. At most one listener per block.
   bool AddListener(ResolveListener* listener) noexcept {
     listener_ = listener;
-    // Relaxed: only a first guess for the CAS.
-    uint32_t w = word().load(std::memory_order_relaxed);
+    // Acquire (here and on a failed CAS): a kResolved seen pairs with
+    // Resolve's release, so the result is visible to the caller.
+    uint32_t w = word().load(std::memory_order_acquire);
     for (;;) {
-      if ((w & kResolved) != 0) {
-        // Acquire: pairs with Resolve's release; the result is visible.
-        std::atomic_thread_fence(std::memory_order_acquire);
-        return false;
-      }
+      if ((w & kResolved) != 0) return false;
       // Release: publishes listener_ to the resolver's acq_rel Close (L2).
       if (word().compare_exchange_weak(w, w | kListener,
                                        std::memory_order_release,
-                                       std::memory_order_relaxed)) {
+                                       std::memory_order_acquire)) {
         return true;
       }
     }
@@ -445,6 +442,7 @@ struct RunningFrame {
   TaskBase* task;
   RunningFrame* outer;
   int64_t mark;
+  int depth;  // 0 for a task the worker loop runs; outer->depth + 1 above
 };
 inline thread_local RunningFrame* tls_running_frame = nullptr;
 

@@ -22,12 +22,18 @@
 //       reads A's final result (A resolved before C2 started, and SubmitHeld
 //       publishes the queue entry) and calls f, or returns A's error.
 //   C4. B cancelled before it runs (Future::Cancel, its parent, deadline,
-//       shutdown): the canceller destroys ThenCall, whose destructor cancels
-//       A (upstream). A's listener still runs later and finds B resolved.
+//       shutdown): the canceller resolves B (step 3 of task.h, in the hook
+//       of REQUEST step 4), then runs B's callbacks (step 5), among them
+//       the one registered at C1 that cancels A (upstream). A's listener
+//       then finds B resolved (also when it runs nested on this very
+//       thread) and only drops its reference. Cancelling upstream from the
+//       hook itself, before B resolved, would run A's listener nested
+//       inside B's resolution: it could neither queue B nor wait for it.
 // Races ruled out: B running before A resolved (kHeld until C2); B resolved
 // twice (C2 and C4 both go through step 3 or TryStart); the listener's
 // reference dropped twice (only C2 touches it); A freed before C3 reads it
-// (ThenCall holds A's reference until it is destroyed).
+// (B holds A's reference until B is destroyed); a cancellation of B that
+// re-enters through A's listener on the same thread (C4's ordering).
 #ifndef CANCELPOOL_POOL_INTERNAL_THEN_H_
 #define CANCELPOOL_POOL_INTERNAL_THEN_H_
 
@@ -165,25 +171,15 @@ class ThenCall {
   using Traits = ThenTraits<A, F>;
 
  public:
+  // `antecedent` is owned (one reference) by the enclosing ThenBlock.
   ThenCall(FutureState<A>* antecedent, F fn)
       : antecedent_(antecedent), fn_(std::move(fn)) {}
-  ThenCall(ThenCall&& other) noexcept
-      : antecedent_(std::exchange(other.antecedent_, nullptr)),
-        fn_(std::move(other.fn_)),
-        ran_(other.ran_) {}
+  ThenCall(ThenCall&& other) noexcept = default;
   ThenCall(const ThenCall&) = delete;
   ThenCall& operator=(const ThenCall&) = delete;
   ThenCall& operator=(ThenCall&&) = delete;
-  ~ThenCall() {
-    if (antecedent_ == nullptr) return;
-    // C4: destroyed without running: cancel upstream (no effect if the
-    // antecedent finished).
-    if (!ran_) CancelTask(antecedent_, DefaultFutureCancelReason());
-    antecedent_->Unref();
-  }
 
   typename Traits::Out operator()(CancellationToken token) {
-    ran_ = true;
     auto& in = antecedent_->result();
     if constexpr (Traits::kSeesFailures) {
       if constexpr (Traits::kToken) {
@@ -223,7 +219,6 @@ class ThenCall {
 
   FutureState<A>* antecedent_;
   F fn_;
-  bool ran_ = false;
 };
 
 // The continuation block: a task block (run by the pool like any other)
@@ -233,21 +228,53 @@ class ThenBlock final : public TaskImpl<ThenCall<A, F>> {
   using Traits = ThenTraits<A, F>;
 
  public:
+  // Adopts the antecedent's reference.
   ThenBlock(FutureState<A>* antecedent, F fn,
             std::shared_ptr<Scheduler> scheduler)
       : TaskImpl<ThenCall<A, F>>(ThenCall<A, F>(antecedent, std::move(fn))),
+        antecedent_(antecedent),
         keep_(std::move(scheduler)) {
     listener_.on_resolved = &OnAntecedentResolved;
     listener_.owner = this;
+    upstream_.owner = this;
+  }
+  ~ThenBlock() override {
+    if (upstream_registered_) this->RemoveCallback(&upstream_);
+    antecedent_->Unref();
   }
 
   ResolveListener* listener() { return &listener_; }
 
+  // C4: registers the upstream cancellation on this block's own token (a
+  // callback runs in step 5 of REQUEST, after the hook of step 4 resolved
+  // the block, so the antecedent's listener then finds it resolved). Before
+  // sharing.
+  void WatchForCancellation() {
+    upstream_registered_ = this->TryAddCallback(&upstream_);
+    if (!upstream_registered_) CancelUpstream();
+  }
+
  private:
+  struct UpstreamNode : cancel_internal::CallbackNode {
+    UpstreamNode() : CallbackNode(&Invoke) {}
+    static void Invoke(cancel_internal::CallbackNode* node) noexcept {
+      static_cast<UpstreamNode*>(node)->owner->CancelUpstream();
+    }
+    ThenBlock* owner = nullptr;
+  };
+  // No effect if the antecedent finished.
+  void CancelUpstream() noexcept {
+    CancelTask(antecedent_, DefaultFutureCancelReason());
+  }
+
   static void OnAntecedentResolved(ResolveListener* self,
                                    TaskBase* task) noexcept {
     ThenBlock* block = static_cast<Node*>(self)->owner;
     std::shared_ptr<Scheduler> keep = std::move(block->keep_);
+    if (block->IsResolved()) {  // C4 came first and is done
+      block->Unref();
+      return;
+    }
     if (!Traits::kSeesFailures && task->outcome() == TaskOutcome::kCancelled) {
       auto* antecedent = static_cast<FutureState<A>*>(task);
       block->RequestCancellation(StatusOf(antecedent->result()));
@@ -261,6 +288,9 @@ class ThenBlock final : public TaskImpl<ThenCall<A, F>> {
     ThenBlock* owner;
   };
   Node listener_;
+  UpstreamNode upstream_;
+  bool upstream_registered_ = false;
+  FutureState<A>* antecedent_;
   std::shared_ptr<Scheduler> keep_;
 };
 
@@ -278,6 +308,7 @@ auto MakeThen(ThreadPool& pool, Future<A> antecedent, F&& f,
                                      ComposeAccess::Share(pool));
   block->SetHeld();
   CountSubmittedTask(ComposeAccess::Get(pool), block);
+  block->WatchForCancellation();
   block->AttachParentAndDeadline(
       cancel_internal::TokenAccess::State(options.parent), options.deadline);
   // The future's reference is taken now: the listener may resolve the

@@ -222,7 +222,9 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   // them.
   const int64_t mark = w->owner.Bottom();
   task->set_runner(w->index, mark);
-  RunningFrame frame{task, tls_running_frame, mark};
+  RunningFrame* const outer_frame = tls_running_frame;
+  RunningFrame frame{task, outer_frame, mark,
+                     outer_frame != nullptr ? outer_frame->depth + 1 : 0};
   tls_running_frame = &frame;
   // R1: publish the task in place of the outer one (null unless a helping
   // wait nests us).

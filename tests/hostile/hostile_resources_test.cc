@@ -439,7 +439,10 @@ int Nest(ThreadPool* pool, int depth) {
 // the default, asan and tsan builds (they pass in -c opt). The fix needs a
 // stack guard that stops helping near the stack's end, plus a compensating
 // worker so that one worker cannot then deadlock (the blocking-aware
-// workers of issue 14). Run it with --gtest_also_run_disabled_tests.
+// workers of issue 14). That fix exists for pools with
+// max_blocking_threads (helping.cc H4; BlockingTest.
+// DeepNestingHandsOffToExtraThreads); this default pool has none. Run it
+// with --gtest_also_run_disabled_tests.
 TEST(HostileResources, DISABLED_DeepNestedSubmissions) {
   for (int workers : {1, 2}) {
     ChildResult r = RunInChild(

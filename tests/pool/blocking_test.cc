@@ -365,6 +365,36 @@ TEST(BlockingTest, LimitedFutureWaitIsARegion) {
   });
 }
 
+int Nest(ThreadPool* pool, int depth) {
+  if (depth == 0) return 0;
+  auto child = pool->Submit([pool, depth] { return Nest(pool, depth - 1); });
+  auto v = child.Get();
+  return v.ok() ? *v + 1 : -1000000;
+}
+
+// The depth guard (H4, helping.cc): 10,000 nested submit-and-wait levels
+// overflow one worker's stack when every level is helped inline
+// (HostileResources.DISABLED_DeepNestedSubmissions, compensation off). With
+// compensation, a waiter kMaxHelpDepth deep lets an extra thread run the
+// next levels on its own stack.
+TEST(BlockingTest, DeepNestingHandsOffToExtraThreads) {
+  for (int workers : {1, 2}) {
+    const testing_util::ChildResult r = RunInChild(
+        [workers] {
+          ThreadPool pool(Options(workers, 256, "deep-"));
+          constexpr int kNest = 10000;
+          auto top = pool.Submit([&pool] { return Nest(&pool, kNest); });
+          auto v = top.Get();
+          if (!v.ok() || *v != kNest) return 2;
+          // At most 128 levels per thread: 10,000 levels need 78 threads.
+          if (pool.Stats().blocking_threads_started < 70) return 3;
+          return 0;
+        },
+        2 * kLong);
+    EXPECT_TRUE(r.ok()) << workers << " workers: " << r.ToString();
+  }
+}
+
 // In the child: become an unprivileged user (root ignores RLIMIT_NPROC)
 // with room for the process and two more threads.
 bool LimitThreads() {

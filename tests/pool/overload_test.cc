@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cancelpool/cancel/cancellation.h"
+#include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/wait.h"
 #include "cancelpool/pool/thread_pool.h"
 #include "cancelpool/tests/test_util.h"
@@ -40,7 +41,9 @@ TEST(DeadlineAtSubmitTest, PassedDeadlineIsRefusedAndCounted) {
   // Resolved by Submit itself: no wait needed.
   ASSERT_TRUE(f.IsReady());
   EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
-  EXPECT_EQ(f.Get().code(), absl::StatusCode::kDeadlineExceeded);
+  const absl::Status status = f.Get();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(GetCancellationCause(status), CancellationCause::kDeadline);
   EXPECT_EQ(destroyed.load(), 1);
   const ShutdownReport report = pool.DrainThenCancel(kLong);
   EXPECT_EQ(ran.load(), 0);

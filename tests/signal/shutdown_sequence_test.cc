@@ -100,6 +100,9 @@ int StagesRunInOrderBeforeTheDrain() {
   CHECK_OR_RETURN(r.cancel_started == absl::InfinitePast(), 18);
   CHECK_OR_RETURN(r.pools.size() == 1 && r.pools[0].terminated, 19);
   CHECK_OR_RETURN(r.pools_terminated >= r.drain_started, 20);
+  // A second WaitForShutdown keeps the figures.
+  CHECK_OR_RETURN(shutdown->WaitForShutdown(absl::Now() + kLong), 21);
+  CHECK_OR_RETURN(shutdown->SequenceReport().pools.size() == 1, 22);
   return 0;
 }
 
