@@ -4,9 +4,11 @@
 #include "examples/server/connection_fd.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -67,23 +69,39 @@ absl::StatusOr<int> FindConnectionFd(const httplib::Request& req) {
   // Step 3: this thread's last answer, checked again.
   thread_local int cached_fd = -1;
   if (cached_fd >= 0 && Matches(cached_fd, req)) return cached_fd;
-  // Step 4: scan.
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) {
+  // Step 4: scan /proc/self/fd. Raw system calls rather than opendir: the
+  // scan's own descriptor stays invisible to ThreadSanitizer's descriptor
+  // tracking, which cannot see httplib's sockets being opened and closed
+  // (an uninstrumented library) and would take the reuse of a number for a
+  // race.
+  const long dir_fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+                              O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) {
     return absl::InternalError(
-        absl::StrCat("opendir(/proc/self/fd): ", std::strerror(errno)));
+        absl::StrCat("open(/proc/self/fd): ", std::strerror(errno)));
   }
-  const int dir_fd = dirfd(dir);
+  struct LinuxDirent64 {  // getdents64(2)
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[1];
+  };
+  alignas(8) char buf[4096];
   int found = -1;
-  while (dirent* entry = readdir(dir)) {
-    int fd;
-    if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dir_fd) continue;
-    if (Matches(fd, req)) {
-      found = fd;
-      break;
+  for (;;) {
+    const long n = syscall(SYS_getdents64, dir_fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    for (long offset = 0; offset < n && found < 0;) {
+      const auto* entry = reinterpret_cast<const LinuxDirent64*>(buf + offset);
+      offset += entry->d_reclen;
+      int fd;
+      if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dir_fd) continue;
+      if (Matches(fd, req)) found = fd;
     }
+    if (found >= 0) break;
   }
-  closedir(dir);
+  syscall(SYS_close, dir_fd);
   if (found < 0) {
     return absl::NotFoundError(absl::StrCat(
         "no open socket connects ", req.local_addr, ":", req.local_port,

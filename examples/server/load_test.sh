@@ -137,7 +137,7 @@ measure_disconnect() {
   fi
   exec 3<>"/dev/tcp/127.0.0.1/$port"
   printf 'GET %s&id=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "$path" "$id" >&3
-  wait_for_line "^begin id=$id " 10 "$tmp/$mode.err" >/dev/null ||
+  wait_for_line "^begin id=$id\$" 10 "$tmp/$mode.err" >/dev/null ||
     check 1 "$mode: the disconnect probe's request $path never began"
   # Bash's own clock (microseconds, no fork), read just before the close.
   t_close="${EPOCHREALTIME/./}"

@@ -16,13 +16,15 @@
 //      token's reason once it observes cancellation.
 //   4. The result's status picks the HTTP status; httplib writes the
 //      response and the logger hook counts it (responses_written).
-// The Future is waited for before Handle() returns, so the work never
-// outlives the request's state; cancellation of the request (deadline,
+// The Future is waited for before Handle() returns, so /work and /sleep
+// never outlive the request's state; the fan-out's backends may (WhenAll's
+// fail_fast answers before the backends it cancelled have returned), so they
+// hold copies of what they use. Cancellation of the request (deadline,
 // disconnect, CancelAll) reaches queued work (resolved without running) and
 // running work (its token) alike. Races ruled out: a response written twice
 // or never for a read request (httplib calls the handler once and writes
 // once per request read; the handler returns on every path), and work
-// running after its request was answered (step 3 waits).
+// touching a finished request's frame (waited for, or copies).
 #include "examples/server/server.h"
 
 #include <cstdio>
@@ -253,12 +255,16 @@ ServerCounters ExampleServer::Counters() const {
   return c;
 }
 
-void ExampleServer::NoteObserved(const Request& request,
+void ExampleServer::NoteStarted(const std::string& id) {
+  if (id.empty()) return;
+  std::fprintf(stderr, "begin id=%s\n", id.c_str());
+}
+
+void ExampleServer::NoteObserved(const std::string& id,
                                  const CancellationToken& token) {
   cancellations_observed_.fetch_add(1, std::memory_order_relaxed);
-  if (request.id.empty()) return;
-  std::fprintf(stderr, "observed id=%s t_ns=%lld status=%s\n",
-               request.id.c_str(),
+  if (id.empty()) return;
+  std::fprintf(stderr, "observed id=%s t_ns=%lld status=%s\n", id.c_str(),
                static_cast<long long>(absl::ToUnixNanos(absl::Now())),
                token.Reason().ToString().c_str());
 }
@@ -312,13 +318,17 @@ absl::StatusOr<std::string> ExampleServer::FanOut(const Request& request,
   // cancels; on the pool, WhenAll's fail_fast does that.
   CancellationSource fan(request.source.Token());
   const bool cancel_siblings = pool_ == nullptr;
-  auto backend = [this, &request, fan, ms, fail, cancel_siblings](int i) {
-    return [this, &request, fan, ms, fail, cancel_siblings,
+  // The backends copy what they use: on the pool, WhenAll's fail_fast
+  // answers before the cancelled backends have returned, so they may outlive
+  // this call (not the server: its pool drains before it is destroyed).
+  auto backend = [this, id = request.id, fan, ms, fail,
+                  cancel_siblings](int i) {
+    return [this, id, fan, ms, fail, cancel_siblings,
             i](const CancellationToken& token) mutable
            -> absl::StatusOr<std::string> {
       const absl::Duration wait = absl::Milliseconds(i == fail ? ms / 2 : ms);
       if (cancelpool::SleepFor(token, wait) == WaitResult::kCancelled) {
-        NoteObserved(request, token);
+        NoteObserved(id, token);
         return token.Reason();
       }
       if (i == fail) {
@@ -405,10 +415,6 @@ void ExampleServer::Handle(const httplib::Request& req, httplib::Response& res,
     // The request still runs, without disconnect detection.
     disconnect_watch_failures_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (!request.id.empty()) {
-    std::fprintf(stderr, "begin id=%s fd=%d\n", request.id.c_str(),
-                 fd.ok() ? *fd : -1);
-  }
 
   int64_t ms = 0;
   int64_t us = -1;
@@ -430,12 +436,13 @@ void ExampleServer::Handle(const httplib::Request& req, httplib::Response& res,
         Run(request,
             [this, &request, work](
                 const CancellationToken& token) -> absl::StatusOr<std::string> {
+              NoteStarted(request.id);
               // CPU work: spin, checking the token (one atomic load) each
               // round.
               const absl::Time end = absl::Now() + work;
               while (absl::Now() < end) {
                 if (token.IsCancellationRequested()) {
-                  NoteObserved(request, token);
+                  NoteObserved(request.id, token);
                   return token.Reason();
                 }
               }
@@ -447,10 +454,11 @@ void ExampleServer::Handle(const httplib::Request& req, httplib::Response& res,
         Run(request,
             [this, &request, wait](
                 const CancellationToken& token) -> absl::StatusOr<std::string> {
+              NoteStarted(request.id);
               // A blocking wait, as a backend call would be; interruptible, so
               // cancellation ends it at once.
               if (cancelpool::SleepFor(token, wait) == WaitResult::kCancelled) {
-                NoteObserved(request, token);
+                NoteObserved(request.id, token);
                 return token.Reason();
               }
               return absl::StrCat("slept ", absl::FormatDuration(wait), "\n");

@@ -11,8 +11,8 @@
 //   /fanout?ms=N[&fail=I]    three "backends" in parallel, each waiting N ms;
 //                            backend I (0-2) fails after N/2 ms, and the
 //                            first failure cancels the others (502).
-//   Any of them takes &id=S: the server then logs, to stderr, when the
-//   request began ("begin id=S") and when its work observed cancellation
+//   /work and /sleep take &id=S: the server then logs, to stderr, when the
+//   request's work began ("begin id=S") and when it observed cancellation
 //   ("observed id=S t_ns=<unix ns> status=..."), for the disconnect
 //   latency measurement.
 // Request header X-Deadline-Ms: N (1..3600000) sets the request's deadline;
@@ -176,7 +176,8 @@ class ExampleServer final {
   absl::StatusOr<std::string> Run(const Request& request, Body body);
   absl::StatusOr<std::string> FanOut(const Request& request, int64_t ms,
                                      int fail);
-  void NoteObserved(const Request& request,
+  void NoteStarted(const std::string& id);
+  void NoteObserved(const std::string& id,
                     const cancelpool::CancellationToken& token);
 
   const ServerOptions options_;
