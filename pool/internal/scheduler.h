@@ -45,6 +45,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -196,6 +197,13 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // afterwards.
   void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
   void PushLocal(Worker* w, TaskBase* task);
+  // The common end of Submit and SubmitHeld, after admission: drops a task
+  // already cancelled, stamps the enqueue time for shedding, pushes it on
+  // the worker's deque (inside) or the injection queue, wakes a worker. If
+  // shutdown closed the injection queue meanwhile, the task is rejected
+  // with FailedPrecondition(closed_message) unless a cancellation got it.
+  void EnqueueAdmitted(Worker* w, bool inside, TaskBase* task,
+                       absl::string_view closed_message);
   // Puts a popped task back into the injection queue (queue reference
   // included): one that another thread is still resolving.
   void Requeue(TaskBase* task);

@@ -98,6 +98,12 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
       task->RequestCancellation(cancel_reason_)) {
     never_ran_.fetch_add(1, std::memory_order_relaxed);
   }
+  EnqueueAdmitted(w, inside, task,
+                  "thread pool is shut down: Submit after Shutdown");
+}
+
+void Scheduler::EnqueueAdmitted(Worker* w, bool inside, TaskBase* task,
+                                absl::string_view closed_message) {
   if (task->IsResolved()) {  // cancelled already: never queued
     LeftQueue(1);
     task->Unref();
@@ -116,8 +122,7 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
       LeftQueue(1);
       if (task->TryStart()) {
         rejected_.fetch_add(1, std::memory_order_relaxed);
-        task->ResolveRejected(absl::FailedPreconditionError(
-            "thread pool is shut down: Submit after Shutdown"));
+        task->ResolveRejected(absl::FailedPreconditionError(closed_message));
       } else if (task->ResolvingBeforeStart()) {
         // That cancellation is still resolving the task on another thread
         // and will update our statistics; the pool may have terminated
@@ -189,31 +194,8 @@ void Scheduler::SubmitHeld(TaskBase* task) {
     never_ran_.fetch_add(1, std::memory_order_relaxed);
   }
   task->ClearHeld();
-  if (task->IsResolved()) {  // cancelled already: never queued
-    LeftQueue(1);
-    task->Unref();
-    return;
-  }
-  if (shedder_.enabled()) task->set_enqueued_ns(QueueDelayShedder::NowNanos());
-  if (inside) {
-    PushLocal(w, task);
-  } else {
-    if (injector_.Push(&task, 1, /*outside=*/true) !=
-        InjectionQueue<TaskBase*>::PushResult::kOk) {
-      LeftQueue(1);
-      if (task->TryStart()) {
-        rejected_.fetch_add(1, std::memory_order_relaxed);
-        task->ResolveRejected(absl::FailedPreconditionError(
-            "thread pool is shut down: continuation after Shutdown"));
-      } else if (task->ResolvingBeforeStart()) {
-        task->BlockUntilResolved(nullptr, absl::InfiniteFuture());
-      }
-      task->Unref();
-      return;
-    }
-  }
-  idle_.Notify();
-  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // C5
+  EnqueueAdmitted(w, inside, task,
+                  "thread pool is shut down: continuation after Shutdown");
 }
 
 void Scheduler::OnCancelledBeforeStart() noexcept {
