@@ -471,5 +471,47 @@ TEST(DisconnectTest, OneWatcherThread) {
   EXPECT_EQ(testing_util::CountThreadsNamed("cancelpool-dc"), 1);
 }
 
+// The watcher thread cannot start (RLIMIT_NPROC, as an unprivileged user in
+// a child: root ignores the limit): a clear ResourceExhausted, nothing left
+// registered (the same fd registers again), and the next call, with threads
+// available again, starts the thread and works.
+TEST(DisconnectTest, WatcherThreadStartFailureIsAnErrorAndRecovers) {
+  if (getuid() != 0) {
+    GTEST_SKIP() << "needs root to switch to an unprivileged user whose "
+                    "thread count RLIMIT_NPROC can limit";
+  }
+  if (testing_util::kTsanCannotSymbolize) {
+    GTEST_SKIP() << "TSan cannot symbolize as uid 65534 (test_util.h)";
+  }
+  auto child = RunInChild([] {
+    Pair p;
+    if (p.ours < 0) return 2;
+    if (setuid(65534) != 0) return 3;
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NPROC, &lim) != 0) return 4;
+    const rlim_t saved = lim.rlim_cur;
+    lim.rlim_cur = 1;  // this process only: no thread can start
+    if (setrlimit(RLIMIT_NPROC, &lim) != 0) return 5;
+    CancellationSource source;
+    auto failed = WatchDisconnect(p.ours, source);
+    if (failed.ok()) return 6;
+    if (failed.status().code() != absl::StatusCode::kResourceExhausted) {
+      return 7;
+    }
+    if (source.IsCancellationRequested()) return 8;
+    lim.rlim_cur = saved;
+    if (setrlimit(RLIMIT_NPROC, &lim) != 0) return 9;
+    auto reg = WatchDisconnect(p.ours, source);
+    if (!reg.ok()) return 10;
+    p.ClosePeer();
+    if (!WaitCancelled(source)) return 11;
+    return GetCancellationCause(source.Reason()) ==
+                   CancellationCause::kDisconnect
+               ? 0
+               : 12;
+  });
+  EXPECT_TRUE(child.ok()) << child.ToString();
+}
+
 }  // namespace
 }  // namespace cancelpool
