@@ -29,6 +29,9 @@ set(CANCELPOOL_CMAKE_TEST_DIRS
 
 # Tests that only Bazel builds, and why.
 set(CANCELPOOL_CMAKE_SKIPPED_TESTS
+  # The example HTTP server's test: needs //examples/server and cpp-httplib,
+  # which only Bazel builds (examples/server/BUILD).
+  tests/server/server_test.cc
   # Relacy model checkers: need Relacy's headers (Debian's relacy-dev) and
   # a checker build; Bazel runs them in all four configurations.
   tests/reliability/deque_model_test.cc
