@@ -85,8 +85,8 @@ TEST_P(SubmitBatchTest, FuturesInOrderAcrossGroups) {
 // Every task has its own token: cancelling one queued task resolves it at
 // once and frees its capture; the others run.
 TEST_P(SubmitBatchTest, EachTaskHasItsOwnToken) {
+  Gate gate;  // outlives the pool: its tasks use it
   ThreadPool pool(workers());
-  Gate gate;
   NotifyAtExit release(gate.release);
   std::vector<Future<void>> blockers;
   std::atomic<int> blocked{0};
@@ -118,6 +118,7 @@ TEST_P(SubmitBatchTest, EachTaskHasItsOwnToken) {
     EXPECT_TRUE(futures[i].Get().ok()) << i;
     EXPECT_EQ(futures[i].Outcome(), TaskOutcome::kSucceeded);
   }
+  for (auto& b : blockers) EXPECT_TRUE(b.Get().ok());
 }
 
 // A running task of a batch observes its own token's cancellation.
@@ -200,11 +201,11 @@ TEST_P(SubmitBatchTest, DeadlineAndParentApplyToEveryTask) {
 // Admission control per task: the ones beyond the limit are refused, the
 // others run.
 TEST(SubmitBatchAdmissionTest, TasksBeyondTheLimitAreRejected) {
+  Gate gate;  // outlives the pool: its tasks use it
   ThreadPoolOptions options;
   options.num_workers = 1;
   options.max_queued_tasks = 4;
   ThreadPool pool(std::move(options));
-  Gate gate;
   NotifyAtExit release(gate.release);
   Future<void> blocker = pool.Submit([&] { gate.Block(); });
   ASSERT_TRUE(gate.started.WaitForNotificationWithTimeout(kLong));
@@ -220,6 +221,7 @@ TEST(SubmitBatchAdmissionTest, TasksBeyondTheLimitAreRejected) {
       EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << i;
     }
   }
+  EXPECT_TRUE(blocker.Get().ok());
   ASSERT_TRUE(pool.WaitForIdle(absl::Now() + kLong));
   PoolStats s = pool.Stats();
   EXPECT_EQ(s.rejected, 6u);
