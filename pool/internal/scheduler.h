@@ -94,6 +94,13 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // the parent's is earlier (a parent task's token stops propagating once
   // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
+  // Submit for `n` constructed blocks at once (ThreadPool::SubmitBatch), in
+  // order: the same checks, admission and attachment per task, then the
+  // admitted ones queued kSubmitChunk at a time with one injection-queue
+  // lock round trip and one Notify per chunk (submit.cc).
+  static constexpr size_t kSubmitChunk = 256;
+  void SubmitBatch(TaskBase* const* tasks, size_t n, CancelState* parent,
+                   absl::Time deadline);
 
   // Queues a held continuation block (task.h, L4) whose antecedent has
   // resolved, transferring one reference. Unlike Submit the block is
@@ -202,8 +209,25 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // the worker's deque (inside) or the injection queue, wakes a worker. If
   // shutdown closed the injection queue meanwhile, the task is rejected
   // with FailedPrecondition(closed_message) unless a cancellation got it.
+  // `count_outside`: count it in PoolStats::submitted (the injection push
+  // does, I5 of injection_queue.h, or this on the paths that do not push).
   void EnqueueAdmitted(Worker* w, bool inside, TaskBase* task,
-                       absl::string_view closed_message);
+                       bool count_outside, absl::string_view closed_message);
+  // The same for SubmitBatch's tasks[0..n) (reordered in place): one push of
+  // all that are not cancelled yet, one Notify.
+  void EnqueueAdmittedBatch(Worker* w, bool inside, TaskBase** tasks, size_t n,
+                            bool count_outside,
+                            absl::string_view closed_message);
+  // The closed-queue end of both: rejects tasks[0..n) or waits for their
+  // cancellers.
+  void RejectClosed(TaskBase* const* tasks, size_t n, bool count_outside,
+                    absl::string_view closed_message);
+  // Resolution of a submission that is refused (submit.cc): rejected with
+  // `status` / queue full / deadline already passed; drops the queue's
+  // reference.
+  void Reject(TaskBase* task, absl::Status status);
+  void RejectQueueFull(TaskBase* task);
+  void RefuseDeadlinePassed(TaskBase* task);
   // Puts a popped task back into the injection queue (queue reference
   // included): one that another thread is still resolving.
   void Requeue(TaskBase* task);
@@ -269,6 +293,8 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   std::atomic<uint64_t> reclaimed_at_{0};
 
   // Counters updated by non-worker threads. Relaxed: statistics only.
+  // outside_submitted_ counts the outside submissions that the injection
+  // queue did not count (I5 of injection_queue.h): refused ones.
   alignas(64) std::atomic<uint64_t> outside_submitted_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> cancelled_before_start_{0};

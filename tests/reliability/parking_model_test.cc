@@ -16,8 +16,9 @@
 //     the protocol (close the queue, publish the phase, check termination).
 //
 // The scenario: 2 workers and 1 outside thread. The outside thread submits
-// two tasks through the injection queue (each followed by Notify), then calls
-// Shutdown(kDrain). The first task to run submits a child from inside the
+// two tasks through the injection queue (each followed by Notify; or, in the
+// batch variant, both in one push followed by one Notify, as
+// Scheduler::SubmitBatch does: submit.cc), then calls Shutdown(kDrain). The first task to run submits a child from inside the
 // pool (PushLocal + Notify: a local deque push that only stealing or the
 // owner can find). Properties:
 //   * every task runs exactly once (no loss, no duplicate);
@@ -89,8 +90,11 @@ struct Task {
 // exhaustive search enormously but hides stale-read bugs. So the exhaustive
 // (context-bound) search yields, as the code does; the random search, which
 // hunts memory-order bugs, does not.
-template <typename Sync, bool kYield = false>
-struct ParkingModel : rl::test_suite<ParkingModel<Sync, kYield>, kThreads> {
+// kBatch: the outside thread submits its two tasks as one batch (one push,
+// one Notify).
+template <typename Sync, bool kYield = false, bool kBatch = false>
+struct ParkingModel
+    : rl::test_suite<ParkingModel<Sync, kYield, kBatch>, kThreads> {
   using Deque = WorkStealingDeque<Task*, Sync>;
   using Owner = DequeOwner<Task*, Sync>;
   using Stealer = DequeStealer<Task*, Sync>;
@@ -236,6 +240,16 @@ struct ParkingModel : rl::test_suite<ParkingModel<Sync, kYield>, kThreads> {
     idle->Notify();
   }
 
+  // SubmitBatch's queueing part from outside (submit.cc,
+  // EnqueueAdmittedBatch): one push of every task, then one Notify.
+  void SubmitBatch(Task** batch, size_t n) {
+    if (phase_.load(rl::mo_acquire, $) != kRunning) return;
+    if (injector->Push(batch, n, /*outside=*/true) != Queue::PushResult::kOk) {
+      return;
+    }
+    idle->Notify();
+  }
+
   // Shutdown(kDrain), D2 and D4 of shutdown.cc.
   void Shutdown() {
     injector->Close();
@@ -261,8 +275,13 @@ struct ParkingModel : rl::test_suite<ParkingModel<Sync, kYield>, kThreads> {
     if (index < kWorkers) {
       WorkerMain(static_cast<int>(index));
     } else {
-      Submit(-1, &tasks[0]);
-      Submit(-1, &tasks[1]);
+      if (kBatch) {
+        Task* batch[2] = {&tasks[0], &tasks[1]};
+        SubmitBatch(batch, 2);
+      } else {
+        Submit(-1, &tasks[0]);
+        Submit(-1, &tasks[1]);
+      }
       Shutdown();
     }
   }
@@ -298,6 +317,36 @@ TEST_F(ParkingModelTest, RandomSearch) {
       EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
   Report("parking, random", run);
   EXPECT_TRUE(run.ok) << run.output;
+}
+
+// One Notify for a push of two tasks: the woken worker's LeaveSearching
+// (and TakeFromInjector's Notify after a batch) spread the rest; no task is
+// left queued while every worker sleeps.
+TEST_F(ParkingModelTest, BatchSubmitExhaustiveAtPreemptionBound) {
+  const unsigned bound =
+      static_cast<unsigned>(EnvOr("CANCELPOOL_PARKING_BOUND", 0));
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kBatch=*/true>>(
+          Search::kContextBound, 0, bound);
+  Report("parking, batch submit, context bound", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, BatchSubmitRandomSearch) {
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/false, /*kBatch=*/true>>(
+          Search::kRandom,
+          EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
+  Report("parking, batch submit, random", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, BatchSubmitCatchesRelaxedSearchingLoadInNotify) {
+  ModelRun run = RunModel<
+      ParkingModel<BugRelaxedN2, /*kYield=*/false, /*kBatch=*/true>>(
+      Search::kRandom, 2000000);
+  Report("parking, batch submit, with relaxed N2 (must fail)", run);
+  EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
 }
 
 TEST_F(ParkingModelTest, CatchesRelaxedSearchingLoadInNotify) {
