@@ -14,11 +14,15 @@
 //       which is skipped when popped later) and not held (a continuation
 //       whose antecedent has not resolved, task.h L4: it is in no queue
 //       yet and must not start);
-//   H2. entries of its own deque at or above W's mark (the deque's Bottom()
-//       when W started, RunningFrame::mark): fork-join children of W or of
-//       tasks nested above it;
+//   H2. its own LIFO slot's task, then entries of its own deque at or above
+//       W's mark (the deque's Bottom() when W started, RunningFrame::mark):
+//       fork-join children of W or of tasks nested above it (a nested run
+//       empties the slot first, W4 of worker.cc, so the slot only holds
+//       such a child);
 //   H3. "leapfrogging" (Wagner & Calder): entries of the deque of T's runner
-//       at or above T's mark (read from T's runner_ word): T's children.
+//       at or above T's mark (read from T's runner_ word), then its LIFO
+//       slot's task (which a nested run empties first, W4 of worker.cc, so
+//       while T runs it holds only T's descendants): T's children.
 //       After the steal, T must still be unresolved, else the entry is
 //       requeued -- the runner only reuses indices above T's mark after T
 //       resolved, and a steal that read such a reuse synchronised with it,
@@ -57,15 +61,22 @@ TaskBase* Scheduler::Leapfrog(Worker* w, TaskBase* task) {
   int index = 0;
   int64_t mark = 0;
   if (!task->runner(&index, &mark) || index == w->index) return nullptr;
-  TaskBase* stolen =
-      StealFrom(w, workers_[static_cast<size_t>(index)].get(), mark);
+  Worker* const runner = workers_[static_cast<size_t>(index)].get();
+  TaskBase* stolen = StealFrom(w, runner, mark);
+  if (stolen == nullptr) {
+    // The runner's LIFO slot holds a task pushed by `task` or one nested
+    // above it (W4 of worker.cc) -- or, once `task` resolved, anything: the
+    // check below covers both as for the deque.
+    stolen = runner->stealer.TakeLifo();
+    if (stolen != nullptr) Bump(w->steals);
+  }
   // H3: `mark` is only meaningful while `task` runs. Checked after the
   // steal: if `task` is still unresolved now, the victim was inside it (or
   // above it) when it pushed what we took -- the victim can only reuse those
-  // indices for other work after popping below `mark`, which it does only
-  // after `task` resolved, and our steal's seq_cst load of its bottom would
-  // then have synchronised with that later push, making the resolution
-  // visible here.
+  // indices for other work after popping below `mark` (or fill its slot for
+  // other work), which it does only after `task` resolved, and our steal's
+  // seq_cst load of its bottom (or our RMW on its slot) would then have
+  // synchronised with that later push, making the resolution visible here.
   if (stolen != nullptr && task->IsResolved()) {
     Requeue(stolen);  // maybe unrelated: leave it to the main loops
     return nullptr;
@@ -107,7 +118,10 @@ WaitResult Scheduler::HelpUntil(Worker* w, TaskBase* task, CancelState* waiter,
       return WaitResult::kCancelled;
     }
     // H2 first: in fork-join our newest child is usually the awaited one.
-    TaskBase* other = w->owner.PopAbove(own_mark);
+    // The LIFO slot holds the newest of all, pushed by this task or one
+    // nested above it (W4 of worker.cc).
+    TaskBase* other = w->owner.PopLifo();
+    if (other == nullptr) other = w->owner.PopAbove(own_mark);
     if (other == nullptr && !task->WasStarted() && !task->IsHeld() &&
         !task->ResolvingBeforeStart()) {
       // H1. Our own reference: the entry's may be dropped meanwhile, and the

@@ -203,7 +203,17 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // Runs `task` on worker `w`. `owns_queue_ref`: drop the queue's reference
   // afterwards.
   void RunTask(Worker* w, TaskBase* task, bool owns_queue_ref);
+  // A task submitted on worker `w`: into its LIFO slot (the task it
+  // displaces, if any, onto its deque); an extra thread's onto its deque.
   void PushLocal(Worker* w, TaskBase* task);
+  // Onto `w`'s deque (the ring), or the overflow path.
+  void PushToDeque(Worker* w, TaskBase* task);
+  // W7 (worker.cc): moves `w`'s LIFO slot task, if any, onto its deque and
+  // notifies. Owner thread only.
+  void FlushLifo(Worker* w);
+  // W2: a task from another worker's LIFO slot that looks stuck (L3 of
+  // work_stealing_deque.h).
+  TaskBase* StealStaleLifo(Worker* w);
   // The common end of Submit and SubmitHeld, after admission: drops a task
   // already cancelled, stamps the enqueue time for shedding, pushes it on
   // the worker's deque (inside) or the injection queue, wakes a worker. If

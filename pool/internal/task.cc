@@ -34,10 +34,8 @@ constexpr int kWaitSpinIterations = 64;
 
 TaskBase::~TaskBase() { parent_link_.Detach(); }
 
-void TaskBase::AttachParentAndDeadline(CancelState* parent,
-                                       absl::Time deadline) {
+void TaskBase::AttachParent(CancelState* parent) noexcept {
   parent_link_.Attach(parent, this);
-  if (deadline != absl::InfiniteFuture()) ArmDeadline(deadline);
 }
 
 TaskOutcome TaskBase::Execute() noexcept {

@@ -241,7 +241,11 @@ class TaskBase : public CancelState {
   // be InfiniteFuture). Before sharing only. The token reports the earliest
   // of the two deadlines, and the task's own deadline always fires (even
   // under a parent with an earlier one: CancelState::ArmDeadline).
-  void AttachParentAndDeadline(CancelState* parent, absl::Time deadline);
+  void AttachParentAndDeadline(CancelState* parent, absl::Time deadline) {
+    // Inline: most tasks have neither, and this is on every Submit.
+    if (parent != nullptr) AttachParent(parent);
+    if (deadline != absl::InfiniteFuture()) ArmDeadline(deadline);
+  }
 
   // Resolves a block that never ran with `status` (rejected by admission or
   // shutdown): outcome kFailed. Before sharing, or by the thread whose
@@ -285,6 +289,7 @@ class TaskBase : public CancelState {
   static void OnCancellationRequested(CancelState* state,
                                       uint32_t previous_word) noexcept;
   void Resolve(TaskOutcome outcome) noexcept;
+  void AttachParent(CancelState* parent) noexcept;
 
   // Deque indices stay far below 2^48 (one per push).
   static constexpr int kRunnerShift = 48;

@@ -54,6 +54,41 @@
 // Model-checked with Relacy through this very code (Atomics = a Relacy
 // policy): tests/reliability/deque_model_test.cc.
 //
+// PROTOCOL: THE LIFO SLOT (one extra element beside the ring)
+// The owner may keep its newest element in a one-entry slot instead of the
+// ring (Tokio's LIFO slot): a chain (a task that submits the next link)
+// then runs on the same worker, cache-hot, without a thief taking every new
+// link. The slot is stealable, but late: thieves take it only once it looks
+// stuck, so an owner that blocks after pushing cannot strand it.
+//   L1. PushLifo(x) (owner): lifo_seq_ += 1 (relaxed), then exchange the slot
+//       to x (seq_cst: publishes x, and is the push's seq_cst write for the
+//       wake-up check that follows, idle.h N1). Returns the displaced
+//       element (or null), which the caller pushes on the ring.
+//   L2. PopLifo() (owner): if the slot reads null (relaxed: only the owner
+//       stores non-null, so a null it sees stays null), nothing; else
+//       exchange it to null (seq_cst) and take what comes back (null if a
+//       thief took it first).
+//   L3. StealLifo(&seen) (thief): read lifo_seq_ (relaxed). If it differs
+//       from `seen`, remember it and take nothing (the owner pushed since the
+//       thief last looked: it is making progress). If equal, and the slot is
+//       not null, CAS it from that value to null (seq_cst); success means the
+//       element is the thief's.
+//   L4. Steal() (drain: pool shutdown) takes from the ring, and once the
+//       ring is empty, exchanges the slot to null (TakeLifo() does only the
+//       latter: a helping wait's leapfrog, helping.cc H3); MaybeEmpty() is
+//       false while the slot holds an element (a seq_cst load), so the parking
+//       re-check and the termination check (idle.h, P3/Q4) see it.
+// Races ruled out: an element taken twice, or by nobody (every taker uses one
+// RMW on the slot word: exactly one of them gets a non-null value); a taker
+// reading the element before the owner's writes (the owner's exchange is a
+// release, every taking RMW an acquire, and RMWs read the latest value); a
+// slot element invisible to a worker about to park (L1's seq_cst exchange
+// and L4's seq_cst load, against idle.h's seq_cst searching_ accesses);
+// ABA on the slot (a thief that read X, while the owner popped X and pushed
+// a new element at the same address, takes the new one: still exactly once,
+// and its CAS acquired the owner's latest exchange). The sequence check is a
+// heuristic only: a wrong guess costs a steal, never correctness.
+//
 // TEST-ONLY BUG INJECTION
 // An Atomics policy may define `static constexpr bool
 // kInjectBugRelaxedStealBottom = true` to re-insert a known bug: Steal()
@@ -128,8 +163,11 @@ class WorkStealingDeque final {
     const int64_t t = top_.load(Atomics::seq_cst);
     return b > t ? static_cast<size_t>(b - t) : 0;
   }
-  // seq_cst loads: the parking re-check relies on them (idle.h, P3).
-  bool MaybeEmpty() const { return SizeHint() == 0; }
+  // seq_cst loads: the parking re-check relies on them (idle.h, P3); the
+  // LIFO slot counts (L4).
+  bool MaybeEmpty() const {
+    return SizeHint() == 0 && lifo_.load(Atomics::seq_cst) == nullptr;
+  }
 
  private:
   friend class DequeOwner<T, Atomics>;
@@ -214,11 +252,52 @@ class WorkStealingDeque final {
     return item;
   }
 
+  // L1.
+  T PushLifo(T item) {
+    // Relaxed: only the owner writes lifo_seq_; thieves read it as a hint.
+    lifo_seq_.store(lifo_seq_.load(Atomics::relaxed) + 1, Atomics::relaxed);
+    // seq_cst: release for the element; and N1 of idle.h (see L1).
+    return lifo_.exchange(item, Atomics::seq_cst);
+  }
+
+  // L2.
+  T PopLifo() {
+    // Relaxed: only the owner stores a non-null value (see L2).
+    if (lifo_.load(Atomics::relaxed) == nullptr) return nullptr;
+    // seq_cst: decides against a thief's CAS (L3) or a drain (L4).
+    return lifo_.exchange(nullptr, Atomics::seq_cst);
+  }
+
+  // L3.
+  T StealLifo(uint64_t* seen) {
+    // Relaxed: a progress hint only (see L3).
+    const uint64_t seq = lifo_seq_.load(Atomics::relaxed);
+    if (seq != *seen) {
+      *seen = seq;
+      return nullptr;
+    }
+    // Relaxed: a first look; the CAS below decides and acquires.
+    T item = lifo_.load(Atomics::relaxed);
+    if (item == nullptr) return nullptr;
+    if (!lifo_.compare_exchange_strong(item, nullptr, Atomics::seq_cst,
+                                       Atomics::relaxed)) {
+      return nullptr;
+    }
+    return item;
+  }
+
+  // L4's slot part. seq_cst: as L2.
+  T TakeLifo() { return lifo_.exchange(nullptr, Atomics::seq_cst); }
+
   const size_t capacity_;
   const size_t mask_;
   std::unique_ptr<typename Atomics::template Atomic<T>[]> slots_;
   alignas(64) typename Atomics::template Atomic<int64_t> top_{0};
   alignas(64) typename Atomics::template Atomic<int64_t> bottom_{0};
+  // The LIFO slot and its push count (L1-L4): written by the owner on every
+  // slot push and pop, read by thieves only when they find the ring empty.
+  alignas(64) typename Atomics::template Atomic<T> lifo_{nullptr};
+  typename Atomics::template Atomic<uint64_t> lifo_seq_{0};
 };
 
 // The owner's handle: Push and Pop. Exactly one per deque, used by one thread
@@ -236,7 +315,13 @@ class DequeOwner final {
   // Pops only an element pushed after Bottom() returned `mark`: a helping
   // wait takes only work the waiting task (or what runs above it) created.
   T PopAbove(int64_t mark) { return deque_->PopAbove(mark); }
+  // Elements in the ring (the LIFO slot not counted).
   size_t SizeHint() const { return deque_->SizeHint(); }
+  // L1: puts `item` in the LIFO slot; returns the element it displaced (or
+  // nullptr), for the caller to Push().
+  T PushLifo(T item) { return deque_->PushLifo(item); }
+  // L2: the LIFO slot's element, or nullptr.
+  T PopLifo() { return deque_->PopLifo(); }
 
  private:
   WorkStealingDeque<T, Atomics>* deque_;
@@ -247,11 +332,24 @@ template <typename T, typename Atomics>
 class DequeStealer final {
  public:
   explicit DequeStealer(WorkStealingDeque<T, Atomics>* deque) : deque_(deque) {}
+  // Any element: the ring's oldest, else (the ring empty and no race lost)
+  // the LIFO slot's (L4). For draining the deque.
   T Steal(bool* lost_race = nullptr) {
-    return deque_->Steal(lost_race, INT64_MIN);
+    bool lost = false;
+    T item = deque_->Steal(&lost, INT64_MIN);
+    if (item == nullptr && !lost) item = deque_->TakeLifo();
+    if (lost_race != nullptr && lost) *lost_race = true;
+    return item;
   }
-  // Steals only an element whose index is >= `min_index`, i.e. one the owner
-  // pushed after its Bottom() was `min_index` (leapfrogging, helping.cc H3).
+  // L3: the LIFO slot's element, if the owner pushed nothing into it since
+  // this thief's previous look (`*seen`, updated).
+  T StealLifo(uint64_t* seen) { return deque_->StealLifo(seen); }
+  // The LIFO slot's element now, however fresh (L4's slot part): for a
+  // helper that knows the slot holds work of the task it waits for.
+  T TakeLifo() { return deque_->TakeLifo(); }
+  // Steals only a ring element whose index is >= `min_index`, i.e. one the
+  // owner pushed after its Bottom() was `min_index` (leapfrogging, helping.cc
+  // H3); INT64_MIN: the ring's oldest. Never the LIFO slot.
   T StealAbove(int64_t min_index, bool* lost_race = nullptr) {
     return deque_->Steal(lost_race, min_index);
   }

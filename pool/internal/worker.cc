@@ -4,12 +4,19 @@
 // running it, and parking through the idle protocol.
 //
 // PROTOCOL: THE WORKER LOOP (WHERE WORK GOES, scheduler.h)
-//   W1. Pop the own deque (LIFO), else take a batch from the injection queue
-//       (the first task runs now; the rest go to the own deque, stealable,
-//       followed by a Notify).
+//   W1. Take the own LIFO slot (L2 of work_stealing_deque.h), unless
+//       kMaxLifoStreak tasks in a row came from it: then move the slot's
+//       task onto the own deque (stealable), notify, and look at the
+//       injection queue first (fairness: a chain cannot hold a worker
+//       forever while outside work waits). Else pop the own deque (LIFO),
+//       else take a batch from the injection queue (the first task runs now;
+//       the rest go to the own deque, stealable, followed by a Notify).
 //   W2. Nothing: become searching (idle.h) and, for idle_spin_rounds rounds,
-//       steal from the other workers (random start, FIFO) and look at the
-//       injection queue again. A shutdown ends the spin at once.
+//       steal from the other workers (random start, FIFO), look at the
+//       injection queue again, and take another worker's LIFO slot task if
+//       that worker pushed nothing into its slot since our last look (L3:
+//       it looks stuck -- preempted, or blocked in its task). A shutdown
+//       ends the spin at once.
 //   W3. Found work while searching: leave the searching state (idle.h: the
 //       last searcher to leave notifies). Nothing: park (P1-P4); exit once
 //       the pool terminated.
@@ -18,13 +25,28 @@
 //       step 2); a task that another thread is still resolving is requeued
 //       (T1, shutdown.cc); the running task is published for shutdown
 //       (R1/R2, running_task.h) and its deque mark set for helping waits
-//       (H2/H3, helping.cc).
-//   W5. Every push (local, overflow, requeue) is followed by a Notify (N1-N4).
+//       (H2/H3, helping.cc). A nested run (a helping wait) first moves the
+//       LIFO slot's task onto the deque (W7), so the slot only ever holds a
+//       task pushed by the innermost running task or one nested above it
+//       (what H2 may run).
+//   W5. Every push (LIFO slot, local, overflow, requeue) is followed by a
+//       Notify (N1-N4). A task submitted on a worker goes to its LIFO slot;
+//       the task it displaces goes onto the deque.
 //   W6. With queue-delay shedding on, a task popped from a queue and started
 //       (W4) may be resolved as shed instead of run (O1-O5, overload.h).
-// Races ruled out here: a pushed task nobody wakes up for (W5 + idle.h); a
-// queued task run after a cancel shutdown (W4); a task dropped while its
-// canceller still updates the statistics (W4, T1).
+//   W7. FlushLifo: before a worker blocks (ScopedBlockingRegion, and so
+//       every blocking Future wait on a worker) and before a nested run, the
+//       slot's task moves onto the deque, followed by a Notify: stealable at
+//       once, not only after W2's staleness check.
+// Races ruled out here: a pushed task nobody wakes up for (W5 + idle.h; the
+// slot counts in every seq_cst emptiness check, L4); a task in a LIFO slot
+// whose owner blocks or is preempted forever while the other workers park
+// (the push notified as any push does; a woken or searching worker keeps
+// finding the slot non-empty at P3, so it does not park while the task sits
+// there, and takes it at W2 once no new push shows progress, or at once
+// after W7); a queued task run after a cancel shutdown (W4; the shutdown's
+// drain takes the slot too, L4); a task dropped while its canceller still
+// updates the statistics (W4, T1).
 #include "cancelpool/pool/internal/worker.h"
 
 #include <pthread.h>
@@ -45,6 +67,8 @@ namespace pool_internal {
 
 namespace {
 constexpr size_t kMaxInjectorBatch = 32;
+// W1's fairness bound: tasks in a row from the LIFO slot.
+constexpr int kMaxLifoStreak = 32;
 }  // namespace
 
 void Scheduler::IdleEnv::CountPark(int worker) const {
@@ -81,11 +105,26 @@ void Scheduler::WorkerMain(Worker* w) {
 TaskBase* Scheduler::FindWorkOnce(Worker* w) {
   TaskBase* task = StealFromOthers(w);
   if (task == nullptr) task = TakeFromInjector(w);
+  if (task == nullptr) task = StealStaleLifo(w);
   return task;
 }
 
 TaskBase* Scheduler::FindWork(Worker* w) {
-  TaskBase* task = w->owner.Pop();  // W1
+  TaskBase* task = nullptr;
+  if (w->lifo_streak < kMaxLifoStreak) {  // W1
+    task = w->owner.PopLifo();
+    if (task != nullptr) {
+      ++w->lifo_streak;
+      return task;
+    }
+  } else if (TaskBase* slot = w->owner.PopLifo()) {
+    // The bound: the slot's task becomes stealable; outside work first.
+    PushToDeque(w, slot);
+    idle_.Notify();
+    task = TakeFromInjector(w);
+  }
+  w->lifo_streak = 0;
+  if (task == nullptr) task = w->owner.Pop();
   if (task == nullptr) task = TakeFromInjector(w);
   if (task == nullptr) {
     if (shedder_.enabled()) shedder_.QueueEmptied();  // O6, overload.h
@@ -122,7 +161,7 @@ TaskBase* Scheduler::TakeFromInjector(Worker* w) {
   const size_t n = injector_.PopBatch(batch, want);
   if (n == 0) return nullptr;
   // Keep the first to run now; the rest go to our deque, stealable.
-  for (size_t i = n - 1; i >= 1; --i) PushLocal(w, batch[i]);
+  for (size_t i = n - 1; i >= 1; --i) PushToDeque(w, batch[i]);
   if (n > 1) idle_.Notify();
   return batch[0];
 }
@@ -153,7 +192,39 @@ TaskBase* Scheduler::StealFrom(Worker* w, Worker* victim, int64_t min_index) {
   return nullptr;
 }
 
+TaskBase* Scheduler::StealStaleLifo(Worker* w) {
+  const size_t n = workers_.size();
+  if (n <= 1) return nullptr;
+  if (w->lifo_seen.size() != n) w->lifo_seen.assign(n, 0);
+  const size_t start = w->NextRandom() % n;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t v = (start + i) % n;
+    Worker* victim = workers_[v].get();
+    if (victim == w) continue;
+    if (TaskBase* task = victim->stealer.StealLifo(&w->lifo_seen[v])) {
+      Bump(w->steals);
+      return task;
+    }
+  }
+  return nullptr;
+}
+
 void Scheduler::PushLocal(Worker* w, TaskBase* task) {
+  if (w->extra) {  // an extra thread has no LIFO slot (FindWorkExtra)
+    PushToDeque(w, task);
+    return;
+  }
+  if (TaskBase* displaced = w->owner.PushLifo(task)) PushToDeque(w, displaced);
+}
+
+void Scheduler::FlushLifo(Worker* w) {
+  TaskBase* task = w->owner.PopLifo();
+  if (task == nullptr) return;
+  PushToDeque(w, task);
+  idle_.Notify();
+}
+
+void Scheduler::PushToDeque(Worker* w, TaskBase* task) {
   if (w->owner.Push(task)) return;
   // Overflow: move half of the deque plus `task` to the injection queue.
   const size_t half = w->deque.capacity() / 2;
@@ -220,9 +291,11 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
   // Helping (H2/H3): entries pushed onto our deque from now on (at or above
   // `mark`) belong to this task's wait tree; a helper waiting on it may take
   // them.
+  RunningFrame* const outer_frame = tls_running_frame;
+  // W4: a nested run starts with an empty LIFO slot (W7).
+  if (outer_frame != nullptr) FlushLifo(w);
   const int64_t mark = w->owner.Bottom();
   task->set_runner(w->index, mark);
-  RunningFrame* const outer_frame = tls_running_frame;
   RunningFrame frame{task, outer_frame, mark,
                      outer_frame != nullptr ? outer_frame->depth + 1 : 0};
   tls_running_frame = &frame;

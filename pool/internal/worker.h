@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <thread>
+#include <vector>
 
 #include "cancelpool/cancel/internal/blocking_hook.h"
 #include "cancelpool/pool/internal/running_task.h"
@@ -45,7 +46,12 @@ struct Scheduler::Worker final : cancel_internal::BlockingHook {
     return rng;
   }
 
-  void EnterBlocking() noexcept override { scheduler->EnterBlocking(this); }
+  // A worker about to block first makes its LIFO slot stealable at once
+  // (W7, worker.cc).
+  void EnterBlocking() noexcept override {
+    scheduler->FlushLifo(this);
+    scheduler->EnterBlocking(this);
+  }
   void ExitBlocking() noexcept override { scheduler->ExitBlocking(); }
 
   Scheduler* const scheduler;
@@ -58,6 +64,11 @@ struct Scheduler::Worker final : cancel_internal::BlockingHook {
   alignas(64) RunningTaskSlot current;
   // Owner-only state.
   uint64_t rng;
+  // Tasks in a row taken from the LIFO slot (W1's fairness bound).
+  int lifo_streak = 0;
+  // Per victim: its LIFO slot's push count at our last look (L3 of
+  // work_stealing_deque.h), sized to the number of workers on first use.
+  std::vector<uint64_t> lifo_seen;
   std::thread thread;
   // Statistics written only by this worker (Bump), read by Stats().
   alignas(64) std::atomic<uint64_t> submitted{0};

@@ -20,6 +20,10 @@
 //   * a taker sees the owner's payload write (else Relacy reports a data
 //     race, or the payload check fails);
 //   * no access to uninitialised or freed memory (Relacy's own checks).
+// The LIFO slot model (L1-L4 of the header): the owner pushes through the
+// slot (the displaced item onto the ring) and pops it; one thief steals the
+// ring then a stale slot (StealLifo), the other drains (Steal) and
+// leapfrogs (TakeLifo). Same properties.
 // Searches: exhaustive at a small preemption bound (Relacy's context-bound
 // scheduler) and a large random search. CI sizes: bound 2, 100k + 50k random
 // executions (~3 s); the long run sets CANCELPOOL_DEQUE_BOUND=3 and
@@ -65,8 +69,11 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
 constexpr int kThreads = 3;  // owner + two thieves
 constexpr int kItems = 5;
 
-template <typename Atomics, size_t kCapacity>
-struct DequeModel : rl::test_suite<DequeModel<Atomics, kCapacity>, kThreads> {
+// kLifo: the LIFO slot model (L1-L4 of work_stealing_deque.h) instead of the
+// ring-only one: see thread() and LifoThread().
+template <typename Atomics, size_t kCapacity, bool kLifo = false>
+struct DequeModel
+    : rl::test_suite<DequeModel<Atomics, kCapacity, kLifo>, kThreads> {
   using Deque = WorkStealingDeque<Item*, Atomics>;
 
   Deque* deque = nullptr;
@@ -87,6 +94,8 @@ struct DequeModel : rl::test_suite<DequeModel<Atomics, kCapacity>, kThreads> {
     // Drain what is left (single-threaded now), then check exactly-once.
     DequeOwner<Item*, Atomics> owner(deque);
     while (Item* it = owner.Pop()) Take(kThreads, it);
+    if (Item* it = owner.PopLifo()) Take(kThreads, it);
+    RL_ASSERT(deque->MaybeEmpty());
     for (int i = 0; i < kItems; ++i) {
       int n = 0;
       for (int th = 0; th <= kThreads; ++th) n += taken[th][i];
@@ -120,7 +129,59 @@ struct DequeModel : rl::test_suite<DequeModel<Atomics, kCapacity>, kThreads> {
     if (Item* it = owner.Pop()) Take(0, it);
   }
 
+  // Scheduler::PushLocal: the new item into the slot, the displaced one
+  // onto the ring (or the overflow path).
+  void ProduceLifo(DequeOwner<Item*, Atomics>& owner, int i) {
+    items[i].payload($) = items[i].id * 10;
+    Item* displaced = owner.PushLifo(&items[i]);
+    if (displaced == nullptr) return;
+    if (owner.Push(displaced)) return;
+    Take(0, displaced);  // overflow: leaves through the injection queue
+    for (size_t k = 0; k < kCapacity / 2; ++k) {
+      Item* moved = owner.Pop();
+      if (moved == nullptr) break;
+      Take(0, moved);
+    }
+  }
+
+  // The LIFO slot model: the owner as FindWork / PushLocal use the slot
+  // (with one ring pop, as after the streak bound); thief 1 as W2's
+  // StealLifo (a first look remembers the push count, a second may take the
+  // slot) after a ring steal; thief 2 drains as a shutdown does (Steal:
+  // ring, then slot) and leapfrogs (TakeLifo).
+  void LifoThread(unsigned index) {
+    if (index == 0) {
+      DequeOwner<Item*, Atomics> owner(deque);
+      ProduceLifo(owner, 0);
+      ProduceLifo(owner, 1);  // displaces 0 onto the ring
+      if (Item* it = owner.PopLifo()) Take(0, it);
+      ProduceLifo(owner, 2);
+      ProduceLifo(owner, 3);  // displaces 2
+      Consume(owner);
+      if (Item* it = owner.PopLifo()) Take(0, it);
+      ProduceLifo(owner, 4);
+    } else if (index == 1) {
+      DequeStealer<Item*, Atomics> thief(deque);
+      uint64_t seen = 0;
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        bool lost = false;
+        Item* it = thief.StealAbove(INT64_MIN, &lost);
+        if (it == nullptr) it = thief.StealLifo(&seen);
+        if (it != nullptr) Take(1, it);
+      }
+    } else {
+      DequeStealer<Item*, Atomics> thief(deque);
+      bool lost = false;
+      if (Item* it = thief.Steal(&lost)) Take(2, it);
+      if (Item* it = thief.TakeLifo()) Take(2, it);
+    }
+  }
+
   void thread(unsigned index) {
+    if constexpr (kLifo) {
+      LifoThread(index);
+      return;
+    }
     if (index == 0) {
       DequeOwner<Item*, Atomics> owner(deque);
       Produce(owner, 0);
@@ -151,6 +212,7 @@ struct DequeModel : rl::test_suite<DequeModel<Atomics, kCapacity>, kThreads> {
 using Correct2 = DequeModel<RelacyAtomics, 2>;
 using Correct4 = DequeModel<RelacyAtomics, 4>;
 using BuggyStealBottom2 = DequeModel<RelacyAtomicsT<true>, 2>;
+using Lifo2 = DequeModel<RelacyAtomics, 2, /*kLifo=*/true>;
 
 void Report(const char* what, const ModelRun& run) {
   std::cout << "[model] " << what << ": " << rl::test_result_str(run.result)
@@ -188,6 +250,22 @@ TEST_F(DequeModelTest, RandomSearchCapacity4) {
       Search::kRandom,
       EnvOr("CANCELPOOL_MODEL_ITERATIONS", 100000 / kCiScaleDown) / 2);
   Report("deque cap 4, random", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(DequeModelTest, LifoSlotExhaustiveAtPreemptionBound) {
+  const unsigned bound =
+      static_cast<unsigned>(EnvOr("CANCELPOOL_DEQUE_BOUND", 2));
+  ModelRun run = RunModel<Lifo2>(Search::kContextBound, 0, bound);
+  Report("deque cap 2 with LIFO slot, context bound", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(DequeModelTest, LifoSlotRandomSearch) {
+  ModelRun run = RunModel<Lifo2>(
+      Search::kRandom,
+      EnvOr("CANCELPOOL_MODEL_ITERATIONS", 100000 / kCiScaleDown));
+  Report("deque cap 2 with LIFO slot, random", run);
   EXPECT_TRUE(run.ok) << run.output;
 }
 

@@ -18,14 +18,16 @@
 // The scenario: 2 workers and 1 outside thread. The outside thread submits
 // two tasks through the injection queue (each followed by Notify; or, in the
 // batch variant, both in one push followed by one Notify, as
-// Scheduler::SubmitBatch does: submit.cc), then calls Shutdown(kDrain). The first task to run submits a child from inside the
-// pool (PushLocal + Notify: a local deque push that only stealing or the
-// owner can find). Properties:
+// Scheduler::SubmitBatch does: submit.cc), then calls Shutdown(kDrain). The
+// first task to run submits a child from inside the pool (PushLocal + Notify: a
+// local deque push that only stealing or the owner can find). Properties:
 //   * every task runs exactly once (no loss, no duplicate);
 //   * no task is left queued while all workers sleep: a lost wake-up leaves
 //     the workers parked in FUTEX_WAIT with work queued, termination is never
 //     reached (it requires every queue empty), and Relacy reports DEADLOCK;
 //   * after termination every worker has exited and every queue is empty.
+// The LIFO slot variant (kLifo, see ParkingModel) adds: a child stranded in
+// a blocked owner's LIFO slot while the other worker sleeps is reported.
 // Searches: exhaustive at a small preemption bound plus a large random
 // search. CI sizes: bound 0 and 50k random executions; the long run sets
 // CANCELPOOL_PARKING_BOUND=1 or 2 and CANCELPOOL_MODEL_ITERATIONS (see
@@ -92,9 +94,22 @@ struct Task {
 // hunts memory-order bugs, does not.
 // kBatch: the outside thread submits its two tasks as one batch (one push,
 // one Notify).
-template <typename Sync, bool kYield = false, bool kBatch = false>
+// kLifo: the LIFO slot variant (worker.cc W1/W2/W5, work_stealing_deque.h
+// L1-L4): a task submitted inside goes to the worker's LIFO slot, the worker
+// takes its slot first, a searcher takes another worker's slot once it
+// looks stuck (StealLifo). And task 0, after submitting its child, BLOCKS
+// until the child has run (a task waiting on a latch its child counts down):
+// only the other worker can run the child, from the slot. A slot task that
+// nobody takes while the owner is blocked and the other worker parks leaves
+// the owner spinning and the other asleep forever: Relacy reports it.
+// kBugNoStaleSteal (teeth, with kLifo): searchers never take another
+// worker's slot, so the blocked owner's child is stranded: must FAIL.
+template <typename Sync, bool kYield = false, bool kBatch = false,
+          bool kLifo = false, bool kBugNoStaleSteal = false>
 struct ParkingModel
-    : rl::test_suite<ParkingModel<Sync, kYield, kBatch>, kThreads> {
+    : rl::test_suite<
+          ParkingModel<Sync, kYield, kBatch, kLifo, kBugNoStaleSteal>,
+          kThreads> {
   using Deque = WorkStealingDeque<Task*, Sync>;
   using Owner = DequeOwner<Task*, Sync>;
   using Stealer = DequeStealer<Task*, Sync>;
@@ -120,6 +135,10 @@ struct ParkingModel
   rl::atomic<int> phase_{kRunning};
 
   bool exited[kWorkers] = {};
+  // kLifo: the child ran (task 0 waits for it); per worker, per victim, the
+  // victim's slot push count at the last look (Worker::lifo_seen).
+  rl::atomic<int> child_ran{0};
+  uint64_t lifo_seen[kWorkers][kWorkers] = {};
   Task tasks[kTasks];
   int runs[kTasks] = {};  // how often each task ran
 
@@ -147,11 +166,18 @@ struct ParkingModel
   Task* FindWorkOnce(int w) {
     Task* task = StealFromOthers(w);
     if (task == nullptr) task = TakeFromInjector(w);
+    if (kLifo && !kBugNoStaleSteal && task == nullptr) {  // W2: stuck slot
+      for (int v = 0; v < kWorkers && task == nullptr; ++v) {
+        if (v != w) task = Stealer(deques[v]).StealLifo(&lifo_seen[w][v]);
+      }
+    }
     return task;
   }
 
   Task* FindWork(int w) {
-    Task* task = Owner(deques[w]).Pop();  // W1
+    Task* task = kLifo ? Owner(deques[w]).PopLifo() : nullptr;  // W1
+    if (task != nullptr) return task;
+    task = Owner(deques[w]).Pop();
     if (task == nullptr) task = TakeFromInjector(w);
     if (task == nullptr) {
       idle->BecomeSearching(w);  // W2
@@ -188,7 +214,7 @@ struct ParkingModel
       Stealer stealer(deques[v]);
       for (int attempt = 0; attempt < 2; ++attempt) {
         bool lost = false;
-        Task* task = stealer.Steal(&lost);
+        Task* task = stealer.StealAbove(INT64_MIN, &lost);
         if (task != nullptr) return task;
         if (!lost) break;
       }
@@ -222,14 +248,24 @@ struct ParkingModel
 
   void RunTask(int w, Task* task) {
     ++runs[task->id];
-    if (task->id == kChildOf) Submit(w, &tasks[kTasks - 1]);
+    if (task->id == kTasks - 1) child_ran.store(1, rl::mo_release, $);
+    if (task->id == kChildOf) {
+      Submit(w, &tasks[kTasks - 1]);
+      if (kLifo) {  // blocks until another worker ran the child
+        while (child_ran.load(rl::mo_acquire, $) == 0) rl::yield(1, $);
+      }
+    }
   }
 
   // Submit's queueing part (submit.cc): inside PushLocal, outside the
   // injection queue; then Notify (W5).
   void Submit(int w, Task* task) {
     if (w >= 0) {
-      PushLocal(w, task);
+      if (!kLifo) {
+        PushLocal(w, task);
+      } else if (Task* displaced = Owner(deques[w]).PushLifo(task)) {
+        PushLocal(w, displaced);  // W5
+      }
     } else {
       if (phase_.load(rl::mo_acquire, $) != kRunning) return;
       if (injector->Push(&task, 1, /*outside=*/true) !=
@@ -342,11 +378,41 @@ TEST_F(ParkingModelTest, BatchSubmitRandomSearch) {
 }
 
 TEST_F(ParkingModelTest, BatchSubmitCatchesRelaxedSearchingLoadInNotify) {
-  ModelRun run = RunModel<
-      ParkingModel<BugRelaxedN2, /*kYield=*/false, /*kBatch=*/true>>(
-      Search::kRandom, 2000000);
+  ModelRun run =
+      RunModel<ParkingModel<BugRelaxedN2, /*kYield=*/false, /*kBatch=*/true>>(
+          Search::kRandom, 2000000);
   Report("parking, batch submit, with relaxed N2 (must fail)", run);
   EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
+}
+
+TEST_F(ParkingModelTest, LifoSlotExhaustiveAtPreemptionBound) {
+  const unsigned bound =
+      static_cast<unsigned>(EnvOr("CANCELPOOL_PARKING_BOUND", 0));
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kBatch=*/false,
+                            /*kLifo=*/true>>(Search::kContextBound, 0, bound);
+  Report("parking with LIFO slot, context bound", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, LifoSlotRandomSearch) {
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/false, /*kBatch=*/false,
+                            /*kLifo=*/true>>(
+          Search::kRandom,
+          EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
+  Report("parking with LIFO slot, random", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, CatchesAStrandedLifoSlotTask) {
+  ModelRun run = RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kBatch=*/false,
+                                       /*kLifo=*/true,
+                                       /*kBugNoStaleSteal=*/true>>(
+      Search::kContextBound, 0, 0);
+  Report("parking with a never-stolen LIFO slot (must fail)", run);
+  EXPECT_FALSE(run.ok) << "the model did not catch the stranded slot task";
+  std::cout << run.output.substr(0, 2000) << std::endl;
 }
 
 TEST_F(ParkingModelTest, CatchesRelaxedSearchingLoadInNotify) {
