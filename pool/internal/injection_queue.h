@@ -88,6 +88,22 @@ class InjectionQueue final {
     return n;
   }
 
+  // Pops every entry into `out` (appended, in FIFO order) in one lock round
+  // trip; returns how many. For a cancel shutdown (shutdown.cc, SQ1).
+  size_t PopAll(std::vector<T>* out) {
+    typename Sync::Lock lock(&mu_);
+    const size_t n = count_;
+    const size_t mask = ring_.size() - 1;
+    const size_t base = out->size();
+    out->resize(base + n);
+    T* const dst = out->data() + base;
+    for (size_t i = 0; i < n; ++i) dst[i] = ring_[(head_ + i) & mask];
+    head_ = 0;
+    count_ = 0;
+    size_.store(0, Sync::seq_cst);  // I1
+    return n;
+  }
+
   // Removes every resolved task (T must have IsResolved(): cancelled while
   // queued, or run by a helping wait) and appends it to `removed`, queue
   // reference included; the order of the others is kept. Returns how many.

@@ -276,7 +276,11 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
 
   // shutdown.cc
   void CancelRunningTasks(const absl::Status& reason);
-  void CancelQueuedTasks(const absl::Status& reason);
+  // SQ1-SQ5 (shutdown.cc): resolves `held` (taken from the injection queue)
+  // and the workers' deques in one pass.
+  void CancelQueuedTasks(const absl::Status& reason,
+                         std::vector<TaskBase*>* held);
+  static constexpr size_t kClaimBatch = 128;
 
   static thread_local Worker* tls_worker_;
 
