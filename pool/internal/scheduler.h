@@ -181,7 +181,7 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
     }
     bool ShutdownsInProgress() const {
       // seq_cst: Q5 of idle.h, T2 of shutdown.cc; extra threads that may
-      // hold a task count the same way (C6, blocking.cc).
+      // hold a task count the same way (B6, blocking.cc).
       return s->shutdowns_in_progress_.load(std::memory_order_seq_cst) != 0 ||
              s->blocking_.active.load(std::memory_order_seq_cst) != 0;
     }
@@ -247,13 +247,13 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // blocking.cc (COMPENSATION)
   void EnterBlocking(Worker* w) noexcept;
   void ExitBlocking() noexcept;
-  // C3: wakes or starts an extra thread if the pool needs one.
+  // B3: wakes or starts an extra thread if the pool needs one.
   void MaybeCompensateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(blocking_.mu);
-  // C5: after a push, when some thread is blocked.
+  // B5: after a push, when some thread is blocked.
   void CompensateAfterPush();
   void ExtraMain(Worker* w);
   TaskBase* FindWorkExtra(Worker* w);
-  // C8: no extra thread starts any more; the idle ones exit.
+  // B8: no extra thread starts any more; the idle ones exit.
   void StopExtraThreads() ABSL_LOCKS_EXCLUDED(blocking_.mu);
   // Waits until every extra thread exited, or `deadline`.
   bool AwaitExtraThreads(absl::Time deadline) ABSL_LOCKS_EXCLUDED(blocking_.mu);

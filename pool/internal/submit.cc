@@ -22,7 +22,7 @@
 // parent and deadline (only now can anything cancel the task); queue it (a
 // worker's own deque, or the injection queue, which a racing Shutdown may have
 // closed: then the task is rejected, or its concurrent canceller is waited for,
-// T1 of shutdown.cc); Notify (N1-N4, idle.h); with blocking-aware workers, C5
+// T1 of shutdown.cc); Notify (N1-N4, idle.h); with blocking-aware workers, B5
 // (blocking.cc). With queue-delay shedding the task is stamped just before it
 // is queued.
 #include <memory>
@@ -201,7 +201,7 @@ void Scheduler::EnqueueAdmitted(Worker* w, bool inside, TaskBase* task,
     return;
   }
   idle_.Notify();
-  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // C5
+  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // B5
 }
 
 void Scheduler::EnqueueAdmittedBatch(Worker* w, bool inside, TaskBase** tasks,
