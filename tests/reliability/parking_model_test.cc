@@ -18,9 +18,9 @@
 // The scenario: 2 workers and 1 outside thread. The outside thread submits
 // two tasks through the injection queue (each followed by Notify; or, in the
 // batch variant, both in one push followed by one Notify, as
-// Scheduler::SubmitBatch does: submit.cc), then calls Shutdown(kDrain). The first task to run submits a child from inside the
-// pool (PushLocal + Notify: a local deque push that only stealing or the
-// owner can find). Properties:
+// Scheduler::SubmitBatch does: submit.cc), then calls Shutdown(kDrain). The
+// first task to run submits a child from inside the pool (PushLocal + Notify: a
+// local deque push that only stealing or the owner can find). Properties:
 //   * every task runs exactly once (no loss, no duplicate);
 //   * no task is left queued while all workers sleep: a lost wake-up leaves
 //     the workers parked in FUTEX_WAIT with work queued, termination is never
@@ -342,9 +342,9 @@ TEST_F(ParkingModelTest, BatchSubmitRandomSearch) {
 }
 
 TEST_F(ParkingModelTest, BatchSubmitCatchesRelaxedSearchingLoadInNotify) {
-  ModelRun run = RunModel<
-      ParkingModel<BugRelaxedN2, /*kYield=*/false, /*kBatch=*/true>>(
-      Search::kRandom, 2000000);
+  ModelRun run =
+      RunModel<ParkingModel<BugRelaxedN2, /*kYield=*/false, /*kBatch=*/true>>(
+          Search::kRandom, 2000000);
   Report("parking, batch submit, with relaxed N2 (must fail)", run);
   EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
 }
