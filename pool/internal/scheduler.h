@@ -232,6 +232,9 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // cancellers.
   void RejectClosed(TaskBase* const* tasks, size_t n, bool count_outside,
                     absl::string_view closed_message);
+  // Submit's general path (inside, parent, deadline, queue limit, shut
+  // down).
+  void SubmitSlow(TaskBase* task, CancelState* parent, absl::Time deadline);
   // Resolution of a submission that is refused (submit.cc): rejected with
   // `status` / queue full / deadline already passed; drops the queue's
   // reference.

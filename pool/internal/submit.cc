@@ -40,6 +40,25 @@ namespace pool_internal {
 
 void Scheduler::Submit(TaskBase* task, CancelState* parent,
                        absl::Time deadline) {
+  // The common case first: from outside, no parent, no deadline, no queue
+  // limit, pool running -- the checks below in the same order, minus the
+  // ones that cannot apply.
+  if (parent == nullptr && deadline == absl::InfiniteFuture() &&
+      queue_limit_ == 0) {
+    Worker* w = tls_worker_;
+    if ((w == nullptr || w->scheduler != this) &&
+        phase_.load(std::memory_order_acquire) == kRunning) {
+      task->set_scheduler(this);
+      EnqueueAdmitted(nullptr, /*inside=*/false, task, /*count_outside=*/true,
+                      "thread pool is shut down: Submit after Shutdown");
+      return;
+    }
+  }
+  SubmitSlow(task, parent, deadline);
+}
+
+void Scheduler::SubmitSlow(TaskBase* task, CancelState* parent,
+                           absl::Time deadline) {
   task->set_scheduler(this);
   const bool plain = parent == nullptr && deadline == absl::InfiniteFuture();
   // A parent or a deadline can cancel the task while it is being attached
