@@ -92,6 +92,10 @@
 //     grace if that reading is at or past grace_over_at_ (the instant the
 //     reader escalates at, step 1), not by the wall clock: the report never
 //     says "within the grace" for a stage the grace's end cancelled under.
+//     Every time in the report after `signalled` is read on the monotonic
+//     clock too and placed on signalled's timeline (ReportTimeLocked), so
+//     the report agrees with the grace: cancel_started >= grace_end when
+//     the grace ran out, whatever the wall clock did.
 //     With no stage left: sequence_done_ = true; the
 //     thread ends. A stage added later than that never runs.
 //  9. RemoveShutdownStage(id), under mu_: erases the entry (the callable
@@ -414,7 +418,7 @@ bool SignalShutdown::WaitForShutdown(absl::Time deadline) {
         if (id == w.id) report_.pools.push_back(r);
       }
     }
-    report_.pools_terminated = absl::Now();
+    report_.pools_terminated = ReportNowLocked();
   }
   pools_.erase(std::remove_if(pools_.begin(), pools_.end(), seen),
                pools_.end());
@@ -449,6 +453,14 @@ bool SignalShutdown::RemoveShutdownStage(uint64_t id) {
     mu_.Await(absl::Condition(&not_running));
   }
   return true;  // `dropped` is released after mu_
+}
+
+absl::Time SignalShutdown::ReportTimeLocked(absl::Duration mono) const {
+  return report_.signalled + (mono - signalled_mono_);
+}
+
+absl::Time SignalShutdown::ReportNowLocked() const {
+  return ReportTimeLocked(cancel_internal::MonotonicNow());
 }
 
 ShutdownSequenceReport SignalShutdown::SequenceReport() const {
@@ -492,19 +504,19 @@ void SignalShutdown::RunSequence() {
     std::shared_ptr<absl::AnyInvocable<void(absl::Time)>> fn = next->fn;
     const absl::Time deadline = grace_end_;
     r.ran = true;
-    r.start = absl::Now();
+    r.start = ReportNowLocked();
     mu_.Unlock();
     (*fn)(deadline);
     fn.reset();  // RemoveShutdownStage may wait for this (step 9)
     const absl::Duration returned_at = cancel_internal::MonotonicNow();
-    r.end = absl::Now();
     mu_.Lock();
     running_stage_ = 0;
+    r.end = ReportTimeLocked(returned_at);
     r.overran_grace = returned_at >= grace_over_at_;
     report_.stages.push_back(std::move(r));
   }
   sequence_done_ = true;
-  report_.stages_done = absl::Now();
+  report_.stages_done = ReportNowLocked();
 }
 
 SignalShutdown::Stage SignalShutdown::CurrentStage() const {
@@ -548,11 +560,15 @@ void SignalShutdown::OnSignal(int signo) {
           WithCancellationCause(absl::CancelledError(absl::StrCat(
                                     SignalName(signo), " received: draining")),
                                 CancellationCause::kSignal, signo);
-      grace_due_ = cancel_internal::MonotonicAfter(options_.grace);
+      // One instant on both clocks: the grace ends on the monotonic one,
+      // and the report's times are this wall-clock reading plus monotonic
+      // time elapsed since (ReportTimeLocked), so they agree with it.
+      signalled_mono_ = cancel_internal::MonotonicNow();
+      report_.signalled = absl::Now();
+      grace_due_ = signalled_mono_ + options_.grace;  // saturates
       grace_over_at_ = grace_due_;
       // The stages' deadline (absl::Time saturates at InfiniteFuture).
       report_.first_signal = signo;
-      report_.signalled = absl::Now();
       grace_end_ = report_.signalled + options_.grace;
       report_.grace_end = grace_end_;
       actions_.push_back({ShutdownMode::kDrain, signo, reason_});
@@ -647,9 +663,9 @@ void SignalShutdown::RunStages() {
     {
       absl::MutexLock lock(&mu_);
       if (action.mode == ShutdownMode::kDrain) {
-        report_.drain_started = absl::Now();
+        report_.drain_started = ReportNowLocked();
       } else {
-        report_.cancel_started = absl::Now();
+        report_.cancel_started = ReportNowLocked();
       }
     }
     // The entries to act on are fixed only now that the hook has returned.

@@ -138,7 +138,10 @@ struct ShutdownStageReport {
 };
 
 // What a SignalShutdown's sequence did (THE SHUTDOWN SEQUENCE). Times are
-// absl::InfinitePast() for steps that did not happen (yet).
+// absl::InfinitePast() for steps that did not happen (yet). Every time after
+// `signalled` is `signalled` plus the monotonic time elapsed since, so the
+// times agree with the grace (which ends on the monotonic clock) even when
+// the wall clock steps.
 struct ShutdownSequenceReport {
   int first_signal = 0;                         // 0: no signal yet
   absl::Time signalled = absl::InfinitePast();  // the first signal arrived
@@ -326,6 +329,13 @@ class SignalShutdown final {
   // cancel: a stage overran the grace if it returned at or after this point
   // of the clock the reader escalates by (step 8).
   absl::Duration grace_over_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteDuration();
+  // The monotonic reading taken with report_.signalled (step 1).
+  absl::Duration signalled_mono_ ABSL_GUARDED_BY(mu_);
+  // The report's time of monotonic instant `mono` (after the first signal):
+  // report_.signalled plus the monotonic time elapsed since it (step 8).
+  absl::Time ReportTimeLocked(absl::Duration mono) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time ReportNowLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ShutdownSequenceReport report_ ABSL_GUARDED_BY(mu_);
   std::thread reader_;
   std::thread stages_;
