@@ -382,6 +382,46 @@ void CancelpoolEmptyTasks100k(benchmark::State& state) {
   FinishTasks(state, kTasks, ok);
 }
 
+// The CancelpoolBatch variant: the same tasks and futures, submitted with
+// ThreadPool::SubmitBatch (one queue push and one wake-up per group of
+// tasks instead of per task).
+struct EmptyTask {
+  void operator()() const {}
+};
+
+int64_t CancelpoolSubmitBatch(ThreadPool& pool, int count) {
+  std::vector<cancelpool::Future<void>> futures =
+      pool.SubmitBatch(std::vector<EmptyTask>(count));
+  int64_t ok = 0;
+  for (auto& f : futures) {
+    f.Wait();
+    ok += f.Outcome() == TaskOutcome::kSucceeded;
+  }
+  return ok;
+}
+
+void CancelpoolBatchEmptyTasks100k(benchmark::State& state) {
+  ThreadPool pool(NumWorkers());
+  int64_t ok = 0;
+  for (auto _ : state) ok = CancelpoolSubmitBatch(pool, kTasks);
+  FinishTasks(state, kTasks, ok);
+}
+
+void CancelpoolBatchEmptyTasks100kMulti(benchmark::State& state) {
+  const int submitters = static_cast<int>(state.range(0));
+  const int share = kTasks / submitters;
+  ThreadPool pool(NumWorkers());
+  std::atomic<int64_t> ok{0};
+  SubmitterGroup group(submitters, [&](int) {
+    ok.fetch_add(CancelpoolSubmitBatch(pool, share));
+  });
+  for (auto _ : state) {
+    ok.store(0);
+    group.Run();
+  }
+  FinishTasks(state, int64_t{share} * submitters, ok.load());
+}
+
 // Peers, and the CancelpoolLatch variant (the futures are dropped at once --
 // separates the submit path from per-future waiting): the tasks count down a
 // latch.
@@ -1416,6 +1456,7 @@ constexpr Entry kBenchmarks[] = {
     // 2
     {"Cancelpool", "EmptyTasks100k", CancelpoolEmptyTasks100k, Ms},
     {"CancelpoolLatch", "EmptyTasks100k", PostEmptyTasks100k<Cp>, Ms},
+    {"CancelpoolBatch", "EmptyTasks100k", CancelpoolBatchEmptyTasks100k, Ms},
     {"Tbb", "EmptyTasks100k", PostEmptyTasks100k<Tbb>, Ms},
     {"TbbGroup", "EmptyTasks100k", TbbGroupEmptyTasks100k, Ms},
     {"Asio", "EmptyTasks100k", PostEmptyTasks100k<Asio>, Ms},
@@ -1424,6 +1465,8 @@ constexpr Entry kBenchmarks[] = {
     // 3
     {"Cancelpool", "EmptyTasks100kMulti", CancelpoolEmptyTasks100kMulti,
      Submitters},
+    {"CancelpoolBatch", "EmptyTasks100kMulti",
+     CancelpoolBatchEmptyTasks100kMulti, Submitters},
     {"Tbb", "EmptyTasks100kMulti", PostEmptyTasks100kMulti<Tbb>, Submitters},
     {"Asio", "EmptyTasks100kMulti", PostEmptyTasks100kMulti<Asio>, Submitters},
     {"Plain", "EmptyTasks100kMulti", PostEmptyTasks100kMulti<Plain>,

@@ -37,11 +37,11 @@ import sys
 
 OURS = "Cancelpool"
 # Display order of systems. Variants of ours are shown but not compared.
-SYSTEMS = ["Cancelpool", "CancelpoolLatch", "CancelpoolParent",
-           "CancelpoolEvent", "CancelpoolSubmit", "Tbb",
+SYSTEMS = ["Cancelpool", "CancelpoolLatch", "CancelpoolBatch",
+           "CancelpoolParent", "CancelpoolEvent", "CancelpoolSubmit", "Tbb",
            "TbbGroup", "Asio", "Plain", "Async", "Seq"]
-VARIANTS = {"CancelpoolLatch", "CancelpoolParent", "CancelpoolEvent",
-            "CancelpoolSubmit"}
+VARIANTS = {"CancelpoolLatch", "CancelpoolBatch", "CancelpoolParent",
+            "CancelpoolEvent", "CancelpoolSubmit"}
 BASELINES = {"Seq"}  # shown with a ratio, but not a peer for the goals
 PEERS = ["Tbb", "TbbGroup", "Asio", "Plain", "Async"]
 

@@ -87,8 +87,12 @@
 //     with an id above the last one it picked; if stage_ == kCancelling it
 //     records it as skipped; otherwise records running_stage_ = id and
 //     copies the stage's shared callable; releases mu_; calls it with
-//     grace_end_; drops its copy; under mu_ clears running_stage_ and
-//     records the times. With no stage left: sequence_done_ = true; the
+//     grace_end_; drops its copy; reads the monotonic clock; under mu_
+//     clears running_stage_ and records the times. The stage overran the
+//     grace if that reading is at or past grace_over_at_ (the instant the
+//     reader escalates at, step 1), not by the wall clock: the report never
+//     says "within the grace" for a stage the grace's end cancelled under.
+//     With no stage left: sequence_done_ = true; the
 //     thread ends. A stage added later than that never runs.
 //  9. RemoveShutdownStage(id), under mu_: erases the entry (the callable
 //     is destroyed once the sequence thread drops its copy, if it holds
@@ -492,10 +496,11 @@ void SignalShutdown::RunSequence() {
     mu_.Unlock();
     (*fn)(deadline);
     fn.reset();  // RemoveShutdownStage may wait for this (step 9)
+    const absl::Duration returned_at = cancel_internal::MonotonicNow();
     r.end = absl::Now();
     mu_.Lock();
     running_stage_ = 0;
-    r.overran_grace = r.end > deadline;
+    r.overran_grace = returned_at >= grace_over_at_;
     report_.stages.push_back(std::move(r));
   }
   sequence_done_ = true;
@@ -544,6 +549,7 @@ void SignalShutdown::OnSignal(int signo) {
                                     SignalName(signo), " received: draining")),
                                 CancellationCause::kSignal, signo);
       grace_due_ = cancel_internal::MonotonicAfter(options_.grace);
+      grace_over_at_ = grace_due_;
       // The stages' deadline (absl::Time saturates at InfiniteFuture).
       report_.first_signal = signo;
       report_.signalled = absl::Now();

@@ -131,7 +131,9 @@ struct ShutdownStageReport {
   bool ran = false;  // false: skipped (cancelling began first)
   absl::Time start = absl::InfinitePast();  // when it was called
   absl::Time end = absl::InfinitePast();    // when it returned
-  // Returned after its deadline (the end of the grace period).
+  // Returned after its deadline (the end of the grace period), judged on the
+  // monotonic clock that ends the grace: true whenever the grace ran out
+  // while the stage was running, whatever the wall clock did meanwhile.
   bool overran_grace = false;
 };
 
@@ -320,6 +322,10 @@ class SignalShutdown final {
   bool sequence_done_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_sequence_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time grace_end_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // The same instant as grace_due_ at the first signal, but kept after the
+  // cancel: a stage overran the grace if it returned at or after this point
+  // of the clock the reader escalates by (step 8).
+  absl::Duration grace_over_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteDuration();
   ShutdownSequenceReport report_ ABSL_GUARDED_BY(mu_);
   std::thread reader_;
   std::thread stages_;

@@ -98,6 +98,13 @@ void ThreadPool::SubmitTask(pool_internal::TaskBase* task,
                      options.deadline);
 }
 
+void ThreadPool::SubmitTasks(pool_internal::TaskBase* const* tasks, size_t n,
+                             const TaskOptions& options) {
+  scheduler_->SubmitBatch(tasks, n,
+                          cancel_internal::TokenAccess::State(options.parent),
+                          options.deadline);
+}
+
 void ThreadPool::Shutdown(ShutdownMode mode, absl::Status reason) {
   scheduler_->Shutdown(mode, std::move(reason));
 }

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -288,6 +289,47 @@ inline ChildResult RunInChild(const std::function<int()>& body,
     }
     absl::SleepFor(absl::Milliseconds(2));
   }
+}
+
+// --- Thread limits in a child ------------------------------------------------
+
+// RLIMIT_NPROC bounds the threads of every process of a user, but root
+// ignores it: a test that makes thread creation fail switches a forked child
+// to this unprivileged user first, which only root may do. Such tests skip
+// unless CanLimitThreadsInChild(), with kCannotLimitThreadsMessage; under
+// TSan, those whose child may report Abseil's frames also skip
+// (kTsanCannotSymbolize).
+inline constexpr uid_t kUnprivilegedUid = 65534;  // "nobody"
+inline bool CanLimitThreadsInChild() { return getuid() == 0; }
+inline constexpr char kCannotLimitThreadsMessage[] =
+    "needs root to switch to an unprivileged user whose thread count "
+    "RLIMIT_NPROC can limit";
+
+// In a forked child only (it changes the process for good): becomes
+// kUnprivilegedUid if root, then sets RLIMIT_NPROC's soft limit to `limit`
+// (the threads this process may have in all, counting itself while it is
+// the user's only process) and, with `lower_hard`, the hard limit too. The
+// soft limit it replaced goes to `*previous` (if not null): without
+// `lower_hard` the child may set it back with RestoreThreadLimitInChild.
+// False if any step failed.
+inline bool LimitThreadsInChild(rlim_t limit, bool lower_hard = true,
+                                rlim_t* previous = nullptr) {
+  if (getuid() == 0 && setuid(kUnprivilegedUid) != 0) return false;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NPROC, &lim) != 0) return false;
+  if (previous != nullptr) *previous = lim.rlim_cur;
+  lim.rlim_cur = limit;
+  if (lower_hard) lim.rlim_max = limit;
+  return setrlimit(RLIMIT_NPROC, &lim) == 0;
+}
+
+// Sets RLIMIT_NPROC's soft limit back to `previous` (from
+// LimitThreadsInChild with lower_hard = false). False if it failed.
+inline bool RestoreThreadLimitInChild(rlim_t previous) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NPROC, &lim) != 0) return false;
+  lim.rlim_cur = previous;
+  return setrlimit(RLIMIT_NPROC, &lim) == 0;
 }
 
 // Starts the program `argv[0]` with arguments `argv[1..]` (fork + execv)

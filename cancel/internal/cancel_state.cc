@@ -154,7 +154,13 @@ bool CancelState::WinRequest(absl::Status reason, uint32_t* previous,
     }
   }
   // Step 2.
-  reason_ = reason.ok() ? DefaultCancelReason() : std::move(reason);
+  // (Two assignments, not a conditional expression: that would build a
+  // temporary Status on the way.)
+  if (reason.ok()) {
+    reason_ = DefaultCancelReason();
+  } else {
+    reason_ = std::move(reason);
+  }
   requesting_thread_ = std::this_thread::get_id();
   // Once kRequested is set the list can only shrink (registrations are
   // refused and run inline), so an empty list now means no callback -- and
@@ -189,6 +195,23 @@ bool CancelState::RequestCancellation(absl::Status reason) noexcept {
   const bool held = TryRef();
   FinishRequest(previous, has_callbacks);
   if (held) Unref();  // may destroy *this: the last access
+  DrainPropagations(mark);
+  return true;
+}
+
+bool CancelState::RequestDeferringHook(const absl::Status& reason,
+                                       uint32_t* previous,
+                                       bool* hook_ran) noexcept {
+  bool has_callbacks;
+  if (!WinRequest(reason, previous, &has_callbacks)) return false;
+  *hook_ran = has_callbacks;
+  if (!has_callbacks) return true;  // step 4 is the caller's
+  // As in RequestCancellation's slow path.
+  ScopedLibraryCallback in_callback;
+  CancelState* const mark = tls_pending_propagations;
+  const bool held = TryRef();
+  FinishRequest(*previous, has_callbacks);
+  if (held) Unref();
   DrainPropagations(mark);
   return true;
 }

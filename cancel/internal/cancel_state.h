@@ -309,6 +309,20 @@ class CancelState {
   // Called when the last reference goes away; frees the enclosing allocation.
   virtual void DestroyState() noexcept = 0;
 
+  // REQUEST for an owner that resolves many states in one pass (the pool's
+  // cancel shutdown, pool/internal/shutdown.cc): steps 1-3 as in
+  // RequestCancellation, with `reason` copied (one reference on its rep).
+  // Returns false if this call lost. On a win, *previous is the word before
+  // the request, and:
+  //   - with callbacks, steps 4-5 ran here, hook included, exactly as in
+  //     RequestCancellation (*hook_ran = true);
+  //   - without (the common case), the hook was NOT called (*hook_ran =
+  //     false): the caller must do the hook's work itself, later, and must
+  //     keep the state alive until then (hold a reference).
+  // A non-OK `reason` is required.
+  bool RequestDeferringHook(const absl::Status& reason, uint32_t* previous,
+                            bool* hook_ran) noexcept;
+
  private:
   friend class DeadlineTimer;
   friend class ParentLink;

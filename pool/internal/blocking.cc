@@ -17,11 +17,11 @@
 // "busy" extra threads = alive - idle; the pool needs one more thread when
 //     work is queued, no worker is searching or parked, and busy < blocked
 //     (fewer than num_workers threads are running tasks).
-//   C1. Entering the outermost region on a pool thread (EnterBlocking):
+//   B1. Entering the outermost region on a pool thread (EnterBlocking):
 //       count it (PoolStats::blocking_regions). With max_blocking_threads 0,
 //       nothing else.
-//   C2. Under mu: blocked += 1 (seq_cst), then C3.
-//   C3. (under mu; MaybeCompensateLocked) Stop if `stopping`. Look at the
+//   B2. Under mu: blocked += 1 (seq_cst), then B3.
+//   B3. (under mu; MaybeCompensateLocked) Stop if `stopping`. Look at the
 //       queues (seq_cst loads, Env::AnyWorkVisible): none, stop. A worker
 //       searching or parked: Notify (idle.h N2-N4) and stop -- a worker is
 //       free. missing = blocked - busy; 0 or less: stop. For each of
@@ -31,14 +31,14 @@
 //       thread that used it, which has exited), alive += 1, start a thread;
 //       a failure is counted (blocking_thread_start_failures), never thrown,
 //       and ends the step.
-//   C4. Leaving the region (ExitBlocking): under mu, blocked -= 1. Threads
-//       above num_workers stop at C6.b.
-//   C5. Submit, after its push and Notify, reads blocked (seq_cst); above
-//       0, it runs C3 under mu. With C2 this is a Dekker pair: C2 writes
-//       blocked then reads the queues, C5 writes a queue then reads
+//   B4. Leaving the region (ExitBlocking): under mu, blocked -= 1. Threads
+//       above num_workers stop at B6.b.
+//   B5. Submit, after its push and Notify, reads blocked (seq_cst); above
+//       0, it runs B3 under mu. With B2 this is a Dekker pair: B2 writes
+//       blocked then reads the queues, B5 writes a queue then reads
 //       blocked, all seq_cst, so one of them sees the other: work queued
 //       while every thread blocks is never left without a thread to run it.
-//   C6. An extra thread's loop (ExtraMain):
+//   B6. An extra thread's loop (ExtraMain):
 //       a. active += 1 (seq_cst) before it pops anything: the termination
 //          check counts it like a Shutdown call holding tasks (Q5 of
 //          idle.h, T2 of shutdown.cc).
@@ -48,28 +48,28 @@
 //          ended).
 //       c. Found nothing (or stopped): active -= 1 under the idle mutex and
 //          the termination check (idle.h CheckTermination), as D4 does.
-//       d. Under mu: idle += 1; then the C3 condition again for itself
+//       d. Under mu: idle += 1; then the B3 condition again for itself
 //          (work visible and busy < blocked): if it holds, idle -= 1 and
-//          back to a -- the C5 of a push that saw this thread busy ran C3
+//          back to a -- the B5 of a push that saw this thread busy ran B3
 //          before this step took mu, so this look at the queues sees the
 //          push. Else wait for a wake-up, `stopping` or the keep-alive.
-//   C7. Woken (wakeups > 0: wakeups -= 1; the waker already took it out of
+//   B7. Woken (wakeups > 0: wakeups -= 1; the waker already took it out of
 //       idle): back to a, unless stopping. Timed out or stopping: idle -= 1
 //       (unless a waker did), alive -= 1,
 //       slot back to free_slots, count it retired, exit.
-//   C8. Stop (StopExtraThreads; by the first worker to leave after the pool
+//   B8. Stop (StopExtraThreads; by the first worker to leave after the pool
 //       terminated, and by JoinOrDetachWorkers): under mu, stopping = true.
-//       Idle extra threads exit (C7); none starts (C3); AwaitTermination
+//       Idle extra threads exit (B7); none starts (B3); AwaitTermination
 //       waits for alive == 0 and joining takes the threads' handles.
 // Races ruled out: a queued task left without a thread while every thread
-// blocks (C5 with C2, C6.d); termination while an extra thread holds a
-// popped task (C6.a/c); two wakers waking one idle thread for two tasks
+// blocks (B5 with B2, B6.d); termination while an extra thread holds a
+// popped task (B6.a/c); two wakers waking one idle thread for two tasks
 // (wakeups is a count, taken under mu); an extra thread started after the
-// pool stopped (C3 checks `stopping` under mu, C8 sets it under mu); a
-// thread handle reused before its thread exited (C3 joins the slot's old
-// thread; it exits right after C7 and takes nothing after releasing mu).
+// pool stopped (B3 checks `stopping` under mu, B8 sets it under mu); a
+// thread handle reused before its thread exited (B3 joins the slot's old
+// thread; it exits right after B7 and takes nothing after releasing mu).
 // More than num_workers threads may run tasks between a region's end and
-// the extra threads' next C6.b check, for at most one task each.
+// the extra threads' next B6.b check, for at most one task each.
 #include <pthread.h>
 
 #include <algorithm>
@@ -87,28 +87,28 @@ namespace cancelpool {
 namespace pool_internal {
 
 void Scheduler::EnterBlocking(Worker* w) noexcept {
-  Bump(w->blocking_regions);  // C1
+  Bump(w->blocking_regions);  // B1
   if (options_.max_blocking_threads == 0) return;
   absl::MutexLock lock(&blocking_.mu);
-  blocking_.blocked.fetch_add(1, std::memory_order_seq_cst);  // C2
+  blocking_.blocked.fetch_add(1, std::memory_order_seq_cst);  // B2
   MaybeCompensateLocked();
 }
 
 void Scheduler::ExitBlocking() noexcept {
   if (options_.max_blocking_threads == 0) return;
   absl::MutexLock lock(&blocking_.mu);
-  blocking_.blocked.fetch_sub(1, std::memory_order_seq_cst);  // C4
+  blocking_.blocked.fetch_sub(1, std::memory_order_seq_cst);  // B4
 }
 
 void Scheduler::CompensateAfterPush() {
-  // C5. seq_cst: the other half of the Dekker pair with C2.
+  // B5. seq_cst: the other half of the Dekker pair with B2.
   if (blocking_.blocked.load(std::memory_order_seq_cst) == 0) return;
   absl::MutexLock lock(&blocking_.mu);
   MaybeCompensateLocked();
 }
 
 void Scheduler::MaybeCompensateLocked() {
-  BlockingState& b = blocking_;  // C3
+  BlockingState& b = blocking_;  // B3
   if (b.stopping) return;
   if (!AnyWorkVisible()) return;
   if (idle_.AnyIdle()) {
@@ -134,7 +134,7 @@ void Scheduler::MaybeCompensateLocked() {
     if (b.free_slots.empty()) return;  // the limit
     const int slot = b.free_slots.back();
     Worker* w = workers_[static_cast<size_t>(slot)].get();
-    if (w->thread.joinable()) w->thread.join();  // exited (C7)
+    if (w->thread.joinable()) w->thread.join();  // exited (B7)
     try {
       w->thread =
           std::thread([self = shared_from_this(), w] { self->ExtraMain(w); });
@@ -167,8 +167,8 @@ void Scheduler::ExtraMain(Worker* w) {
   BlockingState& b = blocking_;
   IdleEnv env{this};
   for (;;) {
-    b.active.fetch_add(1, std::memory_order_seq_cst);  // C6.a
-    for (;;) {                                         // C6.b
+    b.active.fetch_add(1, std::memory_order_seq_cst);  // B6.a
+    for (;;) {                                         // B6.b
       TaskBase* task = FindWorkExtra(w);
       if (task == nullptr) break;
       RunTask(w, task, /*owns_queue_ref=*/true);
@@ -176,10 +176,10 @@ void Scheduler::ExtraMain(Worker* w) {
       absl::MutexLock lock(&b.mu);
       if (b.alive - b.idle > b.blocked.load(std::memory_order_relaxed)) break;
     }
-    idle_.CheckTermination(env, [&b] {  // C6.c
+    idle_.CheckTermination(env, [&b] {  // B6.c
       b.active.fetch_sub(1, std::memory_order_seq_cst);
     });
-    absl::MutexLock lock(&b.mu);  // C6.d
+    absl::MutexLock lock(&b.mu);  // B6.d
     ++b.idle;
     if (!b.stopping && AnyWorkVisible() &&
         b.alive - b.idle < b.blocked.load(std::memory_order_relaxed)) {
@@ -191,7 +191,7 @@ void Scheduler::ExtraMain(Worker* w) {
     };
     b.mu.AwaitWithTimeout(absl::Condition(&woken),
                           options_.blocking_thread_keep_alive);
-    if (b.wakeups > 0) {  // C7: the waker took us out of `idle`
+    if (b.wakeups > 0) {  // B7: the waker took us out of `idle`
       --b.wakeups;
       if (!b.stopping) continue;
     } else {
@@ -207,7 +207,7 @@ void Scheduler::ExtraMain(Worker* w) {
 }
 
 void Scheduler::StopExtraThreads() {
-  absl::MutexLock lock(&blocking_.mu);  // C8
+  absl::MutexLock lock(&blocking_.mu);  // B8
   blocking_.stopping = true;
 }
 

@@ -103,7 +103,7 @@ class Idle final {
   }
 
   // True if a worker is searching or parked (seq_cst loads): one is free to
-  // take new work. For the compensation check (blocking.cc, C3); no part of
+  // take new work. For the compensation check (blocking.cc, B3); no part of
   // the protocols above relies on it.
   bool AnyIdle() const {
     return searching_.load(Sync::seq_cst) != 0 ||

@@ -18,6 +18,12 @@
 //   I4. Close() refuses later outside pushes (shutdown.cc); pushes by
 //       workers (overflow, requeues) are always accepted, so a task already
 //       owned by the pool is never lost.
+//   I5. A push may count its tasks as submitted (PoolStats::submitted of an
+//       outside Submit): under mu_, into counted_, a relaxed atomic with
+//       this one writer at a time (mu_), so the submitter pays no shared RMW
+//       of its own; Counted() is a relaxed read (statistics only). The count
+//       is stored before mu_ is released, so before any worker can pop the
+//       task and count it done.
 // Races ruled out: a push that the P3 re-check cannot see (I1/I2); a pop of
 // an entry twice or of a slot never written (all under mu_).
 //
@@ -28,9 +34,11 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "cancelpool/pool/internal/sync.h"
 
 namespace cancelpool {
@@ -46,15 +54,22 @@ class InjectionQueue final {
   InjectionQueue& operator=(const InjectionQueue&) = delete;
 
   // Appends `tasks[0..count)`. `outside` pushes are refused once the queue is
-  // closed (I4).
+  // closed (I4). With `count_submitted`, an accepted push adds `count` to
+  // Counted() (I5).
   enum class PushResult { kOk, kClosed };
-  PushResult Push(const T* tasks, size_t count, bool outside) {
+  PushResult Push(const T* tasks, size_t count, bool outside,
+                  bool count_submitted = false) {
     typename Sync::Lock lock(&mu_);
     if (outside && closed_) return PushResult::kClosed;
-    while (count_ + count > ring_.size()) Grow();
+    if (count_submitted) {
+      // I5. Relaxed: a statistic, written only under mu_.
+      counted_.store(counted_.load(Sync::relaxed) + count, Sync::relaxed);
+    }
+    if (count_ + count > ring_.size()) Grow(count_ + count);
     const size_t mask = ring_.size() - 1;
+    T* ring = ring_.data();
     for (size_t i = 0; i < count; ++i) {
-      ring_[(head_ + count_ + i) & mask] = tasks[i];
+      ring[(head_ + count_ + i) & mask] = tasks[i];
     }
     count_ += count;
     size_.store(count_, Sync::seq_cst);  // I1: N1 of the parking protocol
@@ -70,6 +85,22 @@ class InjectionQueue final {
     head_ = (head_ + n) & mask;
     count_ -= n;
     size_.store(count_, Sync::seq_cst);  // I1
+    return n;
+  }
+
+  // Pops every entry into `out` (appended, in FIFO order) in one lock round
+  // trip; returns how many. For a cancel shutdown (shutdown.cc, SQ1).
+  size_t PopAll(std::vector<T>* out) {
+    typename Sync::Lock lock(&mu_);
+    const size_t n = count_;
+    const size_t mask = ring_.size() - 1;
+    const size_t base = out->size();
+    out->resize(base + n);
+    T* const dst = out->data() + base;
+    for (size_t i = 0; i < n; ++i) dst[i] = ring_[(head_ + i) & mask];
+    head_ = 0;
+    count_ = 0;
+    size_.store(0, Sync::seq_cst);  // I1
     return n;
   }
 
@@ -104,14 +135,18 @@ class InjectionQueue final {
   bool MaybeEmpty() const { return size_.load(kMaybeEmptyOrder) == 0; }
   // I3.
   size_t SizeHint() const { return size_.load(Sync::relaxed); }
+  // I5.
+  uint64_t Counted() const { return counted_.load(Sync::relaxed); }
 
  private:
   static constexpr auto kMaybeEmptyOrder =
       InjectRelaxedSizeLoad<Sync>::value ? Sync::relaxed : Sync::seq_cst;
 
-  // Under mu_.
-  void Grow() {
-    std::vector<T> bigger(ring_.size() * 2, nullptr);
+  // Under mu_: at least `needed` slots (out of line: rare).
+  ABSL_ATTRIBUTE_NOINLINE void Grow(size_t needed) {
+    size_t size = ring_.size() * 2;
+    while (size < needed) size *= 2;
+    std::vector<T> bigger(size, nullptr);
     const size_t mask = ring_.size() - 1;
     for (size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) & mask];
     ring_.swap(bigger);
@@ -123,6 +158,8 @@ class InjectionQueue final {
   size_t head_ = 0;      // under mu_
   size_t count_ = 0;     // under mu_
   bool closed_ = false;  // under mu_
+  // I5: written under mu_ (relaxed), read without it (relaxed).
+  typename Sync::template Atomic<uint64_t> counted_{0};
   // Mirrors count_: written under mu_ (I1), read without it (I2, I3).
   typename Sync::template Atomic<size_t> size_{0};
 };

@@ -174,7 +174,7 @@ bool Scheduler::AwaitTermination(absl::Time deadline) {
     }
   }
   // The workers exited, so the pool terminated and the extra threads are
-  // stopping (C8): wait for them too.
+  // stopping (B8): wait for them too.
   return AwaitExtraThreads(deadline);
 }
 
@@ -183,7 +183,7 @@ void Scheduler::JoinOrDetachWorkers(bool detach) {
   if (joined_) return;
   joined_ = true;
   const bool from_worker = detach || OnWorkerThread();
-  // C8: no extra thread starts after this; the slots' threads are ours.
+  // B8: no extra thread starts after this; the slots' threads are ours.
   StopExtraThreads();
   for (auto& w : workers_) {
     if (!w->thread.joinable()) continue;

@@ -94,6 +94,13 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // the parent's is earlier (a parent task's token stops propagating once
   // that task finishes): TaskBase::AttachParentAndDeadline.
   void Submit(TaskBase* task, CancelState* parent, absl::Time deadline);
+  // Submit for `n` constructed blocks at once (ThreadPool::SubmitBatch), in
+  // order: the same checks, admission and attachment per task, then the
+  // admitted ones queued kSubmitChunk at a time with one injection-queue
+  // lock round trip and one Notify per chunk (submit.cc).
+  static constexpr size_t kSubmitChunk = 256;
+  void SubmitBatch(TaskBase* const* tasks, size_t n, CancelState* parent,
+                   absl::Time deadline);
 
   // Queues a held continuation block (task.h, L4) whose antecedent has
   // resolved, transferring one reference. Unlike Submit the block is
@@ -174,7 +181,7 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
     }
     bool ShutdownsInProgress() const {
       // seq_cst: Q5 of idle.h, T2 of shutdown.cc; extra threads that may
-      // hold a task count the same way (C6, blocking.cc).
+      // hold a task count the same way (B6, blocking.cc).
       return s->shutdowns_in_progress_.load(std::memory_order_seq_cst) != 0 ||
              s->blocking_.active.load(std::memory_order_seq_cst) != 0;
     }
@@ -212,8 +219,28 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // the worker's deque (inside) or the injection queue, wakes a worker. If
   // shutdown closed the injection queue meanwhile, the task is rejected
   // with FailedPrecondition(closed_message) unless a cancellation got it.
+  // `count_outside`: count it in PoolStats::submitted (the injection push
+  // does, I5 of injection_queue.h, or this on the paths that do not push).
   void EnqueueAdmitted(Worker* w, bool inside, TaskBase* task,
-                       absl::string_view closed_message);
+                       bool count_outside, absl::string_view closed_message);
+  // The same for SubmitBatch's tasks[0..n) (reordered in place): one push of
+  // all that are not cancelled yet, one Notify.
+  void EnqueueAdmittedBatch(Worker* w, bool inside, TaskBase** tasks, size_t n,
+                            bool count_outside,
+                            absl::string_view closed_message);
+  // The closed-queue end of both: rejects tasks[0..n) or waits for their
+  // cancellers.
+  void RejectClosed(TaskBase* const* tasks, size_t n, bool count_outside,
+                    absl::string_view closed_message);
+  // Submit's general path (inside, parent, deadline, queue limit, shut
+  // down).
+  void SubmitSlow(TaskBase* task, CancelState* parent, absl::Time deadline);
+  // Resolution of a submission that is refused (submit.cc): rejected with
+  // `status` / queue full / deadline already passed; drops the queue's
+  // reference.
+  void Reject(TaskBase* task, absl::Status status);
+  void RejectQueueFull(TaskBase* task);
+  void RefuseDeadlinePassed(TaskBase* task);
   // Puts a popped task back into the injection queue (queue reference
   // included): one that another thread is still resolving.
   void Requeue(TaskBase* task);
@@ -223,13 +250,13 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // blocking.cc (COMPENSATION)
   void EnterBlocking(Worker* w) noexcept;
   void ExitBlocking() noexcept;
-  // C3: wakes or starts an extra thread if the pool needs one.
+  // B3: wakes or starts an extra thread if the pool needs one.
   void MaybeCompensateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(blocking_.mu);
-  // C5: after a push, when some thread is blocked.
+  // B5: after a push, when some thread is blocked.
   void CompensateAfterPush();
   void ExtraMain(Worker* w);
   TaskBase* FindWorkExtra(Worker* w);
-  // C8: no extra thread starts any more; the idle ones exit.
+  // B8: no extra thread starts any more; the idle ones exit.
   void StopExtraThreads() ABSL_LOCKS_EXCLUDED(blocking_.mu);
   // Waits until every extra thread exited, or `deadline`.
   bool AwaitExtraThreads(absl::Time deadline) ABSL_LOCKS_EXCLUDED(blocking_.mu);
@@ -252,7 +279,11 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
 
   // shutdown.cc
   void CancelRunningTasks(const absl::Status& reason);
-  void CancelQueuedTasks(const absl::Status& reason);
+  // SQ1-SQ5 (shutdown.cc): resolves `held` (taken from the injection queue)
+  // and the workers' deques in one pass.
+  void CancelQueuedTasks(const absl::Status& reason,
+                         std::vector<TaskBase*>* held);
+  static constexpr size_t kClaimBatch = 128;
 
   static thread_local Worker* tls_worker_;
 
@@ -279,6 +310,8 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   std::atomic<uint64_t> reclaimed_at_{0};
 
   // Counters updated by non-worker threads. Relaxed: statistics only.
+  // outside_submitted_ counts the outside submissions that the injection
+  // queue did not count (I5 of injection_queue.h): refused ones.
   alignas(64) std::atomic<uint64_t> outside_submitted_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> cancelled_before_start_{0};

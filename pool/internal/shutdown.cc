@@ -9,8 +9,9 @@
 //       (injection_queue.h, I4), then publish the phase (draining or
 //       cancelling) with a release store. A cancel also stores cancel_reason_
 //       and sets cancel_running_ (S1 of running_task.h).
-//   D3. A cancel then reaches the running tasks (S2, CancelRunningTasks) and
-//       resolves the queued ones (CancelQueuedTasks).
+//   D3. A cancel then takes the injection queue's entries (SQ1), reaches
+//       the running tasks (S2, CancelRunningTasks) and resolves the queued
+//       ones in one pass (CancelQueuedTasks, SQ1-SQ5 below).
 //   D4. Under the idle mutex: uncount this call and run the quiescence check
 //       (idle.h, Q1-Q6).
 // Workers keep running after a shutdown; the pool terminates at quiescence
@@ -36,12 +37,63 @@
 // still updates its statistics (T1); termination while a Shutdown holds
 // popped, unresolved tasks (T2); an outside task queued after termination
 // (D2: the queue is closed before the phase is published).
+//
+// PROTOCOL: ONE-PASS CANCEL OF QUEUED TASKS (CancelQueuedTasks)
+// A plain pool drops its queue; we must resolve every queued future, each
+// with its own token cancelled. Per task that is the request's two RMWs on
+// the task's word, the close RMW and the queue reference's release; the rest
+// is done once per pass or per batch:
+//   SQ1. Take the entries: every entry of the injection queue in one lock
+//        round trip (InjectionQueue::PopAll, before S2, so that workers whose
+//        running task ends find nothing there to race us for), then each
+//        worker's deque by steals (after S2). Held by this thread from now
+//        on: termination waits for us (T2).
+//   SQ2. For each held task (in batches of kClaimBatch): request its
+//        cancellation with the hook deferred (TaskBase::ClaimForShutdownCancel:
+//        steps 1-3 of the cancel-versus-start protocol, task.h, with the
+//        pool's one reason Status: a reference on one shared rep, no
+//        allocation). Outcomes: kClaimed (never started, now cancelled,
+//        not resolved: ours to resolve); kResolvedByHook (it had callbacks:
+//        the request ran in full, the hook counted and resolved it);
+//        kStarted (a helping wait runs it: its token is now cancelled, its
+//        runner resolves it); kLost (someone else's request or the close was
+//        first). A kLost task whose winner is still resolving it
+//        (ResolvingBeforeStart) is kept and put back in the injection queue
+//        at the end (T1), all others drop the queue's reference.
+//   SQ3. Count the batch once: cancelled_before_start_ += claimed,
+//        never_ran_ += claimed + resolved by hook, LeftQueue(all dropped) --
+//        one RMW each, before any future of the batch resolves, so the
+//        statistics are exact for anyone who saw one resolved (as step 3 of
+//        task.h requires).
+//   SQ4. Resolve each claimed task: result = the reason, destroy the
+//        callable (its captures are freed before the future is ready),
+//        close with kResolved, wake waiters only if kWaiters is set and run
+//        the listener only if kListener is set (task.h, step 5, L2); then
+//        drop the queue's reference. All under one ScopedLibraryCallback:
+//        user destructors and listeners run here, and one may drop the last
+//        ThreadPool handle (keep_alive in Shutdown keeps us alive).
+//   SQ5. Requeue the contested tasks of SQ2 (T1).
+// Races ruled out: a task started by a worker or a helping wait at the same
+// moment (TryStart's CAS and SQ2's request are RMWs on one word: either the
+// start comes first and SQ2 sees kStarted -- it leaves the task to its
+// runner -- or the request does and TryStart fails: resolved exactly once);
+// a Future::Cancel, deadline or parent at the same moment (step 1 of the
+// request admits one winner; the loser does nothing); a future resolved
+// before its statistics are counted (SQ3 before SQ4); a task lost (every
+// taken entry is claimed and resolved, dropped after someone else resolved
+// it, or requeued); termination while claimed tasks are unresolved (T2).
+// ShutdownReport adds up: each task resolved by SQ4 or by a hook in SQ2 is
+// counted once in never_ran and once in stats.cancelled_before_start.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/cause.h"
+#include "cancelpool/cancel/internal/cancel_state.h"
 #include "cancelpool/cancel/internal/cause_payload.h"
 #include "cancelpool/pool/internal/scheduler.h"
 #include "cancelpool/pool/internal/worker.h"
@@ -53,27 +105,9 @@ void Scheduler::CancelRunningTasks(const absl::Status& reason) {
   for (auto& w : workers_) w->current.CancelCurrent(reason);  // S2
 }
 
-void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
-  // Tasks that another thread is still resolving (it won a cancellation
-  // first) go back to the injection queue once we are done, for the workers
-  // to drop when resolved (see RunTask); popping them again here would spin.
-  std::vector<TaskBase*> contested;
-  auto cancel = [&](TaskBase* t) {
-    if (t->RequestCancellation(reason)) {
-      never_ran_.fetch_add(1, std::memory_order_relaxed);
-      LeftQueue(1);
-      t->Unref();
-    } else if (t->ResolvingBeforeStart()) {
-      contested.push_back(t);
-    } else {
-      LeftQueue(1);
-      t->Unref();
-    }
-  };
-  TaskBase* batch[64];
-  while (size_t n = injector_.PopBatch(batch, 64)) {
-    for (size_t i = 0; i < n; ++i) cancel(batch[i]);
-  }
+void Scheduler::CancelQueuedTasks(const absl::Status& reason,
+                                  std::vector<TaskBase*>* held) {
+  // SQ1 (continued): the workers' deques, after S2.
   for (auto& w : workers_) {
     for (;;) {
       bool lost = false;
@@ -82,10 +116,61 @@ void Scheduler::CancelQueuedTasks(const absl::Status& reason) {
         if (lost) continue;
         break;
       }
-      cancel(t);
+      held->push_back(t);
     }
   }
-  for (TaskBase* t : contested) Requeue(t);
+  cancel_internal::ScopedLibraryCallback in_callback;  // SQ4
+  std::vector<TaskBase*> contested;
+  constexpr size_t kPrefetchAhead = 4;
+  TaskBase* claimed[kClaimBatch];
+  const size_t total = held->size();
+  for (size_t begin = 0; begin < total; begin += kClaimBatch) {
+    const size_t end = std::min(total, begin + kClaimBatch);
+    size_t n_claimed = 0;
+    uint64_t by_hook = 0;
+    int64_t dropped = 0;
+    for (size_t i = begin; i < end; ++i) {  // SQ2
+      TaskBase* t = (*held)[i];
+      // The blocks were written by their submitters, likely on other cores
+      // or evicted: start fetching the next ones' words for the RMW.
+      if (i + kPrefetchAhead < total) {
+        __builtin_prefetch((*held)[i + kPrefetchAhead], /*rw=*/1);
+      }
+      switch (t->ClaimForShutdownCancel(reason)) {
+        case TaskBase::ShutdownClaim::kClaimed:
+          claimed[n_claimed++] = t;
+          continue;
+        case TaskBase::ShutdownClaim::kResolvedByHook:
+          ++by_hook;
+          break;
+        case TaskBase::ShutdownClaim::kStarted:
+          break;
+        case TaskBase::ShutdownClaim::kLost:
+          if (t->ResolvingBeforeStart()) {
+            contested.push_back(t);
+            continue;
+          }
+          break;
+      }
+      ++dropped;
+      t->Unref();
+    }
+    // SQ3
+    if (n_claimed != 0) {
+      cancelled_before_start_.fetch_add(n_claimed, std::memory_order_relaxed);
+    }
+    if (n_claimed + by_hook != 0) {
+      never_ran_.fetch_add(n_claimed + by_hook, std::memory_order_relaxed);
+    }
+    if (n_claimed + dropped != 0) {
+      LeftQueue(static_cast<int64_t>(n_claimed) + dropped);
+    }
+    for (size_t k = 0; k < n_claimed; ++k) {  // SQ4
+      claimed[k]->ResolveCancelledUnstarted(reason);
+      claimed[k]->Unref();
+    }
+  }
+  for (TaskBase* t : contested) Requeue(t);  // SQ5
 }
 
 void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
@@ -93,10 +178,17 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
   // last ThreadPool handle, whose destruction must not free us mid-call.
   const std::shared_ptr<Scheduler> keep_alive = shared_from_this();
   // Every reason a shutdown cancels with says so (cause.h): the default, or
-  // the caller's with kShutdown unless it already carries a cause.
-  reason = reason.ok() ? cancel_internal::DefaultShutdownReason()
-                       : cancel_internal::WithCauseIfAbsent(
-                             std::move(reason), CancellationCause::kShutdown);
+  // the caller's with kShutdown unless it already carries a cause. A drain
+  // cancels nothing: its reason is not used (nor built: adding the cause
+  // allocates, and the destructor drains after every cancel).
+  if (mode == ShutdownMode::kCancel) {
+    if (reason.ok()) {
+      reason = cancel_internal::DefaultShutdownReason();
+    } else {
+      reason = cancel_internal::WithCauseIfAbsent(std::move(reason),
+                                                  CancellationCause::kShutdown);
+    }
+  }
   // D1: holds termination off while this call may hold tasks it took out
   // of the queues (CancelQueuedTasks): they are not resolved yet (T2).
   shutdowns_in_progress_.fetch_add(1, std::memory_order_seq_cst);
@@ -118,9 +210,12 @@ void Scheduler::Shutdown(ShutdownMode mode, absl::Status reason) {
       cancel_now = true;
     }
   }
-  if (cancel_now) {              // D3
+  if (cancel_now) {  // D3
+    std::vector<TaskBase*> held;
+    held.reserve(injector_.SizeHint());
+    injector_.PopAll(&held);     // SQ1
     CancelRunningTasks(reason);  // S2
-    CancelQueuedTasks(reason);
+    CancelQueuedTasks(reason, &held);
   }
   IdleEnv env{this};
   idle_.CheckTermination(env, [this] {  // D4

@@ -11,7 +11,8 @@ namespace pool_internal {
 
 PoolStats Scheduler::Stats() const {
   PoolStats s;
-  s.submitted = outside_submitted_.load(std::memory_order_relaxed);
+  s.submitted =
+      outside_submitted_.load(std::memory_order_relaxed) + injector_.Counted();
   s.rejected = rejected_.load(std::memory_order_relaxed);
   s.cancelled_before_start =
       cancelled_before_start_.load(std::memory_order_relaxed);

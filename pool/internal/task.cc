@@ -87,6 +87,12 @@ void TaskBase::ResolveRejected(absl::Status status) noexcept {
   Resolve(TaskOutcome::kFailed);
 }
 
+void TaskBase::ResolveCancelledUnstarted(const absl::Status& reason) noexcept {
+  SetError(reason);
+  DestroyCallable();
+  Resolve(TaskOutcome::kCancelled);
+}
+
 void TaskBase::OnCancellationRequested(CancelState* state,
                                        uint32_t previous_word) noexcept {
   // Reads nothing of the task before this test: a started task may be

@@ -247,6 +247,31 @@ class TaskBase : public CancelState {
     if (deadline != absl::InfiniteFuture()) ArmDeadline(deadline);
   }
 
+  // A cancel shutdown's one-pass resolution of queued tasks (shutdown.cc,
+  // SQ2-SQ4). ClaimForShutdownCancel is step 3's request with the hook's work
+  // deferred: kClaimed means the task never started and is now cancelled
+  // (its token reports `reason`) but not resolved -- the caller, which holds
+  // the queue's reference, must call ResolveCancelledUnstarted (the hook's
+  // work minus the statistics, which the caller counts for the whole batch
+  // first). kResolvedByHook: the task had callbacks, so the request ran in
+  // full and the hook resolved it (statistics included). kStarted: it was
+  // started (its token is now cancelled; its runner resolves it). kLost:
+  // another request or the close came first.
+  enum class ShutdownClaim { kLost, kStarted, kResolvedByHook, kClaimed };
+  ShutdownClaim ClaimForShutdownCancel(const absl::Status& reason) noexcept {
+    uint32_t previous;
+    bool hook_ran;
+    if (!RequestDeferringHook(reason, &previous, &hook_ran)) {
+      return ShutdownClaim::kLost;
+    }
+    if ((previous & kStarted) != 0) return ShutdownClaim::kStarted;
+    return hook_ran ? ShutdownClaim::kResolvedByHook : ShutdownClaim::kClaimed;
+  }
+  // For a kClaimed task: stores `reason` (the claim's) as the result,
+  // destroys the callable and resolves the future (kCancelled), waking
+  // waiters and the listener if any. Call inside a ScopedLibraryCallback.
+  void ResolveCancelledUnstarted(const absl::Status& reason) noexcept;
+
   // Resolves a block that never ran with `status` (rejected by admission or
   // shutdown): outcome kFailed. Before sharing, or by the thread whose
   // TryStart succeeded instead of running it (a shed task, worker.cc).

@@ -4,8 +4,10 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstddef>
 #include <new>
 
+#include "absl/base/attributes.h"
 #include "cancelpool/cancel/internal/spin.h"
 
 namespace cancelpool {
@@ -19,48 +21,33 @@ constexpr bool kCacheEnabled = true;
 #endif
 
 constexpr size_t kClasses = kMaxCachedSize / kTaskSizeClass;
-// Blocks moved between a thread cache and the central pool at once.
-constexpr size_t kTransferBatch = kMaxCachedPerClass / 2;
-// Beyond this many blocks per class the central pool frees to the system.
-constexpr size_t kMaxCentralPerClass = 64 * 1024;
 
+// A free block. Only the first block of a batch in the central pool uses
+// the batch fields; blocks are at least kTaskSizeClass bytes, so they fit.
 struct FreeBlock {
   FreeBlock* next;
+  FreeBlock* next_batch;
+  FreeBlock* batch_tail;
+  size_t batch_count;
 };
 
-// A list of free blocks with its length.
+// A list of free blocks with its length; `tail` is valid while `head` is
+// not null, so whole lists move in O(1).
 struct BlockList {
   FreeBlock* head = nullptr;
+  FreeBlock* tail = nullptr;
   size_t count = 0;
 
   void PushFront(FreeBlock* b) {
+    if (head == nullptr) tail = b;
     b->next = head;
     head = b;
     ++count;
   }
-  // Detaches up to `n` blocks from the front.
-  BlockList TakeFront(size_t n) {
-    BlockList taken;
-    if (n == 0 || head == nullptr) return taken;
-    taken.head = head;
-    FreeBlock* last = head;
-    taken.count = 1;
-    while (taken.count < n && last->next != nullptr) {
-      last = last->next;
-      ++taken.count;
-    }
-    head = last->next;
-    last->next = nullptr;
-    count -= taken.count;
-    return taken;
-  }
-  void Splice(BlockList other) {
-    if (other.head == nullptr) return;
-    FreeBlock* last = other.head;
-    while (last->next != nullptr) last = last->next;
-    last->next = head;
-    head = other.head;
-    count += other.count;
+  BlockList TakeAll() {
+    BlockList all = *this;
+    *this = BlockList();
+    return all;
   }
   void FreeAll() {
     while (head != nullptr) {
@@ -68,6 +55,7 @@ struct BlockList {
       head = b->next;
       ::operator delete(b);
     }
+    tail = nullptr;
     count = 0;
   }
 };
@@ -100,36 +88,63 @@ class CentralLockGuard {
 };
 
 // The process-wide pool behind the thread caches (blocks freed on workers
-// flow back to the threads that submit). One mutex per size class, taken
-// once per kTransferBatch blocks.
+// flow back to the threads that submit): per size class, a stack of whole
+// lists ("batches", as thread caches hand them over), so a hand-over in
+// either direction is O(1) under a lock taken once per batch.
 class CentralPool {
  public:
-  BlockList Take(size_t cls, size_t n) {
-    CentralLockGuard lock(mu_[cls]);
-    return lists_[cls].TakeFront(n);
+  // Pops one batch (empty if none).
+  BlockList Take(size_t cls) {
+    Class& c = classes_[cls];
+    CentralLockGuard lock(c.mu);
+    FreeBlock* first = c.batches;
+    if (first == nullptr) return BlockList();
+    c.batches = first->next_batch;
+    BlockList batch;
+    batch.head = first;
+    batch.tail = first->batch_tail;
+    batch.count = first->batch_count;
+    c.blocks -= batch.count;
+    return batch;
   }
+  // Pushes `blocks` as one batch, or frees it if the class holds
+  // MaxCentralBlocks(cls) already.
   void Give(size_t cls, BlockList blocks) {
-    BlockList excess;
+    if (blocks.head == nullptr) return;
+    Class& c = classes_[cls];
     {
-      CentralLockGuard lock(mu_[cls]);
-      lists_[cls].Splice(blocks);
-      if (lists_[cls].count > kMaxCentralPerClass) {
-        excess = lists_[cls].TakeFront(lists_[cls].count - kMaxCentralPerClass);
+      CentralLockGuard lock(c.mu);
+      if (c.blocks + blocks.count <= MaxCentralBlocks(cls)) {
+        blocks.head->next_batch = c.batches;
+        blocks.head->batch_tail = blocks.tail;
+        blocks.head->batch_count = blocks.count;
+        c.batches = blocks.head;
+        c.blocks += blocks.count;
+        return;
       }
     }
-    excess.FreeAll();
+    blocks.FreeAll();
   }
 
   void LockAll() {
-    for (auto& mu : mu_) mu.Lock();
+    for (auto& c : classes_) c.mu.Lock();
   }
   void UnlockAll() {
-    for (auto& mu : mu_) mu.Unlock();
+    for (auto& c : classes_) c.mu.Unlock();
   }
 
  private:
-  CentralLock mu_[kClasses];
-  BlockList lists_[kClasses];
+  struct Class {
+    CentralLock mu;
+    // Under mu: the batches, linked through their first blocks' next_batch;
+    // each first block also records its batch's tail and length.
+    FreeBlock* batches = nullptr;
+    size_t blocks = 0;  // under mu: blocks in all batches
+  };
+  static size_t MaxCentralBlocks(size_t cls) {
+    return kMaxCentralBytesPerClass / ((cls + 1) * kTaskSizeClass);
+  }
+  Class classes_[kClasses];
 };
 
 CentralPool& Central() {
@@ -144,72 +159,97 @@ CentralPool& Central() {
   return *pool;
 }
 
-class ThreadBlockCache {
- public:
-  ThreadBlockCache() { alive_ = true; }
-  ~ThreadBlockCache() {
-    alive_ = false;
-    for (size_t c = 0; c < kClasses; ++c) {
-      Central().Give(c, lists_[c].TakeFront(lists_[c].count));
-    }
-  }
-  // False once this thread's cache was destroyed (thread exit in progress).
-  static bool Alive() { return alive_; }
-
-  void* Pop(size_t cls) {
-    BlockList& list = lists_[cls];
-    if (list.head == nullptr) {
-      list.Splice(Central().Take(cls, kTransferBatch));
-      if (list.head == nullptr) return nullptr;
-    }
-    FreeBlock* b = list.head;
-    list.head = b->next;
-    --list.count;
-    return b;
-  }
-  void Push(size_t cls, void* block) {
-    BlockList& list = lists_[cls];
-    if (list.count >= kMaxCachedPerClass) {
-      Central().Give(cls, list.TakeFront(kTransferBatch));
-    }
-    list.PushFront(static_cast<FreeBlock*>(block));
-  }
-
- private:
-  static thread_local bool alive_;
-  BlockList lists_[kClasses];
+// The thread's cache: constant-initialised and trivially destructible, so
+// the fast paths reach it without a thread_local initialisation check.
+enum class CacheState : unsigned char { kUnused, kActive, kDead };
+struct ThreadCache {
+  BlockList lists[kClasses];
+  CacheState state = CacheState::kUnused;
 };
+constinit thread_local ThreadCache tls_cache;
 
-thread_local bool ThreadBlockCache::alive_ = false;
-thread_local ThreadBlockCache tls_cache;
+// Gives the thread's blocks to the central pool when the thread exits.
+// Constructed (and its destructor registered) by the first slow-path call of
+// the thread.
+struct ThreadCacheFlusher {
+  bool armed = false;
+  ~ThreadCacheFlusher() {
+    tls_cache.state = CacheState::kDead;
+    for (size_t c = 0; c < kClasses; ++c) {
+      Central().Give(c, tls_cache.lists[c].TakeAll());
+    }
+  }
+};
+thread_local ThreadCacheFlusher tls_flusher;
+
+// True if this thread may use its cache (arms the flusher on first use).
+bool CacheUsable() {
+  if (tls_cache.state == CacheState::kActive) return true;
+  if (tls_cache.state == CacheState::kDead) return false;
+  tls_flusher.armed = true;  // constructs it: registers its destructor
+  tls_cache.state = CacheState::kActive;
+  return true;
+}
 
 inline size_t ClassOf(size_t size) {
   return (size + kTaskSizeClass - 1) / kTaskSizeClass - 1;
+}
+
+ABSL_ATTRIBUTE_NOINLINE void* AllocateSlow(size_t cls) {
+  if (CacheUsable()) {
+    BlockList& list = tls_cache.lists[cls];
+    list = Central().Take(cls);
+    if (FreeBlock* b = list.head) {
+      list.head = b->next;
+      --list.count;
+      return b;
+    }
+  }
+  // Allocate the class's full size so any block of the class fits.
+  return ::operator new((cls + 1) * kTaskSizeClass);
+}
+
+ABSL_ATTRIBUTE_NOINLINE void FreeSlow(void* block, size_t cls) {
+  BlockList& list = tls_cache.lists[cls];
+  if (CacheUsable()) {
+    // Full: hand the whole list over in one batch, then start a new one.
+    if (list.count >= kMaxCachedPerClass) Central().Give(cls, list.TakeAll());
+    list.PushFront(static_cast<FreeBlock*>(block));
+    return;
+  }
+  BlockList one;
+  one.PushFront(static_cast<FreeBlock*>(block));
+  Central().Give(cls, one);
 }
 
 }  // namespace
 
 void* AllocateTaskBlock(size_t size) {
   if (kCacheEnabled && size <= kMaxCachedSize) {
-    // Touching tls_cache constructs it (and marks it alive) on first use.
-    if (void* b = tls_cache.Pop(ClassOf(size))) return b;
-    // Allocate the class's full size so any block of the class fits.
-    return ::operator new((ClassOf(size) + 1) * kTaskSizeClass);
+    const size_t cls = ClassOf(size);
+    BlockList& list = tls_cache.lists[cls];
+    if (FreeBlock* b = list.head) {  // fast path: the thread's own list
+      list.head = b->next;
+      --list.count;
+      return b;
+    }
+    return AllocateSlow(cls);
   }
   return ::operator new(size);
 }
 
 void FreeTaskBlock(void* block, size_t size) noexcept {
   if (kCacheEnabled && size <= kMaxCachedSize) {
-    if (ThreadBlockCache::Alive()) {
-      tls_cache.Push(ClassOf(size), block);
+    const size_t cls = ClassOf(size);
+    BlockList& list = tls_cache.lists[cls];
+    // Fast path: an active cache with room (a dead one never has room: its
+    // lists were emptied and kDead is checked on the slow path).
+    if (tls_cache.state == CacheState::kActive &&
+        list.count < kMaxCachedPerClass) {
+      list.PushFront(static_cast<FreeBlock*>(block));
       return;
     }
-    Central().Give(ClassOf(size), [block] {
-      BlockList one;
-      one.PushFront(static_cast<FreeBlock*>(block));
-      return one;
-    }());
+    FreeSlow(block, cls);
     return;
   }
   ::operator delete(block);

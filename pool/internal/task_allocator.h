@@ -9,12 +9,15 @@
 // into the slower general allocator for every task; and with outside
 // submission every block is allocated on one thread and freed on another.
 // Here each thread keeps up to kMaxCachedPerClass freed blocks per 64-byte
-// size class (up to kMaxCachedSize bytes). A full thread cache hands half of
-// a class to a central pool in one batch; an empty one takes a batch from
-// it -- so blocks freed by workers return to the threads that submit. The
-// central pool keeps at most 64Ki blocks per class and frees the rest; a
-// thread's cache goes to the central pool when the thread exits. Larger
-// blocks use ::operator new/delete directly.
+// size class (up to kMaxCachedSize bytes). A full thread cache hands its
+// whole list of a class to a central pool as one batch; an empty one takes
+// one batch from it -- so blocks freed by workers return to the threads that
+// submit, and a hand-over costs O(1) under a lock taken once per batch. The
+// central pool keeps at most kMaxCentralBytesPerClass bytes of blocks per
+// class (128Ki blocks of 256 bytes) and frees
+// batches beyond it; a thread's cache goes to the central pool when the
+// thread exits. Larger blocks use ::operator new/delete directly. Memory
+// held: at most the peak of blocks live at once, bounded as above.
 //
 // Under AddressSanitizer the cache is off, so use-after-free of a task block
 // is still reported.
@@ -30,6 +33,7 @@ namespace pool_internal {
 inline constexpr size_t kTaskSizeClass = 64;
 inline constexpr size_t kMaxCachedSize = 512;
 inline constexpr size_t kMaxCachedPerClass = 1024;
+inline constexpr size_t kMaxCentralBytesPerClass = size_t{32} << 20;
 
 void* AllocateTaskBlock(size_t size);
 void FreeTaskBlock(void* block, size_t size) noexcept;

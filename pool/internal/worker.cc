@@ -82,7 +82,7 @@ void Scheduler::WorkerMain(Worker* w) {
       absl::StrCat(options_.thread_name_prefix, w->index).substr(0, 15);
   pthread_setname_np(pthread_self(), name.c_str());
   tls_worker_ = w;
-  cancel_internal::SetThreadBlockingHook(w);  // C1, blocking.cc
+  cancel_internal::SetThreadBlockingHook(w);  // B1, blocking.cc
   if (options_.on_worker_start) options_.on_worker_start(w->index);
   IdleEnv env{this};
   for (;;) {
@@ -93,7 +93,7 @@ void Scheduler::WorkerMain(Worker* w) {
     }
     if (!idle_.Park(w->index, env)) break;  // W3
   }
-  // Terminated: the extra threads stop too (C8, blocking.cc).
+  // Terminated: the extra threads stop too (B8, blocking.cc).
   if (options_.max_blocking_threads != 0) StopExtraThreads();
   if (options_.on_worker_stop) options_.on_worker_stop(w->index);
   cancel_internal::SetThreadBlockingHook(nullptr);

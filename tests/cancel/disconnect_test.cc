@@ -476,9 +476,8 @@ TEST(DisconnectTest, OneWatcherThread) {
 // registered (the same fd registers again), and the next call, with threads
 // available again, starts the thread and works.
 TEST(DisconnectTest, WatcherThreadStartFailureIsAnErrorAndRecovers) {
-  if (getuid() != 0) {
-    GTEST_SKIP() << "needs root to switch to an unprivileged user whose "
-                    "thread count RLIMIT_NPROC can limit";
+  if (!testing_util::CanLimitThreadsInChild()) {
+    GTEST_SKIP() << testing_util::kCannotLimitThreadsMessage;
   }
   if (testing_util::kTsanCannotSymbolize) {
     GTEST_SKIP() << "TSan cannot symbolize as uid 65534 (test_util.h)";
@@ -486,12 +485,11 @@ TEST(DisconnectTest, WatcherThreadStartFailureIsAnErrorAndRecovers) {
   auto child = RunInChild([] {
     Pair p;
     if (p.ours < 0) return 2;
-    if (setuid(65534) != 0) return 3;
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NPROC, &lim) != 0) return 4;
-    const rlim_t saved = lim.rlim_cur;
-    lim.rlim_cur = 1;  // this process only: no thread can start
-    if (setrlimit(RLIMIT_NPROC, &lim) != 0) return 5;
+    rlim_t saved = 0;
+    // This process only: no thread can start.
+    if (!testing_util::LimitThreadsInChild(1, /*lower_hard=*/false, &saved)) {
+      return 3;
+    }
     CancellationSource source;
     auto failed = WatchDisconnect(p.ours, source);
     if (failed.ok()) return 6;
@@ -499,8 +497,7 @@ TEST(DisconnectTest, WatcherThreadStartFailureIsAnErrorAndRecovers) {
       return 7;
     }
     if (source.IsCancellationRequested()) return 8;
-    lim.rlim_cur = saved;
-    if (setrlimit(RLIMIT_NPROC, &lim) != 0) return 9;
+    if (!testing_util::RestoreThreadLimitInChild(saved)) return 9;
     auto reg = WatchDisconnect(p.ours, source);
     if (!reg.ok()) return 10;
     p.ClosePeer();

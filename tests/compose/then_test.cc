@@ -67,28 +67,34 @@ TEST(ThenTest, ResultFormSeesFailures) {
 }
 
 TEST(ThenTest, CancelledAntecedentCancelsContinuation) {
-#if defined(__SANITIZE_THREAD__)
-  // KNOWN FAILURE, OPEN: %s
-  // Found by CI at 0cf4dd8 on 2026-12-07 and not yet diagnosed; recorded in
-  // CHANGELOG "Known issues". Runs in the default, -c opt and ASan builds.
-  GTEST_SKIP() << "known TSan failure, open (CHANGELOG Known issues)";
-#endif
-  ThreadPool pool(1);
+  // Everything the tasks touch is declared before the pool, so that it
+  // outlives the pool's destructor (which joins the worker): the blocker
+  // still runs Gate::Block() -- inside absl::Mutex, after release.Notify()
+  // woke it -- when the test body reaches its end.
   Gate gate;
+  std::atomic<bool> ran{false};
+  ThreadPool pool(1);
   Future<void> blocker = pool.Submit([&] { gate.Block(); });
   gate.started.WaitForNotification();
   Future<int> a = pool.Submit([] { return 1; });  // queued behind blocker
   a.Cancel(absl::CancelledError("stop"));
-  std::atomic<bool> ran{false};
   Future<int> b = std::move(a).Then(pool, [&](int v) {
     ran = true;
     return v;
   });
+  // C2 ran on this thread (the antecedent had resolved): b is cancelled
+  // with a's reason, before anything else runs.
   EXPECT_TRUE(b.IsReady());
   EXPECT_EQ(b.Outcome(), TaskOutcome::kCancelled);
   EXPECT_EQ(b.Get().status().message(), "stop");
   gate.release.Notify();
+  EXPECT_TRUE(blocker.Get().ok());
+  ASSERT_TRUE(pool.WaitForIdle(absl::Now() + kLong));
   EXPECT_FALSE(ran.load());
+  PoolStats stats = pool.Stats();
+  EXPECT_EQ(stats.cancelled_before_start, 2u);  // a and b
+  EXPECT_EQ(stats.completed, 1u);               // the blocker
+  testing_util::ExpectStatsAddUp(stats);
 }
 
 TEST(ThenTest, CancellingTheLastCancelsTheChainUpstream) {

@@ -257,15 +257,17 @@ TEST(HostileResources, MemoryExhaustionDuringUse) {
         });
         auto h = hog.Get();
         if (h.ok() || h.status().code() != absl::StatusCode::kUnknown) return 4;
-        // Fill memory in the submitting thread, then submit.
+        // Fill memory in the submitting thread, then submit. Everything this
+        // thread needs after the fill is allocated before it: an allocation
+        // outside Submit would fail on its own (exit 98), not test Submit.
+        std::vector<Future<int>> futures;
+        futures.reserve(64);
         std::vector<std::unique_ptr<char[]>> filler;
         filler.reserve(1 << 16);
         try {
           for (;;) filler.push_back(std::make_unique<char[]>(64 << 10));
         } catch (const std::bad_alloc&) {
         }
-        std::vector<Future<int>> futures;
-        futures.reserve(64);
         for (int i = 0; i < 64; ++i) {
           try {
             futures.push_back(pool.Submit([i] { return i; }));

@@ -1,14 +1,13 @@
 // Copyright 2026 The cancelpool Authors.
 //
 // Blocking-aware workers (ThreadPoolOptions::max_blocking_threads,
-// cancelpool/cancel/blocking.h; protocol C1-C8 in pool/internal/blocking.cc):
+// cancelpool/cancel/blocking.h; protocol B1-B8 in pool/internal/blocking.cc):
 // tasks that block in our waits or in a declared region get extra threads,
 // the limit holds, extra threads retire, shutdown and destruction wait for
 // them, a thread-creation failure is counted. Cases that would hang if
 // compensation failed run in forked children.
 #include "cancelpool/cancel/blocking.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -395,27 +394,18 @@ TEST(BlockingTest, DeepNestingHandsOffToExtraThreads) {
   }
 }
 
-// In the child: become an unprivileged user (root ignores RLIMIT_NPROC)
-// with room for the process and two more threads.
-bool LimitThreads() {
-  if (getuid() == 0 && setuid(65534) != 0) return false;
-  rlimit limit;
-  limit.rlim_cur = limit.rlim_max = 3;
-  return setrlimit(RLIMIT_NPROC, &limit) == 0;
-}
-
 // The workers start, the extra threads cannot: counted, and the tasks still
 // run once the blocked ones are released.
 TEST(BlockingTest, ThreadCreationFailureIsCounted) {
-  if (getuid() != 0) {
-    GTEST_SKIP() << "needs root to switch to an unprivileged user whose "
-                    "thread count RLIMIT_NPROC can limit";
+  if (!testing_util::CanLimitThreadsInChild()) {
+    GTEST_SKIP() << testing_util::kCannotLimitThreadsMessage;
   }
   if (testing_util::kTsanCannotSymbolize) {
     GTEST_SKIP() << "TSan cannot symbolize as uid 65534 (test_util.h)";
   }
   ExpectChildOk([] {
-    if (!LimitThreads()) return 1;
+    // Room for the process and two more threads.
+    if (!testing_util::LimitThreadsInChild(3)) return 1;
     ThreadPool pool(Options(2, 4, "nproc-"));
     Event release;
     std::vector<Future<void>> futures;

@@ -6,7 +6,6 @@
 // spin, extreme option values, CancelledException without a cancellation,
 // Submit from the worker hooks, and thread-creation failure. Anything that
 // can hang runs in a forked child with a time limit.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -583,22 +582,13 @@ bool ThreadCountReturnsTo(int expected) {
   return true;
 }
 
-// In the child: become an unprivileged user (root ignores RLIMIT_NPROC) with
-// room for two more threads.
-bool LimitThreads() {
-  if (getuid() == 0 && setuid(65534) != 0) return false;
-  rlimit limit;
-  limit.rlim_cur = limit.rlim_max = 3;
-  return setrlimit(RLIMIT_NPROC, &limit) == 0;
-}
-
 TEST(HostileStartTest, ThreadCreationFailureStopsStartedWorkers) {
-  if (getuid() != 0) {
-    GTEST_SKIP() << "needs root to switch to an unprivileged user whose "
-                    "thread count RLIMIT_NPROC can limit";
+  if (!testing_util::CanLimitThreadsInChild()) {
+    GTEST_SKIP() << testing_util::kCannotLimitThreadsMessage;
   }
   ExpectChildOk([] {
-    if (!LimitThreads()) return 1;
+    // Room for two more threads.
+    if (!testing_util::LimitThreadsInChild(3)) return 1;
     const int before = CountThreads();
     bool threw = false;
     try {

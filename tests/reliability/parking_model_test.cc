@@ -16,10 +16,11 @@
 //     the protocol (close the queue, publish the phase, check termination).
 //
 // The scenario: 2 workers and 1 outside thread. The outside thread submits
-// two tasks through the injection queue (each followed by Notify), then calls
-// Shutdown(kDrain). The first task to run submits a child from inside the
-// pool (PushLocal + Notify: a local deque push that only stealing or the
-// owner can find). Properties:
+// two tasks through the injection queue (each followed by Notify; or, in the
+// batch variant, both in one push followed by one Notify, as
+// Scheduler::SubmitBatch does: submit.cc), then calls Shutdown(kDrain). The
+// first task to run submits a child from inside the pool (PushLocal + Notify: a
+// local deque push that only stealing or the owner can find). Properties:
 //   * every task runs exactly once (no loss, no duplicate);
 //   * no task is left queued while all workers sleep: a lost wake-up leaves
 //     the workers parked in FUTEX_WAIT with work queued, termination is never
@@ -32,6 +33,20 @@
 // CANCELPOOL_PARKING_BOUND=1 or 2 and CANCELPOOL_MODEL_ITERATIONS (see
 // docs/reliability.md for the figures).
 //
+// The cancel variant (kCancel) runs Shutdown(kCancel)'s part instead, as
+// shutdown.cc does it: D1 (count the call in shutdowns_in_progress_), D2
+// (close, publish the cancelling phase), SQ1 (take the whole injection queue
+// with InjectionQueue::PopAll, production code, then each worker's deque by
+// steals), SQ2-SQ4 reduced to their decisive RMW: each held task is claimed
+// by one CAS on its state word, which a worker's start (TryStart) races with
+// its own CAS on the same word; D4 (uncount under the idle mutex and check
+// termination). Workers that pop a task after the cancelling phase is
+// published cancel it instead of running it (worker.cc RunTask). Properties:
+// every task resolved exactly once (ran or cancelled; the child exists only
+// if its parent ran); no termination while Shutdown holds unresolved tasks
+// (T2: asserted before each claim); termination reached, queues empty,
+// workers exited.
+//
 // Teeth: the bug switches of pool/internal/sync.h (TEST-ONLY BUG
 // INJECTION), set through RelacySyncT: a relaxed load of searching_ at N2
 // (tokio#1788's pattern: the notifier trusts a stale "someone is searching"
@@ -43,6 +58,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <vector>
 
 #include "cancelpool/pool/internal/idle.h"
 #include "cancelpool/pool/internal/injection_queue.h"
@@ -83,7 +99,14 @@ constexpr size_t kMaxInjectorBatch = 32;
 
 struct Task {
   int id = 0;
+  // The cancel variant's task word: kQueued, then kStartedWord (a worker's
+  // TryStart won) or kClaimedWord (a cancellation won). One CAS decides,
+  // as in task.h's cancel-versus-start protocol.
+  rl::atomic<int> word;
 };
+constexpr int kQueued = 0;
+constexpr int kStartedWord = 1;
+constexpr int kClaimedWord = 2;
 
 // kYield: model the search loop's std::this_thread::yield (worker.cc, W2)
 // as rl::yield. Relacy treats a yield as "this thread is spinning" and from
@@ -91,6 +114,8 @@ struct Task {
 // exhaustive search enormously but hides stale-read bugs. So the exhaustive
 // (context-bound) search yields, as the code does; the random search, which
 // hunts memory-order bugs, does not.
+// kBatch: the outside thread submits its two tasks as one batch (one push,
+// one Notify).
 // kLifo: the LIFO slot variant (worker.cc W1/W2/W5, work_stealing_deque.h
 // L1-L4): a task submitted inside goes to the worker's LIFO slot, the worker
 // takes its slot first, a searcher takes another worker's slot once it
@@ -101,16 +126,21 @@ struct Task {
 // the owner spinning and the other asleep forever: Relacy reports it.
 // kBugNoStaleSteal (teeth, with kLifo): searchers never take another
 // worker's slot, so the blocked owner's child is stranded: must FAIL.
-template <typename Sync, bool kYield = false, bool kLifo = false,
-          bool kBugNoStaleSteal = false>
+// kCancel: the outside thread shuts down with kCancel (the one-pass cancel
+// of shutdown.cc) instead of kDrain. kNoT2: test-only bug switch of the
+// cancel variant: the termination check ignores shutdowns_in_progress_.
+template <typename Sync, bool kYield = false, bool kBatch = false,
+          bool kLifo = false, bool kBugNoStaleSteal = false,
+          bool kCancel = false, bool kNoT2 = false>
 struct ParkingModel
-    : rl::test_suite<ParkingModel<Sync, kYield, kLifo, kBugNoStaleSteal>,
+    : rl::test_suite<ParkingModel<Sync, kYield, kBatch, kLifo, kBugNoStaleSteal,
+                                  kCancel, kNoT2>,
                      kThreads> {
   using Deque = WorkStealingDeque<Task*, Sync>;
   using Owner = DequeOwner<Task*, Sync>;
   using Stealer = DequeStealer<Task*, Sync>;
   using Queue = InjectionQueue<Task*, Sync>;
-  enum Phase { kRunning = 0, kDraining = 1 };
+  enum Phase { kRunning = 0, kDraining = 1, kCancelling = 2 };
 
   // The scheduler side of the idle protocol (idle.h, THE ENV).
   struct Env {
@@ -120,7 +150,10 @@ struct ParkingModel
       return m->phase_.load(rl::mo_acquire, $) != kRunning;
     }
     // Shutdown(kDrain) pops nothing (T2 of shutdown.cc is about kCancel).
-    bool ShutdownsInProgress() const { return false; }
+    bool ShutdownsInProgress() const {
+      if (!kCancel || kNoT2) return false;
+      return m->in_progress_.load(rl::mo_seq_cst, $) != 0;
+    }
     void CountPark(int) const {}
   };
 
@@ -129,6 +162,8 @@ struct ParkingModel
   Queue* injector = nullptr;
   Idle<Sync>* idle = nullptr;
   rl::atomic<int> phase_{kRunning};
+  // shutdowns_in_progress_ (T2, D1/D4 of shutdown.cc); cancel variant only.
+  rl::atomic<int> in_progress_{0};
 
   bool exited[kWorkers] = {};
   // kLifo: the child ran (task 0 waits for it); per worker, per victim, the
@@ -136,17 +171,30 @@ struct ParkingModel
   rl::atomic<int> child_ran{0};
   uint64_t lifo_seen[kWorkers][kWorkers] = {};
   Task tasks[kTasks];
-  int runs[kTasks] = {};  // how often each task ran
+  int runs[kTasks] = {};     // how often each task ran
+  int cancels[kTasks] = {};  // how often each task was resolved cancelled
 
   void before() {
-    for (int i = 0; i < kTasks; ++i) tasks[i].id = i;
+    for (int i = 0; i < kTasks; ++i) {
+      tasks[i].id = i;
+      tasks[i].word.store(kQueued, rl::mo_relaxed, $);
+    }
     for (auto& d : deques) d = new Deque(kDequeCapacity);
     injector = new Queue();
     idle = new Idle<Sync>(kWorkers);
   }
 
   void after() {
-    for (int i = 0; i < kTasks; ++i) RL_ASSERT(runs[i] == 1);
+    if (kCancel) {
+      // The child exists only if its parent ran.
+      const bool child_submitted = runs[kChildOf] == 1;
+      for (int i = 0; i < kTasks; ++i) {
+        const int expected = (i == kTasks - 1 && !child_submitted) ? 0 : 1;
+        RL_ASSERT(runs[i] + cancels[i] == expected);
+      }
+    } else {
+      for (int i = 0; i < kTasks; ++i) RL_ASSERT(runs[i] == 1);
+    }
     RL_ASSERT(idle->IsTerminated());
     RL_ASSERT(injector->SizeHint() == 0);
     for (int i = 0; i < kWorkers; ++i) {
@@ -242,7 +290,21 @@ struct ParkingModel
     return false;
   }
 
+  // The cancel-versus-start decision: one CAS from kQueued (task.h).
+  static bool Decide(Task* task, int to) {
+    int expected = kQueued;
+    return task->word.compare_exchange_strong(expected, to, rl::mo_acq_rel, $);
+  }
+
   void RunTask(int w, Task* task) {
+    if (kCancel) {
+      if (phase_.load(rl::mo_acquire, $) == kCancelling) {
+        // Cancel shutdown: a queued task never starts (worker.cc RunTask).
+        if (Decide(task, kClaimedWord)) ++cancels[task->id];
+        return;
+      }
+      if (!Decide(task, kStartedWord)) return;  // TryStart lost
+    }
     ++runs[task->id];
     if (task->id == kTasks - 1) child_ran.store(1, rl::mo_release, $);
     if (task->id == kChildOf) {
@@ -272,12 +334,50 @@ struct ParkingModel
     idle->Notify();
   }
 
+  // SubmitBatch's queueing part from outside (submit.cc,
+  // EnqueueAdmittedBatch): one push of every task, then one Notify.
+  void SubmitBatch(Task** batch, size_t n) {
+    if (phase_.load(rl::mo_acquire, $) != kRunning) return;
+    if (injector->Push(batch, n, /*outside=*/true) != Queue::PushResult::kOk) {
+      return;
+    }
+    idle->Notify();
+  }
+
   // Shutdown(kDrain), D2 and D4 of shutdown.cc.
   void Shutdown() {
     injector->Close();
     phase_.store(kDraining, rl::mo_release, $);
     Env env{this};
     idle->CheckTermination(env, [] {});
+  }
+
+  // Shutdown(kCancel): D1, D2, SQ1-SQ4 (reduced to the claim) and D4.
+  void ShutdownCancel() {
+    in_progress_.fetch_add(1, rl::mo_seq_cst, $);  // D1
+    injector->Close();                             // D2
+    phase_.store(kCancelling, rl::mo_release, $);
+    std::vector<Task*> held;  // SQ1
+    injector->PopAll(&held);
+    for (int v = 0; v < kWorkers; ++v) {
+      Stealer stealer(deques[v]);
+      for (;;) {
+        bool lost = false;
+        Task* t = stealer.Steal(&lost);
+        if (t == nullptr) {
+          if (lost) continue;
+          break;
+        }
+        held.push_back(t);
+      }
+    }
+    for (Task* t : held) {               // SQ2-SQ4
+      RL_ASSERT(!idle->IsTerminated());  // T2
+      if (Decide(t, kClaimedWord)) ++cancels[t->id];
+    }
+    Env env{this};
+    idle->CheckTermination(  // D4
+        env, [this] { in_progress_.fetch_sub(1, rl::mo_seq_cst, $); });
   }
 
   void WorkerMain(int w) {
@@ -297,9 +397,18 @@ struct ParkingModel
     if (index < kWorkers) {
       WorkerMain(static_cast<int>(index));
     } else {
-      Submit(-1, &tasks[0]);
-      Submit(-1, &tasks[1]);
-      Shutdown();
+      if (kBatch) {
+        Task* batch[2] = {&tasks[0], &tasks[1]};
+        SubmitBatch(batch, 2);
+      } else {
+        Submit(-1, &tasks[0]);
+        Submit(-1, &tasks[1]);
+      }
+      if (kCancel) {
+        ShutdownCancel();
+      } else {
+        Shutdown();
+      }
     }
   }
 };
@@ -336,18 +445,50 @@ TEST_F(ParkingModelTest, RandomSearch) {
   EXPECT_TRUE(run.ok) << run.output;
 }
 
+// One Notify for a push of two tasks: the woken worker's LeaveSearching
+// (and TakeFromInjector's Notify after a batch) spread the rest; no task is
+// left queued while every worker sleeps.
+TEST_F(ParkingModelTest, BatchSubmitExhaustiveAtPreemptionBound) {
+  const unsigned bound =
+      static_cast<unsigned>(EnvOr("CANCELPOOL_PARKING_BOUND", 0));
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kBatch=*/true>>(
+          Search::kContextBound, 0, bound);
+  Report("parking, batch submit, context bound", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, BatchSubmitRandomSearch) {
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/false, /*kBatch=*/true>>(
+          Search::kRandom,
+          EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
+  Report("parking, batch submit, random", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, BatchSubmitCatchesRelaxedSearchingLoadInNotify) {
+  ModelRun run =
+      RunModel<ParkingModel<BugRelaxedN2, /*kYield=*/false, /*kBatch=*/true>>(
+          Search::kRandom, 2000000);
+  Report("parking, batch submit, with relaxed N2 (must fail)", run);
+  EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
+}
+
 TEST_F(ParkingModelTest, LifoSlotExhaustiveAtPreemptionBound) {
   const unsigned bound =
       static_cast<unsigned>(EnvOr("CANCELPOOL_PARKING_BOUND", 0));
-  ModelRun run = RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kLifo=*/true>>(
-      Search::kContextBound, 0, bound);
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kBatch=*/false,
+                            /*kLifo=*/true>>(Search::kContextBound, 0, bound);
   Report("parking with LIFO slot, context bound", run);
   EXPECT_TRUE(run.ok) << run.output;
 }
 
 TEST_F(ParkingModelTest, LifoSlotRandomSearch) {
   ModelRun run =
-      RunModel<ParkingModel<NoBug, /*kYield=*/false, /*kLifo=*/true>>(
+      RunModel<ParkingModel<NoBug, /*kYield=*/false, /*kBatch=*/false,
+                            /*kLifo=*/true>>(
           Search::kRandom,
           EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
   Report("parking with LIFO slot, random", run);
@@ -355,12 +496,45 @@ TEST_F(ParkingModelTest, LifoSlotRandomSearch) {
 }
 
 TEST_F(ParkingModelTest, CatchesAStrandedLifoSlotTask) {
-  ModelRun run = RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kLifo=*/true,
+  ModelRun run = RunModel<ParkingModel<NoBug, /*kYield=*/true, /*kBatch=*/false,
+                                       /*kLifo=*/true,
                                        /*kBugNoStaleSteal=*/true>>(
       Search::kContextBound, 0, 0);
   Report("parking with a never-stolen LIFO slot (must fail)", run);
   EXPECT_FALSE(run.ok) << "the model did not catch the stranded slot task";
   std::cout << run.output.substr(0, 2000) << std::endl;
+}
+
+TEST_F(ParkingModelTest, CancelShutdownExhaustiveAtPreemptionBound) {
+  const unsigned bound =
+      static_cast<unsigned>(EnvOr("CANCELPOOL_PARKING_BOUND", 0));
+  ModelRun run = RunModel<
+      ParkingModel<NoBug, /*kYield=*/true, /*kBatch=*/false, /*kLifo=*/false,
+                   /*kBugNoStaleSteal=*/false, /*kCancel=*/true>>(
+      Search::kContextBound, 0, bound);
+  Report("cancel shutdown, context bound", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, CancelShutdownRandomSearch) {
+  ModelRun run = RunModel<
+      ParkingModel<NoBug, /*kYield=*/false, /*kBatch=*/false, /*kLifo=*/false,
+                   /*kBugNoStaleSteal=*/false, /*kCancel=*/true>>(
+      Search::kRandom,
+      EnvOr("CANCELPOOL_MODEL_ITERATIONS", 50000 / kCiScaleDown));
+  Report("cancel shutdown, random", run);
+  EXPECT_TRUE(run.ok) << run.output;
+}
+
+TEST_F(ParkingModelTest, CatchesCancelShutdownWithoutT2) {
+  ModelRun run =
+      RunModel<ParkingModel<NoBug, /*kYield=*/false, /*kBatch=*/false,
+                            /*kLifo=*/false, /*kBugNoStaleSteal=*/false,
+                            /*kCancel=*/true, /*kNoT2=*/true>>(Search::kRandom,
+                                                               2000000);
+  Report("cancel shutdown ignoring T2 (must fail)", run);
+  EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
+  std::cout << run.output.substr(0, 4000) << std::endl;
 }
 
 TEST_F(ParkingModelTest, CatchesRelaxedSearchingLoadInNotify) {
