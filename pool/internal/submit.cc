@@ -253,7 +253,7 @@ void Scheduler::EnqueueAdmittedBatch(Worker* w, bool inside, TaskBase** tasks,
   }
   // N2-N4 once for the whole push (its last store is N1).
   idle_.Notify();
-  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // C5
+  if (options_.max_blocking_threads != 0) CompensateAfterPush();  // B5
 }
 
 void Scheduler::RejectClosed(TaskBase* const* tasks, size_t n,

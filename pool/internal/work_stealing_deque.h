@@ -286,6 +286,10 @@ class WorkStealingDeque final {
     return item;
   }
 
+  // Relaxed: hints only (DequeStealer::LifoOccupied, LifoPushes).
+  bool LifoOccupied() const { return lifo_.load(Atomics::relaxed) != nullptr; }
+  uint64_t LifoPushes() const { return lifo_seq_.load(Atomics::relaxed); }
+
   // L4's slot part. seq_cst: as L2.
   T TakeLifo() { return lifo_.exchange(nullptr, Atomics::seq_cst); }
 
@@ -344,6 +348,10 @@ class DequeStealer final {
   // L3: the LIFO slot's element, if the owner pushed nothing into it since
   // this thief's previous look (`*seen`, updated).
   T StealLifo(uint64_t* seen) { return deque_->StealLifo(seen); }
+  // Hints for choosing a victim (relaxed loads): whether the LIFO slot holds
+  // an element, and how many pushes it has had (the count L3 compares).
+  bool LifoOccupied() const { return deque_->LifoOccupied(); }
+  uint64_t LifoPushes() const { return deque_->LifoPushes(); }
   // The LIFO slot's element now, however fresh (L4's slot part): for a
   // helper that knows the slot holds work of the task it waits for.
   T TakeLifo() { return deque_->TakeLifo(); }

@@ -195,15 +195,30 @@ TaskBase* Scheduler::StealFrom(Worker* w, Worker* victim, int64_t min_index) {
 TaskBase* Scheduler::StealStaleLifo(Worker* w) {
   const size_t n = workers_.size();
   if (n <= 1) return nullptr;
-  if (w->lifo_seen.size() != n) w->lifo_seen.assign(n, 0);
+  // The candidate from our previous look: take its slot's task if its owner
+  // pushed nothing since (L3); keep it while unchanged and occupied.
+  if (w->lifo_victim < n) {
+    Worker* victim = workers_[w->lifo_victim].get();
+    uint64_t seen = w->lifo_seen;
+    if (TaskBase* task = victim->stealer.StealLifo(&seen)) {
+      w->lifo_victim = SIZE_MAX;
+      Bump(w->steals);
+      return task;
+    }
+    if (seen == w->lifo_seen && victim->stealer.LifoOccupied()) return nullptr;
+    w->lifo_victim = SIZE_MAX;
+  }
+  // A new candidate: the first occupied slot from a random start.
   const size_t start = w->NextRandom() % n;
   for (size_t i = 0; i < n; ++i) {
     const size_t v = (start + i) % n;
     Worker* victim = workers_[v].get();
     if (victim == w) continue;
-    if (TaskBase* task = victim->stealer.StealLifo(&w->lifo_seen[v])) {
-      Bump(w->steals);
-      return task;
+    const uint64_t pushes = victim->stealer.LifoPushes();
+    if (victim->stealer.LifoOccupied()) {
+      w->lifo_victim = v;
+      w->lifo_seen = pushes;
+      break;
     }
   }
   return nullptr;
@@ -286,7 +301,8 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
     }
     return;
   }
-  if (owns_queue_ref) LeftQueue(1);
+  // ADMISSION (submit.cc): checked here too, to skip the call when off.
+  if (owns_queue_ref && queue_limit_ != 0) LeftQueue(1);
   if (owns_queue_ref && shedder_.enabled() && MaybeShed(w, task)) return;
   // Helping (H2/H3): entries pushed onto our deque from now on (at or above
   // `mark`) belong to this task's wait tree; a helper waiting on it may take

@@ -7,9 +7,9 @@
 #define CANCELPOOL_POOL_INTERNAL_WORKER_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <thread>
-#include <vector>
 
 #include "cancelpool/cancel/internal/blocking_hook.h"
 #include "cancelpool/pool/internal/running_task.h"
@@ -66,9 +66,11 @@ struct Scheduler::Worker final : cancel_internal::BlockingHook {
   uint64_t rng;
   // Tasks in a row taken from the LIFO slot (W1's fairness bound).
   int lifo_streak = 0;
-  // Per victim: its LIFO slot's push count at our last look (L3 of
-  // work_stealing_deque.h), sized to the number of workers on first use.
-  std::vector<uint64_t> lifo_seen;
+  // W2's candidate: the worker whose occupied LIFO slot we last saw
+  // (SIZE_MAX: none) and its slot's push count then (L3 of
+  // work_stealing_deque.h). No per-victim table: nothing to allocate.
+  size_t lifo_victim = SIZE_MAX;
+  uint64_t lifo_seen = 0;
   std::thread thread;
   // Statistics written only by this worker (Bump), read by Stats().
   alignas(64) std::atomic<uint64_t> submitted{0};
