@@ -225,6 +225,9 @@ TEST(AllocationTombstoneTest, CancelledQueuedTasksDoNotAccumulate) {
   EXPECT_EQ(over.Get().status().code(), absl::StatusCode::kResourceExhausted);
   release.Notify();
   for (auto& f : live) EXPECT_EQ(f.Get().value_or(0), 1);
+  // The blockers still use `release` (declared after the pool) until they
+  // return.
+  for (auto& b : blockers) b.Wait();
 }
 
 TEST(AllocationCounterTest, CountsAllocations) {
