@@ -388,7 +388,13 @@ void CancelState::ArmDeadline(absl::Time deadline) noexcept {
 }
 
 void CancelState::ArmTimeout(absl::Duration timeout) noexcept {
-  ArmAt(absl::Now() + timeout, MonotonicAfter(timeout));
+  // Wall clock first, as in ToMonotonic (clock.cc): the monotonic point
+  // may only fall later than the reported deadline, never earlier. (As two
+  // arguments of one call, the order of the reads would be unspecified; GCC
+  // read the monotonic clock first, and a deadline fired 66 us early under
+  // TSan.)
+  const absl::Time deadline = absl::Now() + timeout;
+  ArmAt(deadline, MonotonicAfter(timeout));
 }
 
 void CancelState::ArmAt(absl::Time deadline, absl::Duration due) noexcept {

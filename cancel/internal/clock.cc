@@ -27,7 +27,13 @@ absl::Time RealtimeNow() noexcept {
 absl::Duration ToMonotonic(absl::Time deadline) noexcept {
   if (deadline == absl::InfiniteFuture()) return absl::InfiniteDuration();
   if (deadline == absl::InfinitePast()) return -absl::InfiniteDuration();
-  return MonotonicNow() + (deadline - absl::Now());
+  // The wall clock is read first: time passing between the two reads then
+  // moves the monotonic point later, never earlier, so a deadline cannot
+  // fire before absl::Now() reaches it. (In one expression the order of the
+  // two reads would be unspecified.)
+  const absl::Time wall = absl::Now();
+  const absl::Duration monotonic = MonotonicNow();
+  return monotonic + (deadline - wall);
 }
 
 int PollTimeoutMillis(absl::Duration left) noexcept {

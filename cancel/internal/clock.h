@@ -38,7 +38,8 @@ absl::Duration MonotonicNow() noexcept;
 absl::Time RealtimeNow() noexcept;
 
 // The monotonic point at which the absl::Time `deadline` (computed from
-// absl::Now()) falls. InfiniteFuture() -> InfiniteDuration().
+// absl::Now()) falls, never earlier (the wall clock is read first).
+// InfiniteFuture() -> InfiniteDuration().
 absl::Duration ToMonotonic(absl::Time deadline) noexcept;
 
 // MonotonicNow() + `timeout`, saturating at +-InfiniteDuration().
