@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -287,6 +288,49 @@ TEST_P(SubmitBatchTest, RacingShutdownResolvesEveryFuture) {
     ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
     ExpectStatsAddUp(pool.Stats());
   }
+}
+
+// thread_pool.h SubmitBatch: "If constructing a task throws (...), the
+// tasks of the callables before it are submitted (they run; their futures
+// are dropped) and the exception propagates." The 300th callable's move
+// throws, past the first full group of 256: the 299 before it all run, none
+// after it, and the pool keeps working.
+struct ThrowsOnMove {
+  int i;
+  int throw_at;
+  std::atomic<int>* ran;
+  ThrowsOnMove(int i, int throw_at, std::atomic<int>* ran)
+      : i(i), throw_at(throw_at), ran(ran) {}
+  ThrowsOnMove(const ThrowsOnMove&) = default;
+  ThrowsOnMove(ThrowsOnMove&& other)
+      : i(other.i), throw_at(other.throw_at), ran(other.ran) {
+    if (i == throw_at) throw std::runtime_error("move refused");
+  }
+  void operator()() const { ran->fetch_add(1); }
+};
+
+TEST_P(SubmitBatchTest, ThrowingMoveSubmitsTheTasksBeforeIt) {
+  ThreadPool pool(workers());
+  std::atomic<int> ran{0};
+  constexpr int kThrowAt = 299;
+  std::vector<ThrowsOnMove> batch;
+  batch.reserve(400);
+  for (int i = 0; i < 400; ++i) batch.emplace_back(i, kThrowAt, &ran);
+  bool threw = false;
+  try {
+    pool.SubmitBatch(std::move(batch));
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  EXPECT_TRUE(threw);
+  ASSERT_TRUE(pool.WaitForIdle(absl::Now() + kLong));
+  EXPECT_EQ(ran.load(), kThrowAt);
+  auto after = pool.Submit([] { return 7; }).Get();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, 7);
+  const PoolStats s = pool.Stats();
+  EXPECT_EQ(s.submitted, static_cast<uint64_t>(kThrowAt + 1));
+  ExpectStatsAddUp(s);
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, SubmitBatchTest, ::testing::Values(1, 2, 8));
