@@ -44,11 +44,15 @@ TaskOutcome TaskBase::Execute() noexcept {
   {
     // Install our token as the thread's current token without touching the
     // reference count (the runner holds a reference for the whole run).
-    cancel_internal::ThreadCancelContext saved =
+    const cancel_internal::ThreadCancelContext saved =
         cancel_internal::tls_cancel_context;
     cancel_internal::tls_cancel_context = {this, 0};
+    bool threw = true;
     try {
-      status = InvokeCallable();
+      // Restores `saved` and destroys the callable on return: captured
+      // resources are released before the future becomes ready.
+      status = InvokeAndDestroyCallable(saved);
+      threw = false;
     } catch (const CancelledException& e) {
       status = e.Reason();
       threw_cancelled = true;
@@ -58,10 +62,11 @@ TaskOutcome TaskBase::Execute() noexcept {
       status = absl::UnknownError(
           "task threw an exception not derived from std::exception");
     }
-    cancel_internal::tls_cancel_context = saved;
+    if (threw) {
+      cancel_internal::tls_cancel_context = saved;
+      DestroyCallable();
+    }
   }
-  // Captured resources are released before the future becomes ready.
-  DestroyCallable();
   // One rule for a thrown CancelledException and a returned status: the
   // task acknowledged a cancellation only if its token was cancelled
   // (future.h, RESULTS). A CancelledException thrown without one is a
