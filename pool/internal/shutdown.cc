@@ -85,7 +85,8 @@
 //        not in the idle list, Q3). Each takes chunk indices by a fetch_add
 //        on pass_next_ until one is past the end, does SQ2-SQ5 on the chunk
 //        under its own ScopedLibraryCallback, then counts it in pass_done_
-//        (release).
+//        (release). A worker cancels with its own copy of the reason (equal,
+//        on a rep of its own: no reference count shared across cores).
 //   SQ7. This call, its own chunks done, waits until pass_done_ reaches
 //        pass_chunks_ (acquire), then frees pass_held_ and goes on to D4: so
 //        every task it took is resolved or requeued when Shutdown returns,
@@ -117,6 +118,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 #include "cancelpool/cancel/cancellation.h"
 #include "cancelpool/cancel/cause.h"
 #include "cancelpool/cancel/internal/cancel_state.h"
@@ -182,20 +186,41 @@ void Scheduler::CancelHeldBatch(TaskBase* const* tasks, size_t n,
   }
 }
 
+namespace {
+
+// An equal Status on a rep of its own: every task of a chunk takes two
+// references on its reason's rep (the token's reason and the result), so
+// participants sharing one rep would bounce its reference count between
+// their cores on every task.
+absl::Status PrivateCopy(const absl::Status& reason) {
+  absl::Status copy(reason.code(), reason.message());
+  reason.ForEachPayload(
+      [&copy](absl::string_view type_url, const absl::Cord& payload) {
+        copy.SetPayload(type_url, payload);
+      });
+  return copy;
+}
+
+}  // namespace
+
 void Scheduler::HelpCancelPass() {
   // SQ6. Acquire: pairs with the release store that opened the pass, so
   // pass_held_, pass_chunks_ and cancel_reason_ are visible.
   if (!pass_open_.load(std::memory_order_acquire)) return;
+  const bool helper = OnWorkerThread();
   cancel_internal::ScopedLibraryCallback in_callback;  // SQ4
   std::vector<TaskBase*> contested;
+  absl::Status own_reason;  // a helper's private copy, made on its first chunk
   for (;;) {
     // Relaxed: it only hands out chunk indices, each to one thread; the
     // chunks' contents were published by the acquire above.
     const size_t chunk = pass_next_.fetch_add(1, std::memory_order_relaxed);
     if (chunk >= pass_chunks_) return;
+    if (helper && own_reason.ok()) own_reason = PrivateCopy(cancel_reason_);
     const size_t begin = chunk * kClaimBatch;
     const size_t n = std::min(kClaimBatch, pass_held_.size() - begin);
-    CancelHeldBatch(pass_held_.data() + begin, n, cancel_reason_, &contested);
+    CancelHeldBatch(pass_held_.data() + begin, n,
+                    helper ? own_reason : cancel_reason_, &contested);
     for (TaskBase* t : contested) Requeue(t);  // SQ5
     contested.clear();
     // Release: pairs with the acquire of the Shutdown call's wait (SQ7): the
