@@ -1,4 +1,61 @@
 // Copyright 2026 The cancelpool Authors.
+//
+// PROTOCOL: SLEEP (SleepFor / SleepUntil with a token that can be cancelled)
+// State: a 32-bit futex word in the sleeper's frame, 0 until woken.
+//   S1. The sleeper registers a wake-up on the token (ScopedWaker). If the
+//       token is already cancelled nothing is registered and it returns.
+//   S2. Loop: check the token (acquire); cancelled: return kCancelled. Past
+//       the limit: kTimeout. Else FutexWait(word, 0, time left).
+//   S3. The wake-up, on the cancelling thread (the request already set
+//       kRequested, release): store 1 into the word, mark the node complete
+//       (CompleteFromCallback), then FUTEX_WAKE the word's address, copied
+//       to a local before the completion.
+//   S4. Woken, timed out, interrupted or spuriously: back to S2.
+//   S5. Leaving: ~ScopedWaker deregisters; if the wake-up was taken by the
+//       requester, it waits until the node is complete (S3), which the
+//       requester marks before its wake-up system call, so the sleeper never
+//       waits for that system call to return.
+// Races ruled out: a lost wake-up (a request before S1's registration is seen
+// by the first S2 check; one after it runs S3, whose store makes a FutexWait
+// that has not slept yet return at once, and whose wake finds one that has);
+// the wake-up writing a frame that is gone (its only write, the store, comes
+// before the completion, and the sleeper cannot leave before the completion);
+// the late FUTEX_WAKE of S3 hitting a reused address (the kernel only looks
+// the address up; at worst it wakes another futex waiter there spuriously,
+// and every futex waiter re-checks its condition). A sleeper woken by S3
+// runs at once, without waiting for the cancelling thread: on a machine
+// with fewer free cores than runnable threads, waiting for it (a spin, then
+// yields, then 50 us sleeps) had the woken sleeper and the canceller take
+// turns on one core.
+//
+// PROTOCOL: EVENT (Event::Set / Clear / Wait)
+// State: Event::word_ = kSet | kWaiters | counter * kWakeStep.
+//   E1. Set: one release RMW that sets kSet and clears kWaiters; if kWaiters
+//       was set, FUTEX_WAKE every sleeper. Nothing else touches the object.
+//   E2. Clear: clear kSet (one RMW).
+//   E3. Wait: load the word (acquire). kSet: kReady. Then, with a token that
+//       can be cancelled, register a wake-up (S1); each round checks, in
+//       this order: kSet (kReady), the token (kCancelled), the limit
+//       (kTimeout) -- so ready wins over cancelled, and cancelled over
+//       timeout.
+//   E4. Before sleeping: if kWaiters is clear in the value `w` just loaded,
+//       CAS it in (a failed CAS reloads and goes back to E3's checks); then
+//       FutexWait(word, w | kWaiters, time left).
+//   E5. A waiter's cancellation (on the cancelling thread): add kWakeStep to
+//       the word, complete the node, FUTEX_WAKE the word's address (copied
+//       first). Every sleeper wakes; the others find nothing new and sleep
+//       again.
+//   E6. Woken or not: back to E3's checks.
+// Races ruled out: a Set lost by a sleeper (Set's RMW and E4's CAS are
+// ordered on the one word: a Set after the CAS sees kWaiters and wakes, and
+// its change makes a FutexWait that has not slept yet fail; a Set before
+// the CAS makes the CAS fail); a lost cancellation (E5 changes the word, as
+// S3 does); a Set or wake-up touching a destroyed event (E1's only access
+// after its RMW is the address lookup of FUTEX_WAKE; E5's RMW comes before
+// the completion, which the waiter waits for before it can return);
+// kWaiters left clear while someone sleeps (only E1 clears it, and wakes
+// every sleeper as it does). The counter wraps: only a change of the word
+// matters, and E5's add never touches kSet or kWaiters.
 #include "cancelpool/cancel/wait.h"
 
 #include <poll.h>
@@ -184,11 +241,8 @@ WaitResult AwaitWithCancellationUntil(absl::Mutex& mu,
   return result;
 }
 
-// Sleeps until the monotonic clock reaches `due` or `token` is cancelled.
-// A futex with relative timeouts (measured on CLOCK_MONOTONIC by the
-// kernel): the wake-up sets `word` and wakes it. Not completed early: the
-// sleeper's ~ScopedWaker waits for the wake-up to return, so the wake-up
-// never touches `word` after the sleeper's frame is gone.
+// Sleeps until the monotonic clock reaches `due` or `token` is cancelled:
+// PROTOCOL: SLEEP at the top of this file.
 WaitResult SleepUntilMonotonic(absl::Duration due,
                                const CancellationToken& token) {
   CancelState* state = WatchedState(token);
@@ -207,18 +261,22 @@ WaitResult SleepUntilMonotonic(absl::Duration due,
   }
   if (state->IsCancellationRequested()) return WaitResult::kCancelled;
   std::atomic<uint32_t> word{0};
-  auto wake = [&word](cancel_internal::CallbackNode*) noexcept {
+  // S3, on the cancelling thread.
+  auto wake = [&word](cancel_internal::CallbackNode* node) noexcept {
+    std::atomic<uint32_t>* const w = &word;  // a copy: the closure is in node
     // Relaxed: the sleeper learns of the cancellation from its acquire load
     // of the state (IsCancellationRequested), which pairs with the request's
-    // release; the word only ends its FutexWait.
-    word.store(1, std::memory_order_relaxed);
-    FutexWakeAll(&word);
+    // release; the word only ends its FutexWait (S4).
+    w->store(1, std::memory_order_relaxed);
+    CancelState::CompleteFromCallback(node);
+    // The sleeper may be gone by now: the wake-up then only looks up the
+    // address (S5).
+    FutexWakeAll(w);
   };
   ScopedWaker<decltype(wake)> waker(state, wake);
   ScopedBlockingRegion region;
   for (;;) {
-    // After the waker's registration: a request that came before it is seen
-    // here; one that comes after sets `word`, so the FutexWait below returns.
+    // S2, after the waker's registration (S1).
     if (state->IsCancellationRequested()) return WaitResult::kCancelled;
     const absl::Duration left = due - MonotonicNow();
     if (left <= absl::ZeroDuration()) return WaitResult::kTimeout;
@@ -280,16 +338,22 @@ WaitResult SleepForFn::operator()(absl::Duration duration) const {
 
 }  // namespace cancel_internal
 
-void Event::Set() {
-  absl::MutexLock lock(&mu_);
-  // Release: pairs with the acquire in IsSet(). Unlocking re-evaluates the
-  // waiters' conditions.
-  set_.store(true, std::memory_order_release);
+void Event::Set() noexcept {
+  // E1. Release: pairs with the acquire loads in IsSet() and Wait (E3).
+  // Relaxed on failure: the retry only recomputes the new value.
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  while (!word_.compare_exchange_weak(w, (w | kSet) & ~kWaiters,
+                                      std::memory_order_release,
+                                      std::memory_order_relaxed)) {
+  }
+  // The object may be gone from here on (LIFETIME in wait.h): only the
+  // address is used.
+  if ((w & kWaiters) != 0) FutexWakeAll(&word_);
 }
 
-void Event::Clear() {
-  absl::MutexLock lock(&mu_);
-  set_.store(false, std::memory_order_relaxed);
+void Event::Clear() noexcept {
+  // E2. Relaxed: a Clear publishes nothing; waiters only test the bit.
+  word_.fetch_and(~kSet, std::memory_order_relaxed);
 }
 
 WaitResult Event::Wait(const CancellationToken& token, absl::Time deadline) {
@@ -303,9 +367,50 @@ WaitResult Event::WaitFor(const CancellationToken& token,
 
 WaitResult Event::WaitUntilMonotonic(const CancellationToken& token,
                                      absl::Duration due) {
-  absl::MutexLock lock(&mu_);
-  auto is_set = [this]() { return set_.load(std::memory_order_relaxed); };
-  return AwaitWithCancellationUntil(mu_, absl::Condition(&is_set), token, due);
+  // E3. Acquire loads of the word pair with Set's release RMW.
+  if ((word_.load(std::memory_order_acquire) & kSet) != 0) {
+    return WaitResult::kReady;
+  }
+  CancelState* state = WatchedState(token);
+  if (state != nullptr && state->IsCancellationRequested()) {
+    return WaitResult::kCancelled;
+  }
+  // E5, on the cancelling thread.
+  auto wake = [word = &word_](cancel_internal::CallbackNode* node) noexcept {
+    std::atomic<uint32_t>* const w = word;  // a copy: the closure is in node
+    // Relaxed: the waiter learns of the cancellation from its acquire load
+    // of the state, which pairs with the request's release; the change only
+    // ends its FutexWait.
+    w->fetch_add(kWakeStep, std::memory_order_relaxed);
+    CancelState::CompleteFromCallback(node);
+    FutexWakeAll(w);
+  };
+  // Null state: nothing is registered.
+  ScopedWaker<decltype(wake)> waker(state, wake);
+  // Entered before the first sleep; ends before the waker deregisters.
+  std::optional<ScopedBlockingRegion> region;
+  for (;;) {
+    uint32_t w = word_.load(std::memory_order_acquire);
+    if ((w & kSet) != 0) return WaitResult::kReady;
+    if (state != nullptr && state->IsCancellationRequested()) {
+      return WaitResult::kCancelled;
+    }
+    const absl::Duration left = due - MonotonicNow();
+    if (left <= absl::ZeroDuration()) return WaitResult::kTimeout;
+    if ((w & kWaiters) == 0) {
+      // E4. Relaxed: the CAS only announces a sleeper; Set's RMW on the same
+      // word is ordered before or after it (see the protocol), and the next
+      // round reloads with acquire.
+      if (!word_.compare_exchange_weak(w, w | kWaiters,
+                                       std::memory_order_relaxed,
+                                       std::memory_order_relaxed)) {
+        continue;
+      }
+      w |= kWaiters;
+    }
+    if (!region.has_value()) region.emplace();
+    FutexWait(&word_, w, left);  // E6
+  }
 }
 
 absl::StatusOr<WaitResult> WaitForFd(int fd, FdInterest interest,

@@ -22,12 +22,11 @@
 // from the call on that clock alone. An absl::Time deadline is a wall-clock
 // time: compute it from absl::Now(); it is converted once, when the wait
 // starts, to the point of the monotonic clock at which absl::Now() would
-// read it (see cancellation.h, CLOCKS). The absl::Mutex based waits
-// (AwaitWithCancellation, Event) sleep in Abseil's timed waits, which in this
-// Abseil take an absolute CLOCK_REALTIME time: a backward step of the wall
-// clock during such a wait lengthens that sleep by the step. SleepFor,
-// SleepUntil, WaitWithCancellation and WaitForFd sleep on the monotonic clock
-// and are not lengthened either.
+// read it (see cancellation.h, CLOCKS). AwaitWithCancellation sleeps in
+// Abseil's timed waits, which in this Abseil take an absolute CLOCK_REALTIME
+// time: a backward step of the wall clock during such a wait lengthens that
+// sleep by the step. SleepFor, SleepUntil, Event, WaitWithCancellation and
+// WaitForFd sleep on the monotonic clock and are not lengthened either.
 //
 // Every wait takes the token explicitly or, in the overloads without one,
 // uses CurrentToken(). Inside a DeferCancellationScope on this thread, a wait
@@ -54,6 +53,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
@@ -122,37 +122,53 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
                                 absl::Time deadline = absl::InfiniteFuture());
 
 // A resettable event (Python's threading.Event): Set() wakes every waiter.
+// Waiters sleep on a futex on the event's own word (no mutex): Set() and a
+// waiter's cancellation each cost one atomic read-modify-write and, only
+// when someone sleeps, one wake-up system call.
+//
+// LIFETIME
+// A thread that saw the event set (Wait returned kReady, or IsSet() returned
+// true) may destroy it at once, even while the Set() that it saw is still
+// returning: after its atomic update, Set() does not touch the object.
 class Event final {
  public:
   Event() = default;
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
-  // Sets the flag and wakes all waiters. Idempotent.
-  void Set() ABSL_LOCKS_EXCLUDED(mu_);
-  // Clears the flag.
-  void Clear() ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets the flag and wakes all waiters. Idempotent. What the calling thread
+  // did before Set() happens-before whatever a thread does after it sees
+  // the flag set (IsSet, a Wait returning kReady).
+  void Set() noexcept;
+  // Clears the flag. A waiter that has not yet seen the flag set since the
+  // Set() may miss that Set() and wait on (as with a flag polled under a
+  // mutex).
+  void Clear() noexcept;
   // Acquire load; pairs with the release in Set().
-  bool IsSet() const noexcept { return set_.load(std::memory_order_acquire); }
+  bool IsSet() const noexcept {
+    return (word_.load(std::memory_order_acquire) & kSet) != 0;
+  }
 
   // Waits until set (kReady), cancelled (kCancelled) or `deadline`
   // (kTimeout).
   WaitResult Wait(const CancellationToken& token,
-                  absl::Time deadline = absl::InfiniteFuture())
-      ABSL_LOCKS_EXCLUDED(mu_);
+                  absl::Time deadline = absl::InfiniteFuture());
   // Waits at most `timeout` (measured on the monotonic clock).
-  WaitResult WaitFor(const CancellationToken& token, absl::Duration timeout)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  WaitResult WaitFor(const CancellationToken& token, absl::Duration timeout);
   WaitResult Wait() { return Wait(CurrentToken()); }  // current token
 
  private:
+  // The word (PROTOCOL: EVENT in wait.cc): the flag, "a waiter may sleep",
+  // and a counter that a waiter's cancellation bumps in steps of kWakeStep.
+  static constexpr uint32_t kSet = 1u << 0;
+  static constexpr uint32_t kWaiters = 1u << 1;
+  static constexpr uint32_t kWakeStep = 1u << 2;
+
   // `due`: a point of the monotonic clock (cancel_internal::MonotonicNow).
   WaitResult WaitUntilMonotonic(const CancellationToken& token,
-                                absl::Duration due) ABSL_LOCKS_EXCLUDED(mu_);
+                                absl::Duration due);
 
-  mutable absl::Mutex mu_;
-  // Written under mu_ (release), read without it (acquire).
-  std::atomic<bool> set_{false};
+  std::atomic<uint32_t> word_{0};
 };
 
 // Which readiness WaitForFd waits for.

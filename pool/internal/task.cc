@@ -95,7 +95,17 @@ void TaskBase::ResolveRejected(absl::Status status) noexcept {
 void TaskBase::ResolveCancelledUnstarted(const absl::Status& reason) noexcept {
   SetError(reason);
   DestroyCallable();
-  Resolve(TaskOutcome::kCancelled);
+  // Step 5 as Resolve does it, with Close's RMW as one fetch_or: this thread
+  // won the request (kRequested is set, ClaimForShutdownCancel), so Close
+  // would have nothing to wait for.
+  outcome_ = TaskOutcome::kCancelled;
+  // acq_rel, as Close's: the release publishes the result and `outcome_` to
+  // whoever acquires kResolved; the acquire pairs with AddListener's release
+  // (L2).
+  const uint32_t previous =
+      word().fetch_or(kClosed | kResolved, std::memory_order_acq_rel);
+  if ((previous & kWaiters) != 0) cancel_internal::FutexWakeAll(&word());
+  if ((previous & kListener) != 0) listener_->on_resolved(listener_, this);
 }
 
 void TaskBase::OnCancellationRequested(CancelState* state,

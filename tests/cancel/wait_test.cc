@@ -21,6 +21,7 @@
 #include <ostream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -457,6 +458,61 @@ TEST(EventTest, RacingCancellationNeverSleepsThrough) {
       });
 }
 
+TEST(EventTest, SetWakesEveryWaiter) {
+  Event event;
+  constexpr int kWaiters = 3;
+  CancellationSource sources[kWaiters];
+  WaitResult results[kWaiters];
+  std::barrier<> started(kWaiters + 1);
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kWaiters; ++i) {
+    waiters.emplace_back([&, i] {
+      started.arrive_and_wait();
+      results[i] = event.Wait(sources[i].Token(), absl::Now() + kWakeBound);
+    });
+  }
+  started.arrive_and_wait();
+  event.Set();
+  for (std::thread& t : waiters) t.join();
+  for (int i = 0; i < kWaiters; ++i) {
+    EXPECT_EQ(results[i], WaitResult::kReady) << "waiter " << i;
+  }
+}
+
+TEST(EventTest, OneWaitersCancellationLeavesTheOtherWaiting) {
+  // Both sleep on the event's one futex word: the cancellation of one wakes
+  // both, and the other must go back to sleep, neither cancelled nor
+  // ready, until the Set.
+  Event event;
+  CancellationSource cancelled, other;
+  std::atomic<bool> other_returned{false};
+  WaitResult other_result = WaitResult::kTimeout;
+  std::thread other_waiter([&] {
+    other_result = event.Wait(other.Token(), absl::Now() + kWakeBound);
+    other_returned.store(true);
+  });
+  CancelFromAnotherThread canceller(cancelled);
+  canceller.AboutToWait();
+  EXPECT_EQ(event.Wait(cancelled.Token(), absl::Now() + kWakeBound),
+            WaitResult::kCancelled);
+  EXPECT_FALSE(other_returned.load());
+  EXPECT_FALSE(event.IsSet());
+  event.Set();
+  other_waiter.join();
+  EXPECT_EQ(other_result, WaitResult::kReady);
+}
+
+TEST(EventTest, TimedWaitTimesOutWithoutSetOrCancellation) {
+  Event event;
+  CancellationSource source;
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(event.WaitFor(source.Token(), absl::Milliseconds(20)),
+            WaitResult::kTimeout);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(20));
+  EXPECT_EQ(event.WaitFor(CancellationToken(), absl::Milliseconds(5)),
+            WaitResult::kTimeout);
+}
+
 TEST(MutexAwaitTest, RacingCancellationNeverSleepsThrough) {
   absl::Mutex mu;
   bool ready = false;
@@ -513,6 +569,34 @@ TEST(WaitLifetimeTest, EventMayGoRightAfterTheWait) {
         event.reset();
         return result;
       });
+}
+
+TEST(WaitLifetimeTest, EventMayGoRightAfterTheWaiterSawItSet) {
+  // The waiter frees the event as soon as its Wait returns kReady, while the
+  // Set that woke it may still be returning (ASan checks that Set no longer
+  // touches the object).
+  std::barrier<> sync(2);
+  std::unique_ptr<Event> event;
+  std::thread setter([&] {
+    for (int i = 0; i < kRaceIterations; ++i) {
+      sync.arrive_and_wait();  // the event exists
+      Jitter(i);
+      event->Set();
+      sync.arrive_and_wait();  // the waiter freed it
+    }
+  });
+  CancellationSource source;
+  for (int i = 0; i < kRaceIterations; ++i) {
+    event = std::make_unique<Event>();
+    Event* const raw = event.get();
+    sync.arrive_and_wait();
+    const WaitResult result =
+        raw->Wait(source.Token(), absl::Now() + kWakeBound);
+    event.reset();
+    sync.arrive_and_wait();
+    ASSERT_EQ(result, WaitResult::kReady) << "iteration " << i;
+  }
+  setter.join();
 }
 
 TEST(WaitLifetimeTest, FdWaitingThreadMayExitRightAfterTheWait) {
