@@ -414,11 +414,21 @@ class FutureState : public TaskBase {
   }
   void DestroyCallable() noexcept override {}
 
-  // Default-constructed: inline, no allocation (a status message would
-  // allocate). Only read after kResolved, when it holds the real result.
-  Result result_;
+  // Only read after kResolved, when it holds the real result. Until then a
+  // placeholder as cheap as possible: a value-initialised value for a
+  // trivially constructible R (an OK StatusOr: no call), else the default
+  // (absl::Status: OK; StatusOr<R>: kUnknown, inline, no allocation).
+  Result result_ = InitialResult();
 
  private:
+  static Result InitialResult() noexcept {
+    if constexpr (!std::is_void_v<R> &&
+                  std::is_trivially_default_constructible_v<R>) {
+      return Result(absl::in_place);
+    } else {
+      return Result();
+    }
+  }
   void DestroyState() noexcept override { delete this; }
 };
 
