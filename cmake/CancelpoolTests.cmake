@@ -36,6 +36,7 @@ set(CANCELPOOL_CMAKE_SKIPPED_TESTS
   # a checker build; Bazel runs them in all four configurations.
   tests/reliability/deque_model_test.cc
   tests/reliability/parking_model_test.cc
+  tests/reliability/refcount_model_test.cc
 )
 
 # Abseil components any test may use.

@@ -83,6 +83,15 @@ ThreadPool::~ThreadPool() {
   // DESTRUCTION).
   const bool can_wait =
       !scheduler_->OnWorkerThread() && !cancel_internal::InLibraryCallback();
+  if (can_wait && scheduler_->IsCancelling()) {
+    // Cancelled already: nothing is left to drain and no grace to bound, so
+    // the drain, its termination wait and the cancel it would escalate to
+    // change nothing. Joining waits for termination by itself (a worker
+    // exits only after it), one thread hop fewer than waiting for the
+    // termination first and then joining.
+    scheduler_->JoinOrDetachWorkers(/*detach=*/false);
+    return;
+  }
   DrainThenCancelImpl(
       destructor_grace_, absl::InfiniteDuration(),
       absl::CancelledError("thread pool destroyed"),

@@ -21,10 +21,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -264,7 +266,12 @@ inline ChildResult RunInChild(const std::function<int()>& body,
     int rc = 99;
     try {
       rc = body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: uncaught %s: %s\n", typeid(e).name(),
+                   e.what());
+      rc = 98;
     } catch (...) {
+      std::fprintf(stderr, "child: uncaught exception of unknown type\n");
       rc = 98;
     }
     std::fflush(nullptr);

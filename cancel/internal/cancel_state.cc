@@ -86,19 +86,6 @@ void CancelState::Lock() noexcept {
   }
 }
 
-bool CancelState::TryRef() noexcept {
-  uint32_t n = refs_.load(std::memory_order_relaxed);
-  while (n != 0) {
-    // Relaxed is enough: the memory is valid (see the header), and the
-    // matching Unref's acq_rel orders everything this owner does against the
-    // destruction.
-    if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 uint32_t CancelState::Close(uint32_t extra_bits) noexcept {
   SpinWait spin;
   uint32_t w = word_.load(std::memory_order_relaxed);

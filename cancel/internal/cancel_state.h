@@ -99,6 +99,25 @@
 // The caller sees no difference: when its Unref() returns, every state it
 // released is gone.
 
+// PROTOCOL: REFERENCES (RefCountT; ReleaseIfLast)
+//   R1. Ref: by a holder of a reference (relaxed increment). TryRef: by the
+//       two holders of no reference that know the memory is valid -- the
+//       deadline timer (under its mutex, which the destructor's Disarm
+//       takes) and a parent link's propagation (before Detach returns);
+//       fails once the count is zero.
+//   R2. Unref: acq_rel decrement; the one that reaches zero destroys.
+//   R3. ReleaseIfLast (RELEASE WITHOUT AN RMW, for an owner that knows no
+//       reference can appear except by R1's TryRef): with no parent link
+//       and no timer, an acquire load that reads 1 means the caller's
+//       reference is the last one and no other can appear; it destroys
+//       without decrementing. Otherwise it returns and the caller Unrefs.
+//   Races ruled out: two destroyers (R2's decrements are totally ordered;
+//   R3 reads 1 only when every other owner's R2 has happened, and none can
+//   follow); another owner's writes racing the destruction (R2's release
+//   pairs with R2's or R3's acquire); a TryRef reviving a state R3
+//   destroys (R3 excludes both TryRef callers). Model-checked through this
+//   very code: tests/reliability/refcount_model_test.cc.
+//
 // PROTOCOL: DEREGISTRATION (RemoveCallback)
 //   Under kLocked: if the node is still listed, unlink it; done, it never runs.
 //   Otherwise it was taken by a requester. If that requester is this thread
@@ -131,6 +150,7 @@
 #include <cstdint>
 #include <stop_token>
 #include <thread>
+#include <type_traits>
 
 #include "absl/base/attributes.h"
 #include "absl/status/status.h"
@@ -188,6 +208,71 @@ class CallbackNode {
 };
 
 class StopBridge;
+
+// The production atomics for RefCountT; a model checker substitutes its own
+// policy with the same interface (tests/reliability/relacy_atomics.h).
+struct StdRefAtomics {
+  template <typename T>
+  using Atomic = std::atomic<T>;
+  static constexpr std::memory_order relaxed = std::memory_order_relaxed;
+  static constexpr std::memory_order acquire = std::memory_order_acquire;
+  static constexpr std::memory_order acq_rel = std::memory_order_acq_rel;
+};
+
+// Test-only: a model's policy may set kInjectBugRelaxedSoleCheck to re-insert
+// a known bug (a relaxed IsSole), to show that the model catches it.
+template <typename A, typename = void>
+struct InjectRelaxedSoleCheck : std::false_type {};
+template <typename A>
+struct InjectRelaxedSoleCheck<
+    A, std::void_t<decltype(A::kInjectBugRelaxedSoleCheck)>>
+    : std::bool_constant<A::kInjectBugRelaxedSoleCheck> {};
+
+// A CancelState's reference count (REFERENCES below), generic over its
+// atomics so that tests/reliability/refcount_model_test.cc model-checks this
+// very code.
+template <typename Atomics = StdRefAtomics>
+class RefCountT {
+ public:
+  explicit RefCountT(uint32_t initial) noexcept : n_(initial) {}
+  RefCountT(const RefCountT&) = delete;
+  RefCountT& operator=(const RefCountT&) = delete;
+
+  // By a holder of a reference (or of something that keeps the state alive
+  // and owns no reference, see TryRef's callers). Relaxed: a new owner
+  // needs no ordering until its own Unref, which is acq_rel.
+  void Ref() noexcept { n_.fetch_add(1, Atomics::relaxed); }
+  // Adds a reference unless the count is already zero.
+  bool TryRef() noexcept {
+    uint32_t n = n_.load(Atomics::relaxed);
+    while (n != 0) {
+      // Relaxed is enough: the memory is valid (the caller's guarantee), and
+      // the matching Unref's acq_rel orders everything this owner does
+      // against the destruction.
+      if (n_.compare_exchange_strong(n, n + 1, Atomics::relaxed,
+                                     Atomics::relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // Drops one reference; true if it was the last (the caller destroys).
+  // acq_rel: the release publishes this owner's writes to whoever sees the
+  // count reach zero (or one, IsSole); the acquire on the last decrement
+  // pairs with every other owner's release.
+  bool Unref() noexcept { return n_.fetch_sub(1, Atomics::acq_rel) == 1; }
+  // True if the caller's reference is the only one (REFERENCES, R3).
+  // Acquire: pairs with the release of every other owner's Unref, so their
+  // writes happen before the caller's destruction.
+  bool IsSole() const noexcept {
+    return n_.load(InjectRelaxedSoleCheck<Atomics>::value
+                       ? Atomics::relaxed
+                       : Atomics::acquire) == 1;
+  }
+
+ private:
+  typename Atomics::template Atomic<uint32_t> n_;
+};
 
 class CancelState {
  public:
@@ -254,18 +339,18 @@ class CancelState {
   static void CompleteFromCallback(CallbackNode* node) noexcept;
 
   // Reference counting for the enclosing allocation.
-  void Ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Ref() noexcept { refs_.Ref(); }
   // Adds a reference only if the count is not already zero (the deadline
   // timer and a request use this to avoid reviving a state being destroyed).
   // The caller must know the memory is still valid: the timer holds its
   // mutex, which the destructor's Disarm() takes; a request runs before the
   // destructor's unlinking returns.
-  bool TryRef() noexcept;
+  bool TryRef() noexcept { return refs_.TryRef(); }
   void Unref() noexcept {
-    // acq_rel: the release publishes this owner's writes to whoever sees the
-    // count reach zero; the acquire on the last decrement pairs with every
-    // other owner's release before destruction.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Destroy();
+    // acq_rel inside (RefCountT::Unref): the release publishes this owner's
+    // writes to whoever sees the count reach zero; the acquire on the last
+    // decrement pairs with every other owner's release before destruction.
+    if (refs_.Unref()) Destroy();
   }
 
   // Sets kClosed (waiting out a request's brief step 1-3 window): later
@@ -309,6 +394,25 @@ class CancelState {
   // Called when the last reference goes away; frees the enclosing allocation.
   virtual void DestroyState() noexcept = 0;
 
+  // RELEASE WITHOUT AN RMW (the pool's sole-owner finish, pool/internal/
+  // task.h, F1-F4). For an owner holding one reference, after its last use
+  // of the state: if that reference is the only one left, destroys the state
+  // (DESTRUCTION, as Unref would) and returns true; otherwise changes nothing
+  // and returns false (the caller goes on with its usual path and Unref).
+  // Only valid where no thread can take a new reference without already
+  // holding one, which the caller must guarantee, except for the two ways
+  // this class itself offers (TryRef): the deadline timer and a parent
+  // link's propagation -- a state with either (`has_parent_link`, an armed
+  // timer) is refused here.
+  bool ReleaseIfLast(bool has_parent_link) noexcept {
+    if (has_parent_link || uses_timer_) return false;
+    // Acquire inside IsSole: pairs with the acq_rel fetch_sub of every other
+    // owner's Unref, so everything they did happens before the destruction.
+    if (!refs_.IsSole()) return false;
+    Destroy();
+    return true;
+  }
+
   // REQUEST for an owner that resolves many states in one pass (the pool's
   // cancel shutdown, pool/internal/shutdown.cc): steps 1-3 as in
   // RequestCancellation, with `reason` copied (one reference on its rep).
@@ -347,7 +451,7 @@ class CancelState {
   }
 
   std::atomic<uint32_t> word_;
-  std::atomic<uint32_t> refs_;
+  RefCountT<> refs_;
   // Written once by the winning requester before it sets kRequested
   // (release), read only after observing kRequested (acquire).
   absl::Status reason_;
@@ -434,6 +538,8 @@ class ParentLink final : private CallbackNode {
   void Detach() noexcept {
     if (parent_ != nullptr) DetachSlow();
   }
+  // True between Attach (with a parent) and Detach. Owner thread only.
+  bool attached() const noexcept { return parent_ != nullptr; }
 
  private:
   static void Propagate(CallbackNode* node) noexcept;

@@ -17,6 +17,10 @@
 //   N4. Under mu_: pop one sleeper, sleepers_ -= 1, searching_ += 1 on its
 //       behalf; unpark it after unlocking.
 // Park (by a worker that found nothing):
+//   P0. Help a cancel shutdown resolve the tasks it took (Env::HelpShutdown,
+//       shutdown.cc SQ6), still searching: like a slow search, so no push
+//       is missed (a Notify skipped meanwhile is covered by P3, as for any
+//       searcher).
 //   P1. Under mu_: push self on the idle list, sleepers_ += 1 (seq_cst).
 //   P2. searching_ -= 1 (seq_cst RMW).
 //   P3. Re-check every queue (seq_cst loads: Env::AnyWorkVisible). If any
@@ -61,7 +65,8 @@
 //   bool AnyWorkVisible()       every queue, seq_cst (P3, Q4);
 //   bool ShutdownStarted()      Q2;
 //   bool ShutdownsInProgress()  Q5;
-//   void CountPark(int worker)  statistics, just before P4.
+//   void CountPark(int worker)  statistics, just before P4;
+//   void HelpShutdown()         P0.
 //
 // Generic over its synchronisation policy (sync.h), so the parking model
 // (tests/reliability/parking_model_test.cc) runs this code.
@@ -130,6 +135,7 @@ class Idle final {
   template <typename Env>
   bool Park(int w, Env& env) {
     Slot& s = slots_[w];
+    env.HelpShutdown();  // P0
     {
       typename Sync::Lock lock(&mu_);  // P1
       idle_[idle_count_++] = w;

@@ -94,10 +94,12 @@ class InjectionQueue final {
     typename Sync::Lock lock(&mu_);
     const size_t n = count_;
     const size_t mask = ring_.size() - 1;
-    const size_t base = out->size();
-    out->resize(base + n);
-    T* const dst = out->data() + base;
-    for (size_t i = 0; i < n; ++i) dst[i] = ring_[(head_ + i) & mask];
+    // Two contiguous runs of the ring (no zero-fill of `out` first).
+    const size_t first = std::min(n, ring_.size() - (head_ & mask));
+    const auto start = ring_.begin() + static_cast<ptrdiff_t>(head_ & mask);
+    out->insert(out->end(), start, start + static_cast<ptrdiff_t>(first));
+    out->insert(out->end(), ring_.begin(),
+                ring_.begin() + static_cast<ptrdiff_t>(n - first));
     head_ = 0;
     count_ = 0;
     size_.store(0, Sync::seq_cst);  // I1

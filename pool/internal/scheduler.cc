@@ -183,6 +183,15 @@ void Scheduler::JoinOrDetachWorkers(bool detach) {
   if (joined_) return;
   joined_ = true;
   const bool from_worker = detach || OnWorkerThread();
+  // The core workers first: joining one waits until the pool terminated
+  // (they exit only then), which may need the extra threads still (one may
+  // hold a task: B6.a). No extra-slot handle is touched meanwhile.
+  if (!from_worker) {
+    for (int i = 0; i < num_core_; ++i) {
+      std::thread& t = workers_[static_cast<size_t>(i)]->thread;
+      if (t.joinable()) t.join();
+    }
+  }
   // B8: no extra thread starts after this; the slots' threads are ours.
   StopExtraThreads();
   for (auto& w : workers_) {

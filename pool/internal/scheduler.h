@@ -130,12 +130,18 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // from inside a task. The earliest of several requests wins.
   void CancelAt(absl::Time deadline, absl::Status reason)
       ABSL_LOCKS_EXCLUDED(shutdown_mu_);
-  // Joins the worker threads (after termination), or detaches them when
-  // called from one of them or with `detach` (they then free the scheduler
-  // when the last one exits).
+  // Joins the worker threads, or detaches them when called from one of them
+  // or with `detach` (they then free the scheduler when the last one exits).
+  // Joining waits for termination first (the workers exit only after it),
+  // then stops and joins the extra threads (B8, blocking.cc).
   void JoinOrDetachWorkers(bool detach) ABSL_LOCKS_EXCLUDED(join_mu_);
   bool IsShutdown() const {
     return phase_.load(std::memory_order_acquire) != kRunning;
+  }
+  // True once a Shutdown(kCancel) published its phase (acquire: pairs with
+  // its release store).
+  bool IsCancelling() const {
+    return phase_.load(std::memory_order_acquire) == kCancelling;
   }
   bool IsTerminated() const { return idle_.IsTerminated(); }
   bool OnWorkerThread() const;
@@ -186,6 +192,7 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
              s->blocking_.active.load(std::memory_order_seq_cst) != 0;
     }
     void CountPark(int worker) const;
+    void HelpShutdown() const { s->HelpCancelPass(); }
   };
   enum Phase : int { kRunning = 0, kDraining = 1, kCancelling = 2 };
 
@@ -279,10 +286,17 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
 
   // shutdown.cc
   void CancelRunningTasks(const absl::Status& reason);
-  // SQ1-SQ5 (shutdown.cc): resolves `held` (taken from the injection queue)
-  // and the workers' deques in one pass.
-  void CancelQueuedTasks(const absl::Status& reason,
-                         std::vector<TaskBase*>* held);
+  // SQ1-SQ7 (shutdown.cc): resolves the workers' deques' entries, then its
+  // share of pass_held_ (the injection queue's), then waits for the helpers.
+  void CancelQueuedTasks(const absl::Status& reason);
+  // SQ2-SQ4 for tasks[0..n) (n <= kClaimBatch); the contested ones are
+  // appended to *contested for SQ5.
+  void CancelHeldBatch(TaskBase* const* tasks, size_t n,
+                       const absl::Status& reason,
+                       std::vector<TaskBase*>* contested);
+  // SQ6: takes chunks of an open pass until none is left. By the cancelling
+  // Shutdown call and by workers about to park (IdleEnv::HelpShutdown).
+  void HelpCancelPass();
   static constexpr size_t kClaimBatch = 128;
 
   static thread_local Worker* tls_worker_;
@@ -335,6 +349,19 @@ class Scheduler final : public std::enable_shared_from_this<Scheduler> {
   // Read by workers after observing cancel_running_ (acquire via the seq_cst
   // load); written once before it is set.
   absl::Status cancel_reason_;
+
+  // The one-pass cancel of the injection queue's entries, shared with the
+  // idle workers (SQ6, shutdown.cc). pass_held_ and pass_chunks_ are
+  // written by the one cancelling Shutdown call before pass_open_ is set
+  // (release) and read by helpers after its acquire; pass_held_ is freed by
+  // that call once every chunk is done (SQ7).
+  std::vector<TaskBase*> pass_held_;
+  size_t pass_chunks_ = 0;
+  std::atomic<bool> pass_open_{false};
+  // The next chunk to take (relaxed fetch_add: indices only) and the chunks
+  // finished (release increments; the Shutdown call's acquire wait, SQ7).
+  alignas(64) std::atomic<size_t> pass_next_{0};
+  alignas(64) std::atomic<size_t> pass_done_{0};
 
   absl::Mutex exit_mu_;
   int exited_workers_ ABSL_GUARDED_BY(exit_mu_) = 0;

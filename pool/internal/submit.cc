@@ -46,11 +46,32 @@ void Scheduler::Submit(TaskBase* task, CancelState* parent,
   if (parent == nullptr && deadline == absl::InfiniteFuture() &&
       queue_limit_ == 0) {
     Worker* w = tls_worker_;
-    if ((w == nullptr || w->scheduler != this) &&
-        phase_.load(std::memory_order_acquire) == kRunning) {
+    const int phase = phase_.load(std::memory_order_acquire);
+    if (w == nullptr || w->scheduler != this) {
+      if (phase == kRunning) {
+        task->set_scheduler(this);
+        EnqueueAdmitted(nullptr, /*inside=*/false, task,
+                        /*count_outside=*/true,
+                        "thread pool is shut down: Submit after Shutdown");
+        return;
+      }
+    } else if (phase != kCancelling && tls_running_frame != nullptr) {
+      // From a task running on a worker of this pool (a chain link, a
+      // fork-join spawn): the pool has not terminated (a running task holds
+      // off termination, idle.h), nothing can have cancelled the task (its
+      // token is not handed out yet: no parent, no deadline), and no cancel
+      // shutdown has begun (seen above; one that begins after is S1's
+      // business, as for any queued task). So: count, stamp, push, notify
+      // -- SubmitSlow and EnqueueAdmitted minus the checks that cannot
+      // apply.
       task->set_scheduler(this);
-      EnqueueAdmitted(nullptr, /*inside=*/false, task, /*count_outside=*/true,
-                      "thread pool is shut down: Submit after Shutdown");
+      Bump(w->submitted);
+      if (shedder_.enabled()) {
+        task->set_enqueued_ns(QueueDelayShedder::NowNanos());
+      }
+      PushLocal(w, task);
+      idle_.Notify();                                                 // W5
+      if (options_.max_blocking_threads != 0) CompensateAfterPush();  // B5
       return;
     }
   }

@@ -44,11 +44,15 @@ TaskOutcome TaskBase::Execute() noexcept {
   {
     // Install our token as the thread's current token without touching the
     // reference count (the runner holds a reference for the whole run).
-    cancel_internal::ThreadCancelContext saved =
+    const cancel_internal::ThreadCancelContext saved =
         cancel_internal::tls_cancel_context;
     cancel_internal::tls_cancel_context = {this, 0};
+    bool threw = true;
     try {
-      status = InvokeCallable();
+      // Restores `saved` and destroys the callable on return: captured
+      // resources are released before the future becomes ready.
+      status = InvokeAndDestroyCallable(saved);
+      threw = false;
     } catch (const CancelledException& e) {
       status = e.Reason();
       threw_cancelled = true;
@@ -58,10 +62,11 @@ TaskOutcome TaskBase::Execute() noexcept {
       status = absl::UnknownError(
           "task threw an exception not derived from std::exception");
     }
-    cancel_internal::tls_cancel_context = saved;
+    if (threw) {
+      cancel_internal::tls_cancel_context = saved;
+      DestroyCallable();
+    }
   }
-  // Captured resources are released before the future becomes ready.
-  DestroyCallable();
   // One rule for a thrown CancelledException and a returned status: the
   // task acknowledged a cancellation only if its token was cancelled
   // (future.h, RESULTS). A CancelledException thrown without one is a
@@ -90,7 +95,17 @@ void TaskBase::ResolveRejected(absl::Status status) noexcept {
 void TaskBase::ResolveCancelledUnstarted(const absl::Status& reason) noexcept {
   SetError(reason);
   DestroyCallable();
-  Resolve(TaskOutcome::kCancelled);
+  // Step 5 as Resolve does it, with Close's RMW as one fetch_or: this thread
+  // won the request (kRequested is set, ClaimForShutdownCancel), so Close
+  // would have nothing to wait for.
+  outcome_ = TaskOutcome::kCancelled;
+  // acq_rel, as Close's: the release publishes the result and `outcome_` to
+  // whoever acquires kResolved; the acquire pairs with AddListener's release
+  // (L2).
+  const uint32_t previous =
+      word().fetch_or(kClosed | kResolved, std::memory_order_acq_rel);
+  if ((previous & kWaiters) != 0) cancel_internal::FutexWakeAll(&word());
+  if ((previous & kListener) != 0) listener_->on_resolved(listener_, this);
 }
 
 void TaskBase::OnCancellationRequested(CancelState* state,

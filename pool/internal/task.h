@@ -76,6 +76,36 @@
 // through the word); a held continuation started before its input resolved
 // (L4). Cost on the plain path: none -- no registration, no RMW; Resolve
 // only tests one more bit of the value its existing RMW returns.
+//
+// PROTOCOL: SOLE-OWNER FINISH (a task whose future was dropped)
+// A fire-and-forget task (its Future destroyed unread: a chain's links, a
+// Post) has nobody left to observe its resolution. Its runner then skips
+// step 5's Close and the reference drop's RMW, and destroys the block
+// directly:
+//   F1. The runner (worker.cc, RunTask, holding the queue's reference) has
+//       run the task (step 4 minus Resolve: the callable is destroyed, the
+//       statistics counted) and has taken the task out of its running slot
+//       (R2 of running_task.h), so a shutdown's claim can no longer reach it.
+//   F2. If the token has no parent link and no deadline timer (both fixed
+//       before sharing), and the reference count reads 1 (acquire), the
+//       runner's reference is the only one: the block is destroyed at once
+//       (CancelState::ReleaseIfLast), never closed or resolved.
+//   F3. Otherwise: Resolve (step 5) and drop the reference as before.
+//   F4. Every other way to reach a block holds a reference of its own: the
+//       Future (waits, Cancel, listeners: L1 is registered by the future's
+//       owner), tokens handed out by the task (CurrentToken, a
+//       CancellationToken argument copied somewhere), a helping wait (H1
+//       takes one), a shutdown's claim on the running slot (S2 takes one
+//       before releasing its claim, and R2 waits for that release), a task
+//       group. The only ways that add a reference without holding one are
+//       TryRef's: the deadline timer and a parent link's propagation (P2),
+//       excluded by F2.
+// Races ruled out: a block destroyed under another owner (a count of 1,
+// read after F1, means no other owner exists and, by F4, none can appear);
+// another owner's writes (a Future::Cancel just before its Unref) racing the
+// destruction (the acquire load pairs with that Unref's release); a waiter
+// or listener never woken (both need the future, so the count is 2 and F3
+// resolves as before).
 #ifndef CANCELPOOL_POOL_INTERNAL_TASK_H_
 #define CANCELPOOL_POOL_INTERNAL_TASK_H_
 
@@ -206,6 +236,12 @@ class TaskBase : public CancelState {
   // future resolved.
   TaskOutcome Execute() noexcept;
   void Finish(TaskOutcome outcome) noexcept { Resolve(outcome); }
+  // F2: for the runner holding the queue's reference, after R2. True if the
+  // block was the runner's alone and is now destroyed (no Finish, no Unref);
+  // false: Finish and Unref as usual.
+  bool ReleaseIfSoleOwner() noexcept {
+    return ReleaseIfLast(parent_link_.attached());
+  }
 
   // Blocks (no helping) until resolved (kReady), `waiter`'s cancellation
   // (kCancelled; if not null), or `deadline` (kTimeout).
@@ -301,9 +337,13 @@ class TaskBase : public CancelState {
   TaskBase() noexcept : CancelState(0, 2, &OnCancellationRequested) {}
   ~TaskBase() override;
 
-  // Runs the callable; returns its status (OK if it produced a value).
-  // Exceptions escaping the callable are caught by Execute().
-  virtual absl::Status InvokeCallable() = 0;
+  // Runs the callable and stores its result; then restores the thread's
+  // cancellation context to `saved` and destroys the callable (one virtual
+  // call per run). Returns the callable's status (OK if it produced a
+  // value). An exception escaping the callable propagates with the callable
+  // alive and the context not restored: Execute() catches it and does both.
+  virtual absl::Status InvokeAndDestroyCallable(
+      const cancel_internal::ThreadCancelContext& saved) = 0;
   virtual void DestroyCallable() noexcept = 0;
   // Stores a non-OK result.
   virtual void SetError(absl::Status status) noexcept = 0;
@@ -366,7 +406,10 @@ class FutureState : public TaskBase {
   void SetError(absl::Status status) noexcept override {
     result_ = std::move(status);
   }
-  absl::Status InvokeCallable() override {
+  absl::Status InvokeAndDestroyCallable(
+      const cancel_internal::ThreadCancelContext& saved) override {
+    cancel_internal::tls_cancel_context = saved;
+    DestroyCallable();
     return absl::InternalError("no callable");
   }
   void DestroyCallable() noexcept override {}
@@ -434,22 +477,25 @@ class TaskImpl : public FutureState<typename CallableTraits<F>::Value> {
     }
   }
 
-  absl::Status InvokeCallable() override {
+  absl::Status InvokeAndDestroyCallable(
+      const cancel_internal::ThreadCancelContext& saved) override {
     using D = std::decay_t<Raw>;
+    absl::Status status;
     if constexpr (std::is_void_v<Raw>) {
       Call();
       this->result_ = absl::OkStatus();
-      return absl::OkStatus();
     } else if constexpr (std::is_same_v<D, absl::Status>) {
       this->result_ = Call();
-      return this->result_;
+      status = this->result_;
     } else if constexpr (std::is_same_v<D, absl::StatusOr<R>>) {
       this->result_ = Call();
-      return this->result_.status();
+      status = this->result_.status();
     } else {
       this->result_.emplace(Call());
-      return absl::OkStatus();
     }
+    cancel_internal::tls_cancel_context = saved;
+    DestroyCallableImpl();
+    return status;
   }
 
   void DestroyCallable() noexcept override { DestroyCallableImpl(); }

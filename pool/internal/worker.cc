@@ -333,13 +333,16 @@ void Scheduler::RunTask(Worker* w, TaskBase* task, bool owns_queue_ref) {
       Bump(w->failed);
       break;
   }
-  task->Finish(outcome);
   // R2: restore the outer task; wait out a shutdown's claim.
   w->current.Restore(task, outer);
   if (outer != 0 && cancel_running_.load(std::memory_order_seq_cst)) {
     reinterpret_cast<TaskBase*>(outer)->RequestCancellation(cancel_reason_);
   }
   tls_running_frame = frame.outer;
+  // F1-F3 (task.h): a task whose future is gone is destroyed without being
+  // resolved; else it resolves (step 5) and the queue's reference goes.
+  if (owns_queue_ref && task->ReleaseIfSoleOwner()) return;
+  task->Finish(outcome);
   if (owns_queue_ref) task->Unref();
 }
 

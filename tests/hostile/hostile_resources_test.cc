@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
@@ -245,46 +247,144 @@ TEST(HostileResources, MemoryExhaustionDuringUse) {
   if (kSanitizer) GTEST_SKIP() << "RLIMIT_AS does not work with sanitizers";
   ChildResult r = RunInChild(
       [] {
-        ThreadPool pool(2);
-        if (!pool.Submit([] { return 1; }).Get().ok()) return 2;
-        struct rlimit rl;
-        rl.rlim_cur = testing_util::VirtualBytes() + (64 << 20);
-        rl.rlim_max = RLIM_INFINITY;
-        if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
-        auto hog = pool.Submit([] {
-          std::vector<char> big(size_t{1} << 30, 1);
-          return static_cast<int>(big[12345]);
-        });
-        auto h = hog.Get();
-        if (h.ok() || h.status().code() != absl::StatusCode::kUnknown) return 4;
-        // Fill memory in the submitting thread, then submit. Everything this
-        // thread needs after the fill is allocated before it: an allocation
-        // outside Submit would fail on its own (exit 98), not test Submit.
-        std::vector<Future<int>> futures;
-        futures.reserve(64);
-        std::vector<std::unique_ptr<char[]>> filler;
-        filler.reserve(1 << 16);
+        // The step this child is at, for the exit code of an unexpected
+        // std::bad_alloc (20 + step): which allocation failed, not only that
+        // one did.
+        int step = 0;
         try {
-          for (;;) filler.push_back(std::make_unique<char[]>(64 << 10));
-        } catch (const std::bad_alloc&) {
-        }
-        for (int i = 0; i < 64; ++i) {
+          ThreadPool pool(2);
+          if (!pool.Submit([] { return 1; }).Get().ok()) return 2;
+          // Everything this thread needs after the fill is allocated before
+          // the limit: an allocation outside Submit would fail on its own
+          // (exit 20 + step), not test Submit.
+          std::vector<Future<int>> futures;
+          futures.reserve(64);
+          std::vector<std::unique_ptr<char[]>> filler;
+          filler.reserve(1 << 16);
+          // The margin leaves room for the thread arenas glibc creates (64 MiB
+          // of address space each) when a worker first allocates after the
+          // limit: with 64 MiB, the hog's worker took it all (exit 23, 3 of
+          // 40 runs).
+          struct rlimit rl;
+          rl.rlim_cur = testing_util::VirtualBytes() + (256 << 20);
+          rl.rlim_max = RLIM_INFINITY;
+          if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
+          step = 1;
+          auto hog = pool.Submit([] {
+            std::vector<char> big(size_t{1} << 30, 1);
+            return static_cast<int>(big[12345]);
+          });
+          step = 2;
+          auto h = hog.Get();
+          if (h.ok() || h.status().code() != absl::StatusCode::kUnknown)
+            return 4;
+          // Fill memory in the submitting thread, then submit.
+          step = 3;
           try {
-            futures.push_back(pool.Submit([i] { return i; }));
+            for (;;) filler.push_back(std::make_unique<char[]>(64 << 10));
           } catch (const std::bad_alloc&) {
-          } catch (const std::exception& e) {
-            // Anything else out of Submit is not a plain allocation failure.
-            std::fprintf(stderr, "Submit threw %s: %s\n", typeid(e).name(),
-                         e.what());
-            return 7;
           }
+          step = 4;
+          for (int i = 0; i < 64; ++i) {
+            try {
+              futures.push_back(pool.Submit([i] { return i; }));
+            } catch (const std::bad_alloc&) {
+            } catch (const std::exception& e) {
+              // Anything else out of Submit is not a plain allocation failure.
+              std::fprintf(stderr, "Submit threw %s: %s\n", typeid(e).name(),
+                           e.what());
+              return 7;
+            }
+          }
+          step = 5;
+          filler.clear();
+          step = 6;
+          for (Future<int>& f : futures) {
+            if (!f.WaitFor(absl::Seconds(20))) return 5;
+          }
+          step = 7;
+          auto after = pool.Submit([] { return 9; }).Get();
+          if (!after.ok() || *after != 9) return 6;
+          step = 8;
+          return 0;
+        } catch (const std::bad_alloc&) {
+          return 20 + step;
         }
-        filler.clear();
-        for (Future<int>& f : futures) {
-          if (!f.WaitFor(absl::Seconds(20))) return 5;
+      },
+      absl::Seconds(60));
+  EXPECT_TRUE(r.ok()) << r.ToString();
+}
+
+// thread_pool.h SubmitBatch: if constructing a task throws, "the tasks of
+// the callables before it are submitted (they run; their futures are
+// dropped) and the exception propagates". Here the throw is std::bad_alloc
+// from the task block itself, past the first group of 256: every callable
+// carries 16 KiB inline (so each block is a fresh 16 KiB allocation), the one
+// worker is held on a gate (so no block is freed while the batch is built)
+// and the address space leaves room for only a few hundred blocks. Once the
+// limit is lifted and the gate opened, every submitted task runs, the
+// statistics add up and the pool keeps working.
+TEST(HostileResources, SubmitBatchOutOfMemoryPartway) {
+  if (kSanitizer) GTEST_SKIP() << "RLIMIT_AS does not work with sanitizers";
+  ChildResult r = RunInChild(
+      [] {
+        ThreadPoolOptions options;
+        options.num_workers = 1;
+        ThreadPool pool(std::move(options));
+        absl::Notification started;
+        absl::Notification gate;
+        auto blocker = pool.Submit([&] {
+          started.Notify();
+          gate.WaitForNotification();
+        });
+        started.WaitForNotification();
+        std::atomic<int> ran{0};
+        struct Big {
+          std::array<char, 16 << 10> pad;
+          std::atomic<int>* ran;
+          void operator()() const { ran->fetch_add(pad[100]); }
+        };
+        constexpr int kCallables = 4000;  // 64 MiB of blocks: never fits
+        std::vector<Big> batch(kCallables);
+        for (Big& b : batch) {
+          b.pad.fill(1);
+          b.ran = &ran;
+        }
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_AS, &rl) != 0) return 2;
+        const rlim_t before = rl.rlim_cur;
+        rl.rlim_cur = testing_util::VirtualBytes() + (12 << 20);
+        if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
+        bool threw = false;
+        try {
+          pool.SubmitBatch(std::move(batch));
+        } catch (const std::bad_alloc&) {
+          threw = true;
+        }
+        rl.rlim_cur = before;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) return 4;
+        if (!threw) return 5;
+        gate.Notify();
+        if (!blocker.WaitFor(absl::Seconds(30))) return 6;
+        if (!pool.WaitForIdle(absl::Now() + absl::Seconds(30))) return 7;
+        const PoolStats s = pool.Stats();
+        // The blocker plus the callables before the one that failed: at
+        // least the first full group, not all of them.
+        const int submitted = static_cast<int>(s.submitted) - 1;
+        if (submitted < 256 || submitted >= kCallables) {
+          std::fprintf(stderr, "submitted %d of %d\n", submitted, kCallables);
+          return 8;
+        }
+        if (ran.load() != submitted) {
+          std::fprintf(stderr, "ran %d, submitted %d\n", ran.load(), submitted);
+          return 9;
+        }
+        if (s.completed != s.submitted || s.failed != 0 ||
+            s.cancelled_before_start != 0) {
+          return 10;
         }
         auto after = pool.Submit([] { return 9; }).Get();
-        if (!after.ok() || *after != 9) return 6;
+        if (!after.ok() || *after != 9) return 11;
         return 0;
       },
       absl::Seconds(60));

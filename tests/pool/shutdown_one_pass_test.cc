@@ -1,20 +1,23 @@
 // Tests of the cancel shutdown's one-pass resolution of queued tasks
-// (pool/internal/shutdown.cc, SQ1-SQ5): every queued future resolves exactly
+// (pool/internal/shutdown.cc, SQ1-SQ7): every queued future resolves exactly
 // once, keeps its own cancelled token, frees its captures, wakes its waiters
 // and runs its token's callbacks; a Future::Cancel racing the pass wins or
-// loses cleanly; the report adds up. Batches larger than one claim batch
+// loses cleanly; idle workers share the pass and Shutdown waits for their
+// part; the report adds up. Batches larger than one claim batch
 // (Scheduler::kClaimBatch) are used throughout.
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <random>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -235,6 +238,90 @@ TEST_P(ShutdownOnePassTest, FutureCancelRacingThePassResolvesEachOnce) {
     EXPECT_EQ(destroyed.load(), n);
     queued.clear();
   }
+}
+
+// SQ6/SQ7: the workers whose running tasks were cancelled help resolve the
+// injection queue's entries. The first task's captures, when destroyed, wait
+// until another thread has destroyed a capture too: the pass cannot finish
+// unless a second participant took a chunk. Shutdown returns only after
+// every chunk, the helpers' included, is done.
+TEST_P(ShutdownOnePassTest, IdleWorkersShareThePassAndShutdownWaitsForThem) {
+  ThreadPool pool(workers());
+  std::vector<Future<void>> running = BlockAllWorkers(pool);
+  // Several claim batches, so there is a chunk for every participant.
+  const int n = 8 * 128;
+  std::atomic<int> destroyed{0};
+  std::atomic<int> ran{0};
+  std::atomic<bool> waited_in_vain{false};
+  absl::Mutex mu;
+  std::set<std::thread::id> destroyers;
+  struct Probe {
+    std::atomic<int>* destroyed;
+    absl::Mutex* mu;
+    std::set<std::thread::id>* destroyers;
+    std::atomic<bool>* waited_in_vain;
+    bool first;
+    bool live = true;
+    Probe(std::atomic<int>* d, absl::Mutex* m, std::set<std::thread::id>* s,
+          std::atomic<bool>* w, bool f)
+        : destroyed(d), mu(m), destroyers(s), waited_in_vain(w), first(f) {}
+    Probe(Probe&& o) noexcept
+        : destroyed(o.destroyed),
+          mu(o.mu),
+          destroyers(o.destroyers),
+          waited_in_vain(o.waited_in_vain),
+          first(o.first) {
+      o.live = false;
+    }
+    Probe& operator=(Probe&&) = delete;
+    ~Probe() {
+      if (!live) return;
+      const std::thread::id me = std::this_thread::get_id();
+      {
+        absl::MutexLock lock(mu);
+        destroyers->insert(me);
+      }
+      if (first) {
+        // Another participant must show up (generous: a loaded machine).
+        auto other = [this, me]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(*mu) {
+          return destroyers->size() > 1 || destroyers->count(me) == 0;
+        };
+        absl::MutexLock lock(mu);
+        if (!mu->AwaitWithTimeout(absl::Condition(&other), kLong)) {
+          waited_in_vain->store(true);
+        }
+      }
+      destroyed->fetch_add(1);
+    }
+  };
+  std::vector<Future<void>> queued;
+  for (int i = 0; i < n; ++i) {
+    queued.push_back(pool.Submit(
+        [&ran, p = Probe(&destroyed, &mu, &destroyers, &waited_in_vain,
+                         i == 0)] { ran.fetch_add(1); }));
+  }
+  pool.Shutdown(ShutdownMode::kCancel);
+  // SQ7: every capture is destroyed and every future resolved on return,
+  // the chunks the workers took included.
+  EXPECT_EQ(destroyed.load(), n);
+  for (auto& f : queued) {
+    ASSERT_TRUE(f.IsReady());
+    EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
+    EXPECT_TRUE(f.Token().IsCancellationRequested());
+  }
+  EXPECT_FALSE(waited_in_vain.load()) << "no second participant in the pass";
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_GE(destroyers.size(), 2u);
+  }
+  ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
+  for (auto& f : running) EXPECT_EQ(f.Outcome(), TaskOutcome::kCancelled);
+  EXPECT_EQ(ran.load(), 0);
+  const ShutdownReport r = pool.Report();
+  EXPECT_TRUE(r.terminated);
+  EXPECT_EQ(r.never_ran, static_cast<uint64_t>(n));
+  EXPECT_EQ(r.stats.cancelled_before_start, static_cast<uint64_t>(n));
+  ExpectStatsAddUp(r.stats);
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, ShutdownOnePassTest,

@@ -45,7 +45,12 @@
 // every task resolved exactly once (ran or cancelled; the child exists only
 // if its parent ran); no termination while Shutdown holds unresolved tasks
 // (T2: asserted before each claim); termination reached, queues empty,
-// workers exited.
+// workers exited. The injection queue's entries form a pass shared with the
+// workers (SQ6): a worker about to park (P0 of idle.h, production code)
+// takes entries of it by a fetch_add on a cursor and claims them too, and
+// the Shutdown call waits for every taken entry to be done before D4 (SQ7:
+// asserted, every task it took is resolved when it returns; T2 is asserted
+// before each helper's claim as well).
 //
 // Teeth: the bug switches of pool/internal/sync.h (TEST-ONLY BUG
 // INJECTION), set through RelacySyncT: a relaxed load of searching_ at N2
@@ -129,12 +134,15 @@ constexpr int kClaimedWord = 2;
 // kCancel: the outside thread shuts down with kCancel (the one-pass cancel
 // of shutdown.cc) instead of kDrain. kNoT2: test-only bug switch of the
 // cancel variant: the termination check ignores shutdowns_in_progress_.
+// kNoSQ7: test-only bug switch of the cancel variant: the Shutdown call does
+// not wait for the workers helping with its pass (SQ7), so it may return
+// with a task a helper took still unresolved.
 template <typename Sync, bool kYield = false, bool kBatch = false,
           bool kLifo = false, bool kBugNoStaleSteal = false,
-          bool kCancel = false, bool kNoT2 = false>
+          bool kCancel = false, bool kNoT2 = false, bool kNoSQ7 = false>
 struct ParkingModel
     : rl::test_suite<ParkingModel<Sync, kYield, kBatch, kLifo, kBugNoStaleSteal,
-                                  kCancel, kNoT2>,
+                                  kCancel, kNoT2, kNoSQ7>,
                      kThreads> {
   using Deque = WorkStealingDeque<Task*, Sync>;
   using Owner = DequeOwner<Task*, Sync>;
@@ -155,6 +163,10 @@ struct ParkingModel
       return m->in_progress_.load(rl::mo_seq_cst, $) != 0;
     }
     void CountPark(int) const {}
+    // P0 (idle.h): the cancel variant's helpers (SQ6 of shutdown.cc).
+    void HelpShutdown() const {
+      if (kCancel) m->HelpCancelPass();
+    }
   };
 
   // Production objects, built inside the simulation (Relacy's heap).
@@ -164,6 +176,15 @@ struct ParkingModel
   rl::atomic<int> phase_{kRunning};
   // shutdowns_in_progress_ (T2, D1/D4 of shutdown.cc); cancel variant only.
   rl::atomic<int> in_progress_{0};
+  // The pass shared with parking workers (SQ6/SQ7 of shutdown.cc), one task
+  // per chunk: pass_held_ and pass_n_ are written before pass_open_'s
+  // release store and read after its acquire (pass_n_ is an rl::var, so a
+  // missing happens-before is reported as a data race).
+  std::vector<Task*> pass_held_;
+  rl::var<int> pass_n_;
+  rl::atomic<int> pass_open_{0};
+  rl::atomic<int> pass_next_{0};
+  rl::atomic<int> pass_done_{0};
 
   bool exited[kWorkers] = {};
   // kLifo: the child ran (task 0 waits for it); per worker, per victim, the
@@ -357,8 +378,10 @@ struct ParkingModel
     in_progress_.fetch_add(1, rl::mo_seq_cst, $);  // D1
     injector->Close();                             // D2
     phase_.store(kCancelling, rl::mo_release, $);
-    std::vector<Task*> held;  // SQ1
-    injector->PopAll(&held);
+    injector->PopAll(&pass_held_);  // SQ1
+    pass_n_($) = static_cast<int>(pass_held_.size());
+    pass_open_.store(1, rl::mo_release, $);  // SQ6: open the pass
+    std::vector<Task*> held;                 // SQ1: the deques, alone
     for (int v = 0; v < kWorkers; ++v) {
       Stealer stealer(deques[v]);
       for (;;) {
@@ -375,9 +398,35 @@ struct ParkingModel
       RL_ASSERT(!idle->IsTerminated());  // T2
       if (Decide(t, kClaimedWord)) ++cancels[t->id];
     }
+    HelpCancelPass();  // SQ6: our share
+    if (!kNoSQ7) {     // SQ7: wait for the helpers' chunks
+      while (pass_done_.load(rl::mo_acquire, $) != pass_n_($)) {
+        rl::yield(1, $);
+      }
+    }
+    // Shutdown(kCancel) returns with every task it took resolved (a helper
+    // holds one only until its chunk is counted done).
+    for (Task* t : pass_held_) {
+      RL_ASSERT(t->word.load(rl::mo_relaxed, $) == kClaimedWord);
+    }
     Env env{this};
     idle->CheckTermination(  // D4
         env, [this] { in_progress_.fetch_sub(1, rl::mo_seq_cst, $); });
+  }
+
+  // SQ6 (shutdown.cc HelpCancelPass): by the Shutdown call and by workers
+  // about to park (P0 of idle.h).
+  void HelpCancelPass() {
+    if (pass_open_.load(rl::mo_acquire, $) == 0) return;
+    for (;;) {
+      const int chunk = pass_next_.fetch_add(1, rl::mo_relaxed, $);
+      if (chunk >= pass_n_($)) return;
+      // T2: a helper is not in the idle list (P0 comes before P1).
+      RL_ASSERT(!idle->IsTerminated());
+      Task* t = pass_held_[static_cast<size_t>(chunk)];
+      if (Decide(t, kClaimedWord)) ++cancels[t->id];
+      pass_done_.fetch_add(1, rl::mo_release, $);
+    }
   }
 
   void WorkerMain(int w) {
@@ -533,6 +582,19 @@ TEST_F(ParkingModelTest, CatchesCancelShutdownWithoutT2) {
                             /*kCancel=*/true, /*kNoT2=*/true>>(Search::kRandom,
                                                                2000000);
   Report("cancel shutdown ignoring T2 (must fail)", run);
+  EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
+  std::cout << run.output.substr(0, 4000) << std::endl;
+}
+
+// The Shutdown call's pass is shared with the parking workers (SQ6): the
+// call must wait for their chunks before it returns (SQ7); without, it may
+// return while a helper still holds a task it took, unresolved.
+TEST_F(ParkingModelTest, CatchesCancelShutdownNotWaitingForHelpers) {
+  ModelRun run = RunModel<
+      ParkingModel<NoBug, /*kYield=*/false, /*kBatch=*/false, /*kLifo=*/false,
+                   /*kBugNoStaleSteal=*/false, /*kCancel=*/true,
+                   /*kNoT2=*/false, /*kNoSQ7=*/true>>(Search::kRandom, 2000000);
+  Report("cancel shutdown not waiting for its helpers (must fail)", run);
   EXPECT_FALSE(run.ok) << "the model did not catch the injected bug";
   std::cout << run.output.substr(0, 4000) << std::endl;
 }
