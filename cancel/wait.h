@@ -122,14 +122,17 @@ WaitResult WaitWithCancellation(std::condition_variable& cv,
                                 absl::Time deadline = absl::InfiniteFuture());
 
 // A resettable event (Python's threading.Event): Set() wakes every waiter.
-// Waiters sleep on a futex on the event's own word (no mutex): Set() and a
-// waiter's cancellation each cost one atomic read-modify-write and, only
-// when someone sleeps, one wake-up system call.
+// Waiters sleep on a futex on the event's own word (no mutex). Set() costs
+// one atomic read-modify-write plus, only when someone sleeps, one wake-up
+// system call; a waiter's cancellation costs one read-modify-write and one
+// wake-up call, which also wakes the other waiters briefly (they wait on).
 //
 // LIFETIME
 // A thread that saw the event set (Wait returned kReady, or IsSet() returned
 // true) may destroy it at once, even while the Set() that it saw is still
-// returning: after its atomic update, Set() does not touch the object.
+// returning: after its atomic update, Set() does not touch the object. So
+// may a waiter whose Wait returned kCancelled or kTimeout, if no other
+// thread uses the event.
 class Event final {
  public:
   Event() = default;
