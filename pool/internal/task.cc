@@ -139,7 +139,10 @@ void TaskBase::Resolve(TaskOutcome outcome) noexcept {
   // Close: acq_rel RMW; its release publishes `outcome_` and the result to
   // anyone who acquires kResolved.
   const uint32_t previous = Close(kResolved);
-  if ((previous & kWaiters) != 0) cancel_internal::FutexWakeAll(&word());
+  if ((previous & kWaiters) != 0) {
+    cancel_internal::FutexWakeAll(&word());
+    tls_woke_waiter = true;
+  }
   // L2: Close's acquire pairs with AddListener's release CAS.
   if ((previous & kListener) != 0) listener_->on_resolved(listener_, this);
 }

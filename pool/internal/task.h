@@ -532,6 +532,12 @@ struct RunningFrame {
 };
 inline thread_local RunningFrame* tls_running_frame = nullptr;
 
+// Set by Resolve when it woke a thread waiting for the future (kWaiters);
+// read and cleared by the worker's search (worker.cc, W2), which then yields
+// its core once before it spins: the woken waiter is often placed on this
+// very core.
+inline thread_local bool tls_woke_waiter = false;
+
 inline bool IsRunningOnThisThread(const TaskBase* task) {
   for (RunningFrame* f = tls_running_frame; f != nullptr; f = f->outer) {
     if (f->task == task) return true;

@@ -11,7 +11,9 @@
 //       forever while outside work waits). Else pop the own deque (LIFO),
 //       else take a batch from the injection queue (the first task runs now;
 //       the rest go to the own deque, stealable, followed by a Notify).
-//   W2. Nothing: become searching (idle.h) and, for idle_spin_rounds rounds,
+//   W2. Nothing: become searching (idle.h); yield the core once if the task
+//       this worker resolved woke a waiter (task.h, tls_woke_waiter); then,
+//       for idle_spin_rounds rounds,
 //       steal from the other workers (random start, FIFO), look at the
 //       injection queue again, and take another worker's LIFO slot task if
 //       that worker pushed nothing into its slot since our last look (L3:
@@ -54,6 +56,7 @@
 #include <algorithm>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -129,6 +132,12 @@ TaskBase* Scheduler::FindWork(Worker* w) {
   if (task == nullptr) {
     if (shedder_.enabled()) shedder_.QueueEmptied();  // O6, overload.h
     idle_.BecomeSearching(w->index);                  // W2
+    // A thread this worker just woke (the waiter of the task it resolved:
+    // task.h, tls_woke_waiter) is often placed on this core; pausing here
+    // would hold the core from it for the first half of the spin
+    // (benchmarks/FINDINGS.md, 13.8). So yield once first. With nothing
+    // else runnable here the yield returns at once.
+    if (std::exchange(tls_woke_waiter, false)) std::this_thread::yield();
     for (int round = 0; round < options_.idle_spin_rounds; ++round) {
       task = FindWorkOnce(w);
       if (task != nullptr) break;
