@@ -682,6 +682,10 @@ TEST(HostileLifetime, ThirdTriggerExitsDespiteSlowCancellationCallback) {
           });
           registered.Notify();
           cancelpool::SleepFor(token, kLong);
+          // The request may wake this sleep before it reaches `slow`: a
+          // callback deregistered before it starts never runs, so keep it
+          // registered until it has started.
+          in_callback.WaitForNotification();
         });
         registered.WaitForNotification();
         signals->Watch(pool);
