@@ -494,6 +494,10 @@ int CancellationCallbackUnwatchesDestroysAndWaits() {
     });
     registered.Notify();
     cancelpool::SleepFor(token, kLong);
+    // The request may wake this sleep before it reaches `cb`: a callback
+    // deregistered before it starts never runs, so keep it registered until
+    // it has run.
+    callback_done.WaitForNotificationWithTimeout(kLong);
   });
   if (!registered.WaitForNotificationWithTimeout(kLong)) return 3;
   s->Watch(own);   // called first by the stage thread
