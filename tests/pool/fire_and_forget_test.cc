@@ -186,5 +186,51 @@ TEST(FireAndForgetTest, CancelShutdownReachesRunningFireAndForgetTasks) {
   }
 }
 
+// The sole-owner finish (task.h F1-F4) deletes the block itself: an
+// over-aligned callable (alignas(64): the block comes from the aligned
+// operator new) and a move-only one must go through the matching aligned
+// delete and destroy their captures, whether the future is dropped before
+// the task runs (outside and inside submissions) or while it runs.
+struct alignas(64) OverAligned {
+  std::shared_ptr<int> keep;
+  std::atomic<int>* ran;
+  unsigned char pad[64];
+  void operator()() const {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(this) % 64, 0u);
+    ran->fetch_add(1);
+  }
+};
+
+TEST(FireAndForgetTest, OverAlignedAndMoveOnlyCallablesAreFreed) {
+  ThreadPool pool(2);
+  std::atomic<int> ran{0};
+  auto alive = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = alive;
+  absl::Notification spawned;
+  constexpr int kOutside = 500;
+  for (int i = 0; i < kOutside; ++i) {
+    pool.Submit(OverAligned{alive, &ran, {}});
+    pool.Submit([keep = std::make_unique<std::shared_ptr<int>>(alive), &ran] {
+      ran.fetch_add(1);
+    });
+  }
+  pool.Submit([&pool, &ran, &spawned, alive] {
+    for (int i = 0; i < kOutside; ++i) {
+      pool.Submit(OverAligned{alive, &ran, {}});
+      pool.Submit([keep = std::make_unique<std::shared_ptr<int>>(alive), &ran] {
+        ran.fetch_add(1);
+      });
+    }
+    spawned.Notify();
+  });
+  alive.reset();
+  ASSERT_TRUE(spawned.WaitForNotificationWithTimeout(kLong));
+  pool.Shutdown(ShutdownMode::kDrain);
+  ASSERT_TRUE(pool.AwaitTermination(absl::Now() + kLong));
+  EXPECT_EQ(ran.load(), 4 * kOutside);
+  EXPECT_TRUE(watch.expired());
+  ExpectStatsAddUp(pool.Stats());
+}
+
 }  // namespace
 }  // namespace cancelpool
